@@ -1,0 +1,186 @@
+//! The command-line interface: every subcommand and its flags.
+//!
+//! Parsing lives here; each subcommand's work lives in its own module.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit code for a subcommand that exists in the interface but is not built yet.
+pub const EXIT_NOT_AVAILABLE: u8 = 2;
+
+/// agentdeck: the terminal control room for AI agents in production.
+#[derive(Debug, Parser)]
+#[command(name = "agentdeck", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run; without one, the operator TUI starts.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands of `agentdeck`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The operator TUI, connected to a hub (the default).
+    Tui(TuiArgs),
+    /// The hub: ingest, SLOs, incidents, approvals, controls, audit, live stream.
+    Serve(ServeArgs),
+    /// A simulated fleet of agents posting to a hub and obeying its controls.
+    Simulate(SimulateArgs),
+    /// Hub, simulated fleet and TUI in one process, on loopback.
+    Demo(DemoArgs),
+    /// The TUI over a recorded file, with no hub.
+    Replay(ReplayArgs),
+    /// Print a shift handoff summary as Markdown.
+    Handoff(HandoffArgs),
+    /// Inspect the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Flags of the operator TUI.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Hub URL, e.g. http://127.0.0.1:7400.
+    #[arg(long, env = "AGENTDECK_HUB")]
+    pub hub: Option<String>,
+    /// Operator token (never shown on screen or in logs).
+    #[arg(long, env = "AGENTDECK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Flags of the hub.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    pub listen: String,
+    /// SQLite database file.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Tokens file (TOML).
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// SLO specs file (TOML).
+    #[arg(long)]
+    pub slos: Option<PathBuf>,
+    /// Directory of runbooks (Markdown).
+    #[arg(long)]
+    pub runbooks: Option<PathBuf>,
+}
+
+/// Flags of the simulated fleet.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Hub URL.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// Agent token.
+    #[arg(long, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Scenario name.
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    /// Number of agents.
+    #[arg(long)]
+    pub agents: Option<u32>,
+    /// Runs per second across the fleet.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// How long to run, e.g. 60s or 10m.
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+/// Flags of the all-in-one demo.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the database at this path instead of a temporary file.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Run hub and fleet headless and print the URL and a lead token.
+    #[arg(long)]
+    pub hub_only: bool,
+    /// With --hub-only, print one JSON line for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of replay.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Recorded file: NDJSON envelopes or OpenTelemetry Collector file-exporter lines.
+    pub file: PathBuf,
+    /// Playback speed, e.g. 10x.
+    #[arg(long)]
+    pub speed: Option<String>,
+    /// Replay as fast as possible.
+    #[arg(long)]
+    pub as_fast_as_possible: bool,
+    /// SLO specs file (TOML).
+    #[arg(long)]
+    pub slos: Option<PathBuf>,
+    /// Print the final SLO table without a screen.
+    #[arg(long)]
+    pub summary: bool,
+    /// With --summary, print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of the handoff summary.
+#[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// Hub URL.
+    #[arg(long)]
+    pub hub: Option<String>,
+    /// Operator token.
+    #[arg(long, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Length of the shift ending now, e.g. 8h.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Start of the shift (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the shift (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Write the summary to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Subcommands of `agentdeck audit`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain and name the first broken entry.
+    Verify {
+        /// SQLite database file of the hub.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let name = match cli.command {
+        None | Some(Command::Tui(_)) => "tui",
+        Some(Command::Serve(_)) => "serve",
+        Some(Command::Simulate(_)) => "simulate",
+        Some(Command::Demo(_)) => "demo",
+        Some(Command::Replay(_)) => "replay",
+        Some(Command::Handoff(_)) => "handoff",
+        Some(Command::Audit(AuditCommand::Verify { .. })) => "audit verify",
+    };
+    not_available(name)
+}
+
+fn not_available(name: &str) -> ExitCode {
+    eprintln!("agentdeck {name}: not available yet");
+    ExitCode::from(EXIT_NOT_AVAILABLE)
+}

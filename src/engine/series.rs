@@ -1,0 +1,142 @@
+//! One SLO series: an SLO spec applied to one agent and workflow.
+
+use std::ops::AddAssign;
+
+use crate::model::envelope::{Outcome, RunFinished};
+use crate::model::slo::{AlertLevel, SliKind, SloSpec};
+
+use super::burn::{Counts, WindowCounts};
+use super::ring::Ring;
+
+/// Seconds in a minute bucket.
+pub const MINUTE_S: i64 = 60;
+/// Seconds in an hour bucket.
+pub const HOUR_S: i64 = 3600;
+/// Minute buckets kept: six hours for the short windows, plus slack for
+/// events that arrive a little late or early.
+pub const MINUTE_BUCKETS: usize = 6 * 60 + 15;
+/// Hour buckets kept beyond the SLO window, for the same slack.
+pub const HOUR_SLACK: usize = 2;
+
+/// Good and total counts of one bucket, 32-bit to keep rings small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketCounts {
+    /// Good events.
+    pub good: u32,
+    /// All events.
+    pub total: u32,
+}
+
+impl AddAssign for BucketCounts {
+    fn add_assign(&mut self, rhs: Self) {
+        self.good = self.good.saturating_add(rhs.good);
+        self.total = self.total.saturating_add(rhs.total);
+    }
+}
+
+impl AddAssign<BucketCounts> for Counts {
+    fn add_assign(&mut self, rhs: BucketCounts) {
+        self.good += u64::from(rhs.good);
+        self.total += u64::from(rhs.total);
+    }
+}
+
+/// Whether a run is good under an SLO's SLI.
+pub fn is_good(spec: &SloSpec, run: &RunFinished) -> bool {
+    match spec.sli {
+        SliKind::Completion => matches!(run.outcome, Outcome::Success | Outcome::Escalated),
+        SliKind::Latency => {
+            run.outcome != Outcome::TimedOut
+                && run.latency_ms <= spec.threshold_ms.unwrap_or(u64::MAX)
+        }
+        SliKind::Cost => run.cost_usd <= spec.threshold_usd.unwrap_or(f64::INFINITY),
+        SliKind::Policy => run.policy_violations.is_empty(),
+    }
+}
+
+/// The aggregates of one SLO series.
+#[derive(Debug, Clone)]
+pub struct SloSeries {
+    /// Index of the spec in the engine's spec list.
+    pub spec: usize,
+    /// The agent.
+    pub agent: String,
+    /// The workflow.
+    pub workflow: String,
+    /// `slo/agent/workflow`.
+    pub id: String,
+    minutes: Ring<BucketCounts>,
+    hours: Ring<BucketCounts>,
+    /// The alert level at the last evaluation.
+    pub alert: AlertLevel,
+}
+
+impl SloSeries {
+    /// An empty series.
+    pub fn new(spec_index: usize, spec: &SloSpec, agent: &str, workflow: &str) -> Self {
+        let hours = spec.window_days as usize * 24 + HOUR_SLACK;
+        Self {
+            spec: spec_index,
+            agent: agent.to_string(),
+            workflow: workflow.to_string(),
+            id: format!("{}/{agent}/{workflow}", spec.name),
+            minutes: Ring::new(MINUTE_S, MINUTE_BUCKETS),
+            hours: Ring::new(HOUR_S, hours),
+            alert: AlertLevel::None,
+        }
+    }
+
+    /// Counts one event at `t_s`.
+    pub fn record(&mut self, t_s: i64, good: bool) {
+        let add = BucketCounts {
+            good: u32::from(good),
+            total: 1,
+        };
+        if let Some(b) = self.minutes.at_mut(t_s) {
+            *b += add;
+        }
+        if let Some(b) = self.hours.at_mut(t_s) {
+            *b += add;
+        }
+    }
+
+    fn minutes(&self, now_s: i64, n: usize) -> Counts {
+        let mut c = Counts::default();
+        for b in self.minutes.last(now_s, n) {
+            c += b;
+        }
+        c
+    }
+
+    fn hours(&self, now_s: i64, n: usize) -> Counts {
+        let mut c = Counts::default();
+        for b in self.hours.last(now_s, n) {
+            c += b;
+        }
+        c
+    }
+
+    /// Counts over the standard alert windows at `now_s`: minute buckets up
+    /// to six hours, hour buckets for one and three days.
+    pub fn windows(&self, now_s: i64) -> WindowCounts {
+        WindowCounts {
+            m5: self.minutes(now_s, 5),
+            m30: self.minutes(now_s, 30),
+            h1: self.minutes(now_s, 60),
+            h2: self.minutes(now_s, 120),
+            h6: self.minutes(now_s, 360),
+            d1: self.hours(now_s, 24),
+            d3: self.hours(now_s, 72),
+        }
+    }
+
+    /// Counts over the SLO window (hour buckets).
+    pub fn window_total(&self, now_s: i64, window_days: u32) -> Counts {
+        self.hours(now_s, window_days as usize * 24)
+    }
+
+    /// Per-minute counts over the last `n` minutes, oldest first.
+    pub fn per_minute(&self, now_s: i64, n: usize) -> impl Iterator<Item = BucketCounts> + '_ {
+        self.minutes.last(now_s, n)
+    }
+}

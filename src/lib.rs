@@ -1,0 +1,10 @@
+//! agentdeck: a terminal control room for on-call operators of AI agents in
+//! production, and the hub it talks to.
+//!
+//! The crate is one binary with layers that point one way:
+//! `tui → client → model`, `hub → engine → model`, `ingest → model`.
+//! [`model`] and [`engine`] know nothing of HTTP, SQLite or terminals.
+
+pub mod cli;
+pub mod engine;
+pub mod model;

@@ -1,0 +1,214 @@
+//! Incidents: the shared queue operators work from.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Severity, SEV1 (worst) to SEV4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    /// Critical: customer or money impact now; all hands.
+    #[serde(rename = "SEV1")]
+    Sev1,
+    /// Major: an SLO is burning fast.
+    #[serde(rename = "SEV2")]
+    Sev2,
+    /// Minor: slow burn, a ticket.
+    #[serde(rename = "SEV3")]
+    Sev3,
+    /// Low: worth a look.
+    #[serde(rename = "SEV4")]
+    Sev4,
+}
+
+impl Severity {
+    /// Parses `SEV1`…`SEV4`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "SEV1" => Self::Sev1,
+            "SEV2" => Self::Sev2,
+            "SEV3" => Self::Sev3,
+            "SEV4" => Self::Sev4,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sev1 => "SEV1",
+            Self::Sev2 => "SEV2",
+            Self::Sev3 => "SEV3",
+            Self::Sev4 => "SEV4",
+        }
+    }
+
+    /// The next more severe level, if any.
+    pub fn raised(self) -> Option<Self> {
+        match self {
+            Self::Sev1 => None,
+            Self::Sev2 => Some(Self::Sev1),
+            Self::Sev3 => Some(Self::Sev2),
+            Self::Sev4 => Some(Self::Sev3),
+        }
+    }
+}
+
+/// What kind of trouble an incident is; runbooks are linked by category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Made-up output that reached no customer.
+    HallucinationLowImpact,
+    /// Made-up output that reached a customer.
+    HallucinationCustomerImpact,
+    /// An action that should not have been taken.
+    UnsafeAction,
+    /// A tool the agent depends on is failing.
+    ToolFailure,
+    /// Data written wrongly.
+    DataCorruption,
+    /// Behaviour drifted from its baseline.
+    Drift,
+    /// An SLO is burning its error budget.
+    SloBurn,
+    /// Anything else.
+    Other,
+}
+
+impl Category {
+    /// Every category name, for error messages.
+    pub const NAMES: &'static str = "hallucination_low_impact, hallucination_customer_impact, unsafe_action, tool_failure, data_corruption, drift, slo_burn, other";
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "hallucination_low_impact" => Self::HallucinationLowImpact,
+            "hallucination_customer_impact" => Self::HallucinationCustomerImpact,
+            "unsafe_action" => Self::UnsafeAction,
+            "tool_failure" => Self::ToolFailure,
+            "data_corruption" => Self::DataCorruption,
+            "drift" => Self::Drift,
+            "slo_burn" => Self::SloBurn,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+
+    /// The wire name, also the name runbooks are linked by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HallucinationLowImpact => "hallucination_low_impact",
+            Self::HallucinationCustomerImpact => "hallucination_customer_impact",
+            Self::UnsafeAction => "unsafe_action",
+            Self::ToolFailure => "tool_failure",
+            Self::DataCorruption => "data_corruption",
+            Self::Drift => "drift",
+            Self::SloBurn => "slo_burn",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Where an incident's life is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Opened; nobody has said they are on it.
+    Triggered,
+    /// Someone is on it.
+    Acknowledged,
+    /// The damage is stopped; the cause may remain.
+    Contained,
+    /// Over.
+    Resolved,
+}
+
+impl IncidentState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggered => "triggered",
+            Self::Acknowledged => "acknowledged",
+            Self::Contained => "contained",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+/// Who opened an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSource {
+    /// A burn-rate alert.
+    Alert,
+    /// The agent reported it.
+    Agent,
+    /// An operator opened it by hand.
+    Operator,
+}
+
+/// One line of an incident's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: an operator's name, an agent id, or `hub`.
+    pub actor: String,
+    /// What happened, e.g. `acknowledged`, `note`, `severity`.
+    pub kind: String,
+    /// Human-readable text.
+    pub text: String,
+}
+
+/// An incident, as every operator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// `INC-<n>`.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// Current severity.
+    pub severity: Severity,
+    /// Category; links the runbook.
+    pub category: Category,
+    /// Current state.
+    pub state: IncidentState,
+    /// Who opened it.
+    pub source: IncidentSource,
+    /// The agent involved, if one.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The SLO series whose alert opened it, if one.
+    #[serde(default)]
+    pub slo: Option<String>,
+    /// Who owns it now.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was first acknowledged.
+    #[serde(default)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When it was contained.
+    #[serde(default)]
+    pub contained_at: Option<DateTime<Utc>>,
+    /// When it was resolved.
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Resolution summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Name of the linked runbook (its category, until runbook files exist).
+    #[serde(default)]
+    pub runbook: Option<String>,
+    /// Ids of controls applied for it.
+    #[serde(default)]
+    pub controls: Vec<String>,
+    /// History, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
