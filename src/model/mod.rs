@@ -6,6 +6,7 @@
 //! validation: unknown types and fields, missing fields and oversize values
 //! are errors that name what was wrong. Decoding never panics.
 
+pub mod action;
 pub mod agent;
 pub mod approval;
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod raw;
 pub mod role;
 pub mod slo;
+pub mod stream;
 pub mod validate;
 
 pub use agent::Agent;
