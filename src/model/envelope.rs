@@ -62,6 +62,18 @@ impl Envelope {
         raw.into_envelope()
     }
 
+    /// Decodes one NDJSON line given as bytes, refusing invalid UTF-8 with
+    /// the offset of the first bad byte.
+    pub fn decode_bytes(line: &[u8]) -> Result<Self, DecodeError> {
+        match std::str::from_utf8(line) {
+            Ok(text) => Self::decode(text),
+            Err(e) => Err(DecodeError::Json(format!(
+                "line is not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
+            ))),
+        }
+    }
+
     /// Encodes the envelope as one JSON line (without the newline).
     pub fn to_line(&self) -> String {
         // Serializing plain data with string keys cannot fail.

@@ -27,7 +27,7 @@ pub enum DecodeError {
     #[error("duplicate field \"{0}\"")]
     DuplicateField(String),
     /// A required field is absent.
-    #[error("missing field \"{field}\" in a {kind} event")]
+    #[error("missing field \"{field}\" (required in {})", required_in(kind))]
     MissingField {
         /// The event type.
         kind: &'static str,
@@ -87,5 +87,13 @@ impl DecodeError {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+fn required_in(kind: &str) -> String {
+    if kind == "envelope" {
+        "every envelope".to_string()
+    } else {
+        format!("{kind} events")
     }
 }
