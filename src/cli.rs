@@ -37,6 +37,26 @@ pub enum Command {
     /// Inspect the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage hub tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Subcommands of `agentdeck token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token and the line to add to the hub's tokens file.
+    New {
+        /// Operator name, or agent id for agent tokens.
+        #[arg(long)]
+        name: String,
+        /// agent, viewer, responder, approver or lead.
+        #[arg(long)]
+        role: String,
+        /// Print one JSON object with both, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of the operator TUI.
@@ -68,6 +88,12 @@ pub struct ServeArgs {
     /// Directory of runbooks (Markdown).
     #[arg(long)]
     pub runbooks: Option<PathBuf>,
+    /// Approval policy file (TOML).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, default_value_t = crate::hub::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
 }
 
 /// Flags of the simulated fleet.
@@ -168,16 +194,18 @@ pub enum AuditCommand {
 
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
-    let name = match cli.command {
-        None | Some(Command::Tui(_)) => "tui",
-        Some(Command::Serve(_)) => "serve",
-        Some(Command::Simulate(_)) => "simulate",
-        Some(Command::Demo(_)) => "demo",
-        Some(Command::Replay(_)) => "replay",
-        Some(Command::Handoff(_)) => "handoff",
-        Some(Command::Audit(AuditCommand::Verify { .. })) => "audit verify",
-    };
-    not_available(name)
+    match cli.command {
+        Some(Command::Serve(args)) => crate::serve_cmd::run(args),
+        Some(Command::Token(TokenCommand::New { name, role, json })) => {
+            crate::serve_cmd::token_new(&name, &role, json)
+        }
+        Some(Command::Audit(AuditCommand::Verify { db })) => crate::serve_cmd::audit_verify(db),
+        None | Some(Command::Tui(_)) => not_available("tui"),
+        Some(Command::Simulate(_)) => not_available("simulate"),
+        Some(Command::Demo(_)) => not_available("demo"),
+        Some(Command::Replay(_)) => not_available("replay"),
+        Some(Command::Handoff(_)) => not_available("handoff"),
+    }
 }
 
 fn not_available(name: &str) -> ExitCode {

@@ -7,4 +7,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod hub;
+pub mod ingest;
 pub mod model;
+pub mod serve_cmd;

@@ -143,6 +143,27 @@ pub enum Signal {
     },
 }
 
+/// An SLO series that is alerting now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// `slo/agent/workflow`.
+    pub series: String,
+    /// The SLO's name.
+    pub slo: String,
+    /// Its SLI.
+    pub sli: crate::model::slo::SliKind,
+    /// The agent.
+    pub agent: String,
+    /// The workflow.
+    pub workflow: String,
+    /// Ticket or page.
+    pub level: AlertLevel,
+    /// The SLO is critical.
+    pub critical: bool,
+    /// Burn rates now.
+    pub burn: BurnRates,
+}
+
 struct WorkflowState {
     stats: WorkflowStats,
     series: Vec<usize>,
@@ -216,6 +237,55 @@ impl Engine {
     /// Takes the signals produced since the last call.
     pub fn drain_signals(&mut self) -> Vec<Signal> {
         std::mem::take(&mut self.signals)
+    }
+
+    /// Whether [`Engine::apply`] would accept the event, without changing
+    /// anything.
+    pub fn check(&self, env: &Envelope) -> Result<(), Rejected> {
+        let Some(agent) = self.agents.get(env.agent.as_str()) else {
+            if self.agents.len() >= self.limits.agents {
+                return Err(Rejected::TooManyAgents(self.limits.agents));
+            }
+            return Ok(());
+        };
+        let workflow = match &env.event {
+            Event::RunFinished(r) => &r.workflow,
+            Event::Escalation(e) => &e.workflow,
+            _ => return Ok(()),
+        };
+        if !agent.workflows.contains_key(workflow.as_str())
+            && agent.workflows.len() >= self.limits.workflows_per_agent
+        {
+            return Err(Rejected::TooManyWorkflows {
+                agent: env.agent.clone(),
+                limit: self.limits.workflows_per_agent,
+            });
+        }
+        Ok(())
+    }
+
+    /// Series alerting at their last evaluation, sorted by series id.
+    pub fn alerting(&self) -> Vec<Alerting> {
+        let mut out: Vec<Alerting> = self
+            .series
+            .iter()
+            .filter(|s| s.alert != AlertLevel::None)
+            .filter_map(|s| {
+                let spec = self.specs.get(s.spec)?;
+                Some(Alerting {
+                    series: s.id.clone(),
+                    slo: spec.name.clone(),
+                    sli: spec.sli,
+                    agent: s.agent.clone(),
+                    workflow: s.workflow.clone(),
+                    level: s.alert,
+                    critical: spec.critical,
+                    burn: s.windows(self.now_s).burn_rates(spec.objective),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.series.cmp(&b.series));
+        out
     }
 
     /// Folds one event in.
@@ -504,34 +574,20 @@ impl Engine {
         })
     }
 
+    /// One agent as of `now`.
+    pub fn agent(&self, id: &str, now: DateTime<Utc>) -> Option<Agent> {
+        self.agents
+            .get_key_value(id)
+            .map(|(id, a)| agent_view(id, a, now.timestamp()))
+    }
+
     /// Every agent, sorted by id, as of `now`.
     pub fn agents(&self, now: DateTime<Utc>) -> Vec<Agent> {
         let now_s = now.timestamp();
         let mut out: Vec<Agent> = self
             .agents
             .iter()
-            .map(|(id, a)| {
-                let mut workflows: Vec<String> = a.workflows.keys().cloned().collect();
-                workflows.sort();
-                let mut tools: Vec<String> = a.tools.keys().cloned().collect();
-                tools.sort();
-                Agent {
-                    id: id.clone(),
-                    registered: false,
-                    first_seen: utc(a.first_seen_s),
-                    last_seen: utc(a.last_seen_s),
-                    last_heartbeat: a.last_heartbeat_s.map(utc),
-                    health: a.health,
-                    versions: a.versions.clone(),
-                    workflows,
-                    tools,
-                    runs_last_minute: a
-                        .workflows
-                        .values()
-                        .map(|w| w.stats.last_minutes(now_s, 1).runs)
-                        .sum(),
-                }
-            })
+            .map(|(id, a)| agent_view(id, a, now_s))
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
@@ -543,6 +599,29 @@ impl Engine {
             .get(agent)
             .map(|a| a.markers.iter().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
+    let mut workflows: Vec<String> = a.workflows.keys().cloned().collect();
+    workflows.sort();
+    let mut tools: Vec<String> = a.tools.keys().cloned().collect();
+    tools.sort();
+    Agent {
+        id: id.to_string(),
+        registered: false,
+        first_seen: utc(a.first_seen_s),
+        last_seen: utc(a.last_seen_s),
+        last_heartbeat: a.last_heartbeat_s.map(utc),
+        health: a.health,
+        versions: a.versions.clone(),
+        workflows,
+        tools,
+        runs_last_minute: a
+            .workflows
+            .values()
+            .map(|w| w.stats.last_minutes(now_s, 1).runs)
+            .sum(),
     }
 }
 

@@ -16,7 +16,7 @@ pub mod series;
 pub mod spec;
 pub mod stats;
 
-pub use fleet::{DriftSubject, Engine, Limits, Rejected, Signal};
+pub use fleet::{Alerting, DriftSubject, Engine, Limits, Rejected, Signal};
 
 /// A state-machine transition that is not allowed from the current state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

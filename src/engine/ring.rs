@@ -100,7 +100,7 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
         let last = self.bucket_of(now_s);
         let n = n.min(self.slots.len()) as i64;
         let mut acc = T::default();
-        for bucket in (last - n + 1)..=last {
+        for bucket in last.saturating_sub(n - 1)..=last {
             acc += self.get(bucket);
         }
         acc
@@ -111,7 +111,7 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
     pub fn last(&self, now_s: i64, n: usize) -> impl Iterator<Item = T> + '_ {
         let last = self.bucket_of(now_s);
         let n = n.min(self.slots.len()) as i64;
-        ((last - n + 1)..=last).map(move |b| self.get(b))
+        (last.saturating_sub(n - 1)..=last).map(move |b| self.get(b))
     }
 }
 

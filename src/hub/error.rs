@@ -1,0 +1,100 @@
+//! Errors the hub answers with, each mapped to its HTTP status and a JSON
+//! body that names what was wrong.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::model::action::ErrorBody;
+use crate::model::role::Role;
+
+/// An answer other than success.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// 401: no token, or an unknown one.
+    Unauthorized(String),
+    /// 403: the token's role may not do this.
+    Forbidden {
+        /// What was refused and why.
+        message: String,
+        /// Roles that may.
+        needs: Vec<Role>,
+    },
+    /// 404: no such object.
+    NotFound(String),
+    /// 400: malformed request.
+    BadRequest(String),
+    /// 409: not allowed in the object's current state.
+    Conflict {
+        /// What was refused, naming the current state.
+        message: String,
+        /// The object as it is now.
+        current: serde_json::Value,
+    },
+    /// 413: body over the limit.
+    TooLarge(String),
+    /// 422: an `Idempotency-Key` reused for a different request.
+    Unprocessable(String),
+    /// 503: storage cannot take writes now; nothing was applied.
+    Unavailable(String),
+    /// 500: a bug.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        let (error, needs, current) = match self {
+            Self::Forbidden { message, needs } => (message.clone(), Some(needs.clone()), None),
+            Self::Conflict { message, current } => (message.clone(), None, Some(current.clone())),
+            Self::Unauthorized(m)
+            | Self::NotFound(m)
+            | Self::BadRequest(m)
+            | Self::TooLarge(m)
+            | Self::Unprocessable(m)
+            | Self::Unavailable(m)
+            | Self::Internal(m) => (m.clone(), None, None),
+        };
+        ErrorBody {
+            error,
+            needs,
+            current,
+        }
+    }
+
+    /// 403 naming the roles that may.
+    pub fn forbidden(what: &str, needs: &[Role]) -> Self {
+        let names: Vec<&str> = needs.iter().map(|r| r.as_str()).collect();
+        Self::Forbidden {
+            message: format!("{what} needs the role {}", names.join(" or ")),
+            needs: needs.to_vec(),
+        }
+    }
+}
+
+impl From<super::store::StoreError> for ApiError {
+    fn from(e: super::store::StoreError) -> Self {
+        Self::Unavailable(format!("{e}; nothing was applied, retry later"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        (status, axum::Json(self.body())).into_response()
+    }
+}

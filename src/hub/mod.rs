@@ -1,0 +1,169 @@
+//! The hub (`agentdeck serve`): ingest, live stream, actions, storage,
+//! audit and signed callbacks, on axum and SQLite.
+
+pub mod audit;
+pub mod auth;
+pub mod callbacks;
+pub mod core;
+pub mod error;
+pub mod ops;
+pub mod policy;
+pub mod routes;
+pub mod store;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::Engine;
+use crate::model::slo::SloSpec;
+
+use self::auth::TokenStore;
+use self::core::{Core, StreamLimits};
+use self::policy::Policy;
+use self::routes::AppState;
+use self::store::Store;
+
+/// Default request body limit: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// How often time advances: alerts, expiries, SLO deltas (at most twice a
+/// second).
+pub const TICK: Duration = Duration::from_millis(500);
+
+/// Everything the hub needs to start.
+pub struct HubConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The SQLite file.
+    pub db: PathBuf,
+    /// Who may call.
+    pub tokens: TokenStore,
+    /// SLO specs.
+    pub specs: Vec<SloSpec>,
+    /// Approval policy.
+    pub policy: Policy,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+    /// Stream buffer sizes.
+    pub stream: StreamLimits,
+}
+
+/// A running hub.
+pub struct RunningHub {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The shared state (for in-process inspection).
+    pub core: Arc<Mutex<Core>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningHub {
+    /// The base URL, e.g. `http://127.0.0.1:7400`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// The platform's default database path.
+pub fn default_db_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "agentdeck", "agentdeck")
+        .map(|d| d.data_dir().join("hub.db"))
+}
+
+/// Opens the store, replays the journal, binds and starts serving.
+pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
+    let db = config.db.clone();
+    let specs = config.specs.clone();
+    let policy = config.policy.clone();
+    let limits = config.stream;
+    let core = tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
+        let store = Store::open(&db)?;
+        Ok(Core::open(
+            store,
+            Engine::new(specs),
+            policy,
+            limits,
+            Utc::now(),
+        )?)
+    })
+    .await??;
+    let core = Arc::new(Mutex::new(core));
+    let (cb_tx, cb_rx) = mpsc::channel(10_000);
+    let state = AppState {
+        core: core.clone(),
+        tokens: Arc::new(config.tokens),
+        callbacks: cb_tx,
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = routes::router(state.clone(), config.max_body_bytes);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let ticker = tokio::spawn(tick_loop(state.clone()));
+    let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "hub server stopped with an error");
+        }
+        ticker.abort();
+        deliveries.abort();
+    });
+    Ok(RunningHub {
+        addr,
+        core,
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}
+
+async fn tick_loop(state: AppState) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_prune = Utc::now();
+    loop {
+        interval.tick().await;
+        let prune = (Utc::now() - last_prune).num_seconds() >= 3600;
+        if prune {
+            last_prune = Utc::now();
+        }
+        let result = state
+            .with_core(move |core| {
+                let now = Utc::now();
+                if prune {
+                    core.prune(now);
+                }
+                core.tick(now)
+            })
+            .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "tick could not be stored; retrying"),
+            Err(e) => tracing::error!(error = ?e, "tick failed"),
+        }
+    }
+}
+
+/// Locks a core for inspection (tests, the demo).
+pub fn lock(core: &Arc<Mutex<Core>>) -> std::sync::MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,636 @@
+//! HTTP routes: authentication, role checks, body parsing, idempotency, and
+//! hand-off to the core on the blocking pool.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use chrono::Utc;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::model::action::{
+    ControlRequest, DecisionRequest, IngestResponse, LineError, OpenIncidentRequest,
+    PresenceRequest,
+};
+use crate::model::role::Role;
+
+use super::auth::{Principal, TokenStore};
+use super::core::{CallbackJob, Core};
+use super::error::ApiError;
+use super::ops::{self, IncidentAction};
+use super::store::IdempotencyRecord;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The state, behind its one lock.
+    pub core: Arc<Mutex<Core>>,
+    /// Who may call.
+    pub tokens: Arc<TokenStore>,
+    /// Callbacks to deliver.
+    pub callbacks: mpsc::Sender<CallbackJob>,
+}
+
+impl AppState {
+    /// Runs `f` with the core locked, on the blocking pool (it may write
+    /// to SQLite), then hands committed callbacks to the delivery task.
+    pub async fn with_core<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let core = self.core.clone();
+        let (value, jobs) = tokio::task::spawn_blocking(move || {
+            let mut core = core.lock().unwrap_or_else(PoisonError::into_inner);
+            let value = f(&mut core);
+            (value, core.take_outbox())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("request handler failed: {e}")))?;
+        for job in jobs {
+            if self.callbacks.try_send(job).is_err() {
+                tracing::warn!("callback queue full; a callback was not queued");
+            }
+        }
+        Ok(value)
+    }
+}
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::Unauthorized("Authorization must be Bearer <token>".into()))?;
+        state
+            .tokens
+            .authenticate(token.trim())
+            .map(Caller)
+            .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))
+    }
+}
+
+fn require(who: &Principal, what: &str, allowed: &[Role]) -> Result<(), ApiError> {
+    if allowed.contains(&who.role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(what, allowed))
+    }
+}
+
+/// Roles of people.
+pub const OPERATORS: &[Role] = &[Role::Viewer, Role::Responder, Role::Approver, Role::Lead];
+/// Roles that work incidents and apply containment.
+pub const RESPONDERS: &[Role] = &[Role::Responder, Role::Lead];
+/// Roles that decide approvals.
+pub const APPROVERS: &[Role] = &[Role::Approver, Role::Lead];
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Runs an operator action exactly once per `Idempotency-Key`: a repeat
+/// gets the first answer; the same key on a different request gets 422.
+async fn action(
+    state: &AppState,
+    who: Principal,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+    op: impl FnOnce(&mut Core, &Principal) -> ops::Outcome + Send + 'static,
+) -> Response {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(k) = &key
+        && (k.is_empty() || k.len() > 200)
+    {
+        return ApiError::BadRequest("Idempotency-Key must be 1 to 200 characters".into())
+            .into_response();
+    }
+    let fingerprint = format!(
+        "{method} {path} {}",
+        hex::encode(Sha256::digest(body.as_ref()))
+    );
+    let result = state
+        .with_core(move |core| -> Result<(StatusCode, String), ApiError> {
+            if let Some(k) = &key
+                && let Some(record) = core.store().idempotency(&who.name, k)?
+            {
+                if record.fingerprint != fingerprint {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Idempotency-Key {k:?} was already used for a different request"
+                    )));
+                }
+                let status = StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK);
+                return Ok((status, record.body));
+            }
+            let (status, answer, mut change) = op(core, &who)?;
+            let body = answer.to_string();
+            if let Some(k) = key {
+                change.batch.idempotency = Some(IdempotencyRecord {
+                    principal: who.name.clone(),
+                    key: k,
+                    fingerprint,
+                    status: status.as_u16(),
+                    body: body.clone(),
+                });
+            }
+            core.commit(change)?;
+            Ok((status, body))
+        })
+        .await;
+    match result.and_then(|r| r) {
+        Ok((status, body)) => json_response(status, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Builds the router.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/events", post(ingest_events))
+        .route("/v1/traces", post(ingest_traces))
+        .route("/v1/stream", get(super::stream::stream))
+        .route("/v1/state", get(get_state))
+        .route("/v1/audit", get(get_audit))
+        .route("/v1/approvals/{id}/decision", post(decide))
+        .route("/v1/incidents", post(open_incident))
+        .route("/v1/incidents/{id}/{action}", post(incident_action))
+        .route("/v1/controls", post(create_control))
+        .route("/v1/controls/{id}", delete(lift_control))
+        .route("/v1/presence", post(presence))
+        .route("/v1/agents/{agent}/controls", get(agent_controls))
+        .route("/v1/agents/{agent}/callback", put(register_callback))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.with_core(|core| core.store().path().exists()).await {
+        Ok(true) => (StatusCode::OK, "ok\n").into_response(),
+        _ => ApiError::Unavailable("database not open".into()).into_response(),
+    }
+}
+
+async fn ingest_events(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "sending events", &[Role::Agent]) {
+        return e.into_response();
+    }
+    let now = Utc::now();
+    let (good, bad) = crate::ingest::ndjson::decode_body(&body, now);
+    let mut rejected: Vec<LineError> = bad
+        .into_iter()
+        .map(|(line, error)| LineError { line, error })
+        .collect();
+    // Line numbers of the good lines, to report engine refusals by line.
+    let numbers: Vec<u64> = crate::ingest::ndjson::lines(&body)
+        .map(|(n, _)| n)
+        .filter(|n| !rejected.iter().any(|r| r.line == *n))
+        .collect();
+    let mut allowed = Vec::with_capacity(good.len());
+    for (i, item) in good.into_iter().enumerate() {
+        if who.speaks_for(&item.0.agent) {
+            allowed.push((numbers.get(i).copied().unwrap_or(0), item));
+        } else {
+            rejected.push(LineError {
+                line: numbers.get(i).copied().unwrap_or(0),
+                error: format!(
+                    "this token ({}) may not send events for agent {:?}",
+                    who.name, item.0.agent
+                ),
+            });
+        }
+    }
+    let lines: Vec<u64> = allowed.iter().map(|(n, _)| *n).collect();
+    let events: Vec<_> = allowed.into_iter().map(|(_, e)| e).collect();
+    let result = state.with_core(move |core| core.ingest(events, now)).await;
+    match result {
+        Ok(Ok(outcome)) => {
+            for (i, reason) in outcome.refused {
+                rejected.push(LineError {
+                    line: lines.get(i).copied().unwrap_or(0),
+                    error: reason,
+                });
+            }
+            rejected.sort_by_key(|r| r.line);
+            let status = StatusCode::OK;
+            (
+                status,
+                axum::Json(IngestResponse {
+                    accepted: outcome.accepted,
+                    rejected,
+                }),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn ingest_traces(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "sending traces", &[Role::Agent]) {
+        return e.into_response();
+    }
+    let mapped = match crate::ingest::otlp::map_export(&body) {
+        Ok(m) => m,
+        Err(e) => return ApiError::BadRequest(e).into_response(),
+    };
+    let now = Utc::now();
+    let mut rejected = mapped.rejected_spans;
+    let mut errors = mapped.errors;
+    let mut events = Vec::new();
+    for env in mapped.envelopes {
+        if !who.speaks_for(&env.agent) {
+            rejected += 1;
+            errors.push(format!(
+                "this token may not send traces for agent {:?}",
+                env.agent
+            ));
+            continue;
+        }
+        if let Err(e) = crate::ingest::ndjson::check_time(&env, now) {
+            rejected += 1;
+            errors.push(e.to_string());
+            continue;
+        }
+        let line = env.to_line();
+        events.push((env, line));
+    }
+    let result = state.with_core(move |core| core.ingest(events, now)).await;
+    match result {
+        Ok(Ok(outcome)) => {
+            rejected += outcome.refused.len() as u64;
+            errors.extend(outcome.refused.into_iter().map(|(_, e)| e));
+            let mut message = errors.into_iter().take(3).collect::<Vec<_>>().join("; ");
+            if mapped.ignored_spans > 0 {
+                if !message.is_empty() {
+                    message.push_str("; ");
+                }
+                message.push_str(&format!(
+                    "{} spans in traces with no agent or model span were ignored",
+                    mapped.ignored_spans
+                ));
+            }
+            let body = if rejected == 0 && message.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({"partialSuccess": {
+                    "rejectedSpans": rejected.to_string(),
+                    "errorMessage": message,
+                }})
+            };
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_state(State(state): State<AppState>, Caller(who): Caller) -> Response {
+    if let Err(e) = require(&who, "reading the state", OPERATORS) {
+        return e.into_response();
+    }
+    match state.with_core(|core| core.snapshot(Utc::now())).await {
+        Ok(s) => axum::Json(s).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Entries after this sequence number.
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+async fn get_audit(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    if let Err(e) = require(&who, "reading the audit log", OPERATORS) {
+        return e.into_response();
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let result = state
+        .with_core(move |core| core.store().audit_after(q.after, limit))
+        .await;
+    match result {
+        Ok(Ok(entries)) => {
+            let next = entries.last().map(|e| e.seq).unwrap_or(q.after);
+            axum::Json(serde_json::json!({"entries": entries, "next_after": next})).into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "deciding approvals", APPROVERS) {
+        return e.into_response();
+    }
+    let req: DecisionRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/v1/approvals/{id}/decision");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &body,
+        move |core, who| ops::decide(core, who, &id, req, Utc::now()),
+    )
+    .await
+}
+
+async fn open_incident(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "opening incidents", RESPONDERS) {
+        return e.into_response();
+    }
+    let req: OpenIncidentRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        "/v1/incidents",
+        &body,
+        move |core, who| ops::open_incident(core, who, req, Utc::now()),
+    )
+    .await
+}
+
+async fn incident_action(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((id, name)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = match name.as_str() {
+        "ack" => Ok(IncidentAction::Ack),
+        "assign" => parse(&body).map(IncidentAction::Assign),
+        "escalate" => parse(&body).map(IncidentAction::Escalate),
+        "note" => parse(&body).map(IncidentAction::Note),
+        "resolve" => parse(&body).map(IncidentAction::Resolve),
+        other => {
+            return ApiError::NotFound(format!(
+                "no incident action {other:?} (ack, assign, escalate, note, resolve)"
+            ))
+            .into_response();
+        }
+    };
+    if let Err(e) = require(&who, "working incidents", RESPONDERS) {
+        return e.into_response();
+    }
+    let act = match parsed {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/v1/incidents/{id}/{name}");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &body,
+        move |core, who| ops::incident_action(core, who, &id, act, Utc::now()),
+    )
+    .await
+}
+
+async fn create_control(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "applying controls", RESPONDERS) {
+        return e.into_response();
+    }
+    let req: ControlRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        "/v1/controls",
+        &body,
+        move |core, who| ops::create_control(core, who, req, Utc::now()),
+    )
+    .await
+}
+
+async fn lift_control(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = require(&who, "lifting controls", RESPONDERS) {
+        return e.into_response();
+    }
+    let path = format!("/v1/controls/{id}");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &Bytes::new(),
+        move |core, who| ops::lift_control(core, who, &id, Utc::now()),
+    )
+    .await
+}
+
+async fn presence(State(state): State<AppState>, Caller(who): Caller, body: Bytes) -> Response {
+    if let Err(e) = require(&who, "sharing presence", OPERATORS) {
+        return e.into_response();
+    }
+    let req: PresenceRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(v) = &req.viewing
+        && let Err(e) = crate::model::validate::id("viewing", v)
+    {
+        return ApiError::BadRequest(e.to_string()).into_response();
+    }
+    let name = who.name.clone();
+    match state
+        .with_core(move |core| core.set_viewing(&name, req.viewing))
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => ApiError::Conflict {
+            message: format!(
+                "{} has no live stream: presence is shown for operators connected to /v1/stream",
+                who.name
+            ),
+            current: serde_json::Value::Null,
+        }
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn agent_controls(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !who.speaks_for(&agent) {
+        return match who.role {
+            Role::Agent => ApiError::Forbidden {
+                message: format!(
+                    "this token ({}) may read only its own agent's controls",
+                    who.name
+                ),
+                needs: vec![Role::Agent, Role::Lead],
+            },
+            _ => ApiError::forbidden("reading an agent's controls", &[Role::Agent, Role::Lead]),
+        }
+        .into_response();
+    }
+    let a = agent.clone();
+    let controls = match state
+        .with_core(move |core| core.controls_for(&a, Utc::now()))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let body = serde_json::json!({"agent": agent, "controls": controls}).to_string();
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(body.as_bytes()))[..32]
+    );
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\""));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag_value),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Body of `PUT /v1/agents/{agent}/callback`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackRequest {
+    url: String,
+}
+
+async fn register_callback(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !who.speaks_for(&agent) {
+        return ApiError::forbidden(
+            "registering an agent's callback",
+            &[Role::Agent, Role::Lead],
+        )
+        .into_response();
+    }
+    if let Err(e) = crate::model::validate::id("agent", &agent) {
+        return ApiError::BadRequest(e.to_string()).into_response();
+    }
+    let req: CallbackRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/v1/agents/{agent}/callback");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &body,
+        move |core, who| ops::register_callback(core, who, &agent, &req.url, Utc::now()),
+    )
+    .await
+}

@@ -1,0 +1,509 @@
+//! The hub's SQLite store: incidents, approvals, controls, the audit log,
+//! idempotency records, callback registrations and the event journal.
+//!
+//! WAL mode with `synchronous = NORMAL`: a committed transaction survives the
+//! hub being killed at any moment. Every change of one request is one
+//! transaction, so a request is either wholly stored or not at all.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::approval::Approval;
+use crate::model::audit::AuditEntry;
+use crate::model::control::Control;
+use crate::model::incident::Incident;
+use crate::model::role::Role;
+
+use super::audit::GENESIS_HASH;
+
+/// A storage failure, phrased for the operator who sees it in a 503.
+#[derive(Debug, thiserror::Error)]
+#[error("storage unavailable: {0}")]
+pub struct StoreError(pub String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self(format!("corrupt record: {e}"))
+    }
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, agent TEXT NOT NULL, line TEXT NOT NULL);
+CREATE INDEX events_ts ON events (ts);
+CREATE TABLE incidents (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE approvals (id TEXT PRIMARY KEY, agent TEXT NOT NULL, request_id TEXT NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL, UNIQUE (agent, request_id));
+CREATE TABLE controls (id TEXT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT NOT NULL, role TEXT, action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE idempotency (principal TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (principal, key));
+CREATE TABLE callbacks (agent TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, updated_at TEXT NOT NULL);
+"#];
+
+/// One accepted event line for the journal.
+#[derive(Debug, Clone)]
+pub struct JournalRow {
+    /// Event time, unix seconds.
+    pub ts: i64,
+    /// The agent.
+    pub agent: String,
+    /// The envelope as one JSON line.
+    pub line: String,
+}
+
+/// A stored answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// Who sent it.
+    pub principal: String,
+    /// The `Idempotency-Key`.
+    pub key: String,
+    /// Method, path and body hash of the first request.
+    pub fingerprint: String,
+    /// The status answered.
+    pub status: u16,
+    /// The body answered.
+    pub body: String,
+}
+
+/// A callback registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRow {
+    /// The agent.
+    pub agent: String,
+    /// Where to POST.
+    pub url: String,
+    /// HMAC key, hex.
+    pub secret: String,
+}
+
+/// Everything one request changes, written in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Accepted events.
+    pub events: Vec<JournalRow>,
+    /// Incidents, whole, after the change.
+    pub incidents: Vec<Incident>,
+    /// Approvals, whole, after the change.
+    pub approvals: Vec<Approval>,
+    /// Controls, whole, after the change.
+    pub controls: Vec<Control>,
+    /// New audit entries, in order.
+    pub audit: Vec<AuditEntry>,
+    /// The answer to remember for an `Idempotency-Key`.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// Counters and other settings.
+    pub meta: Vec<(&'static str, String)>,
+    /// Callback registrations.
+    pub callbacks: Vec<CallbackRow>,
+}
+
+impl Batch {
+    /// True when the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+            && self.incidents.is_empty()
+            && self.approvals.is_empty()
+            && self.controls.is_empty()
+            && self.audit.is_empty()
+            && self.idempotency.is_none()
+            && self.meta.is_empty()
+            && self.callbacks.is_empty()
+    }
+}
+
+/// What the hub needs at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Every incident.
+    pub incidents: Vec<Incident>,
+    /// Every approval.
+    pub approvals: Vec<Approval>,
+    /// Every control.
+    pub controls: Vec<Control>,
+    /// `(seq, hash)` of the last audit entry.
+    pub audit_head: (u64, String),
+    /// The last audit entries, oldest first.
+    pub audit_tail: Vec<AuditEntry>,
+    /// Counters and settings.
+    pub meta: HashMap<String, String>,
+    /// Callback registrations.
+    pub callbacks: Vec<CallbackRow>,
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let as_text = path.to_string_lossy();
+        if as_text == ":memory:" || as_text.is_empty() {
+            return Err(StoreError(
+                "an in-memory database would lose every incident, approval and audit entry on restart; give --db a file path".into(),
+            ));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only (for `audit verify`).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError(format!("no database at {}", path.display())));
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version = usize::try_from(version).unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError(format!(
+                "{} has schema version {version}, newer than this agentdeck knows ({}); upgrade agentdeck",
+                self.path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction.
+    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            if !batch.events.is_empty() {
+                let mut st =
+                    tx.prepare_cached("INSERT INTO events (ts, agent, line) VALUES (?1, ?2, ?3)")?;
+                for e in &batch.events {
+                    st.execute(params![e.ts, e.agent, e.line])?;
+                }
+            }
+            for i in &batch.incidents {
+                tx.prepare_cached(
+                    "INSERT INTO incidents (id, state, updated_at, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body",
+                )?
+                .execute(params![
+                    i.id,
+                    i.state.as_str(),
+                    rfc3339(i.updated_at),
+                    serde_json::to_string(i)?
+                ])?;
+            }
+            for a in &batch.approvals {
+                tx.prepare_cached(
+                    "INSERT INTO approvals (id, agent, request_id, state, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                )?
+                .execute(params![
+                    a.id,
+                    a.agent,
+                    a.request_id,
+                    a.state.as_str(),
+                    serde_json::to_string(a)?
+                ])?;
+            }
+            for c in &batch.controls {
+                tx.prepare_cached(
+                    "INSERT INTO controls (id, agent, state, body) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                )?
+                .execute(params![
+                    c.id,
+                    c.agent,
+                    serde_json::to_value(c.state)?.as_str().unwrap_or_default(),
+                    serde_json::to_string(c)?
+                ])?;
+            }
+            for e in &batch.audit {
+                tx.prepare_cached(
+                    "INSERT INTO audit (seq, ts, actor, role, action, subject, details, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    e.seq as i64,
+                    rfc3339(e.ts),
+                    e.actor,
+                    e.role.map(Role::as_str),
+                    e.action,
+                    e.subject,
+                    serde_json::to_string(&e.details)?,
+                    e.prev_hash,
+                    e.hash
+                ])?;
+            }
+            if let Some(r) = &batch.idempotency {
+                tx.prepare_cached(
+                    "INSERT INTO idempotency (principal, key, fingerprint, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    r.principal,
+                    r.key,
+                    r.fingerprint,
+                    r.status,
+                    r.body,
+                    Utc::now().timestamp()
+                ])?;
+            }
+            for (key, value) in &batch.meta {
+                tx.prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![key, value])?;
+            }
+            for c in &batch.callbacks {
+                tx.prepare_cached(
+                    "INSERT INTO callbacks (agent, url, secret, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (agent) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
+                )?
+                .execute(params![c.agent, c.url, c.secret, rfc3339(Utc::now())])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Everything the hub keeps in memory.
+    pub fn load(&self, audit_tail: usize) -> Result<Loaded, StoreError> {
+        let mut loaded = Loaded {
+            audit_head: (0, GENESIS_HASH.to_string()),
+            ..Loaded::default()
+        };
+        let mut st = self.conn.prepare("SELECT body FROM incidents")?;
+        for body in st.query_map([], |r| r.get::<_, String>(0))? {
+            loaded.incidents.push(serde_json::from_str(&body?)?);
+        }
+        let mut st = self.conn.prepare("SELECT body FROM approvals")?;
+        for body in st.query_map([], |r| r.get::<_, String>(0))? {
+            loaded.approvals.push(serde_json::from_str(&body?)?);
+        }
+        let mut st = self.conn.prepare("SELECT body FROM controls")?;
+        for body in st.query_map([], |r| r.get::<_, String>(0))? {
+            loaded.controls.push(serde_json::from_str(&body?)?);
+        }
+        let mut st = self.conn.prepare("SELECT key, value FROM meta")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (k, v) = row?;
+            loaded.meta.insert(k, v);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT agent, url, secret FROM callbacks")?;
+        for row in st.query_map([], |r| {
+            Ok(CallbackRow {
+                agent: r.get(0)?,
+                url: r.get(1)?,
+                secret: r.get(2)?,
+            })
+        })? {
+            loaded.callbacks.push(row?);
+        }
+        let head: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((seq, hash)) = head {
+            loaded.audit_head = (seq as u64, hash);
+            let from = (seq as u64).saturating_sub(audit_tail as u64);
+            loaded.audit_tail = self.audit_after(from, audit_tail)?;
+        }
+        Ok(loaded)
+    }
+
+    /// Up to `limit` audit entries after `seq`, oldest first.
+    pub fn audit_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash
+             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![seq as i64, limit as i64], row_to_raw)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.into_entry()?);
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every audit entry in sequence order.
+    pub fn for_each_audit(&self, mut f: impl FnMut(AuditEntry) -> bool) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash FROM audit ORDER BY seq",
+        )?;
+        let rows = st.query_map([], row_to_raw)?;
+        for row in rows {
+            if !f(row?.into_entry()?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every journalled event line at or after `since_s`, in
+    /// the order they were accepted.
+    pub fn for_each_event(&self, since_s: i64, mut f: impl FnMut(&str)) -> Result<u64, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT line FROM events WHERE ts >= ?1 ORDER BY id")?;
+        let mut rows = st.query(params![since_s])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            let line: String = row.get(0)?;
+            f(&line);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Deletes journalled events older than `before_s`.
+    pub fn prune_events(&mut self, before_s: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM events WHERE ts < ?1", params![before_s])?)
+    }
+
+    /// The stored answer to an idempotent request.
+    pub fn idempotency(
+        &self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT fingerprint, status, body FROM idempotency WHERE principal = ?1 AND key = ?2",
+            )?
+            .query_row(params![principal, key], |r| {
+                Ok(IdempotencyRecord {
+                    principal: principal.to_string(),
+                    key: key.to_string(),
+                    fingerprint: r.get(0)?,
+                    status: r.get(1)?,
+                    body: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Deletes idempotency records older than `before_s`.
+    pub fn prune_idempotency(&mut self, before_s: i64) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM idempotency WHERE created_at < ?1",
+            params![before_s],
+        )?)
+    }
+}
+
+struct RawAudit {
+    seq: i64,
+    ts: String,
+    actor: String,
+    role: Option<String>,
+    action: String,
+    subject: String,
+    details: String,
+    prev_hash: String,
+    hash: String,
+}
+
+fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAudit> {
+    Ok(RawAudit {
+        seq: r.get(0)?,
+        ts: r.get(1)?,
+        actor: r.get(2)?,
+        role: r.get(3)?,
+        action: r.get(4)?,
+        subject: r.get(5)?,
+        details: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
+}
+
+impl RawAudit {
+    fn into_entry(self) -> Result<AuditEntry, StoreError> {
+        let ts = DateTime::parse_from_rfc3339(&self.ts)
+            .map_err(|e| {
+                StoreError(format!(
+                    "audit entry {}: bad time {:?}: {e}",
+                    self.seq, self.ts
+                ))
+            })?
+            .with_timezone(&Utc);
+        let role = match self.role {
+            Some(r) => Some(Role::parse(&r).ok_or_else(|| {
+                StoreError(format!("audit entry {}: unknown role {r:?}", self.seq))
+            })?),
+            None => None,
+        };
+        Ok(AuditEntry {
+            seq: self.seq as u64,
+            ts,
+            actor: self.actor,
+            role,
+            action: self.action,
+            subject: self.subject,
+            details: serde_json::from_str(&self.details)?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}

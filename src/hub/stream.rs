@@ -1,0 +1,139 @@
+//! The live stream: `GET /v1/stream` as Server-Sent Events.
+//!
+//! A client gets a snapshot (or, resuming with `Last-Event-ID`, exactly the
+//! deltas it missed while they are retained), then every delta in id order.
+//! Each client reads from a bounded broadcast queue: one that falls behind
+//! is resynchronised with a fresh snapshot and never slows ingest or other
+//! clients.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use futures_util::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::core::{Core, Frame};
+use super::error::ApiError;
+use super::routes::{AppState, Caller, OPERATORS};
+
+/// Interval of the heartbeat comment.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Removes the operator's presence when the stream ends.
+struct PresenceGuard {
+    core: Arc<Mutex<Core>>,
+    operator: String,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        let mut core = self.core.lock().unwrap_or_else(PoisonError::into_inner);
+        core.disconnect(&self.operator);
+    }
+}
+
+struct Reader {
+    pending: VecDeque<Arc<Frame>>,
+    rx: broadcast::Receiver<Arc<Frame>>,
+    last: u64,
+    core: Arc<Mutex<Core>>,
+    _presence: PresenceGuard,
+}
+
+fn to_event(frame: &Frame) -> Event {
+    Event::default()
+        .id(frame.id.to_string())
+        .event(frame.event)
+        .data(&*frame.data)
+}
+
+/// `GET /v1/stream`.
+pub async fn stream(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+) -> Response {
+    if !OPERATORS.contains(&who.role) {
+        return ApiError::forbidden("reading the stream", OPERATORS).into_response();
+    }
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let name = who.name.clone();
+    let role = who.role;
+    let opened = state
+        .with_core(move |core| {
+            let now = Utc::now();
+            // Subscribe before reading the state, under the same lock, so no
+            // delta falls between the two.
+            let rx = core.subscribe();
+            let first: Vec<Arc<Frame>> = match last_id.and_then(|id| core.replay_after(id)) {
+                Some(missed) => missed,
+                None => vec![Arc::new(core.snapshot_frame(now))],
+            };
+            let last = first.last().map(|f| f.id).or(last_id).unwrap_or(0);
+            core.connect(&name, role, now);
+            (rx, first, last)
+        })
+        .await;
+    let (rx, first, last) = match opened {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let reader = Reader {
+        pending: first.into(),
+        rx,
+        last,
+        core: state.core.clone(),
+        _presence: PresenceGuard {
+            core: state.core.clone(),
+            operator: who.name,
+        },
+    };
+    Sse::new(events(reader))
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response()
+}
+
+fn events(reader: Reader) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold(reader, |mut r| async move {
+        loop {
+            if let Some(frame) = r.pending.pop_front() {
+                r.last = r.last.max(frame.id);
+                return Some((Ok(to_event(&frame)), r));
+            }
+            match r.rx.recv().await {
+                Ok(frame) => {
+                    if frame.id > r.last {
+                        r.pending.push_back(frame);
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let core = r.core.clone();
+                    let snapshot = tokio::task::spawn_blocking(move || {
+                        let core = core.lock().unwrap_or_else(PoisonError::into_inner);
+                        core.snapshot_frame(Utc::now())
+                    })
+                    .await;
+                    match snapshot {
+                        Ok(frame) => {
+                            // Deltas still queued up to the snapshot's id are
+                            // in it and skipped; later ones follow as usual.
+                            r.pending.push_back(Arc::new(frame));
+                        }
+                        Err(_) => return None,
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}

@@ -1,0 +1,5 @@
+//! Decoding untrusted input into model events: NDJSON envelope bodies and
+//! OpenTelemetry traces as OTLP/JSON.
+
+pub mod ndjson;
+pub mod otlp;

@@ -1,0 +1,219 @@
+//! The `serve`, `token new` and `audit verify` commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::ServeArgs;
+use crate::engine::spec::{default_specs, parse_specs};
+use crate::hub::auth::{TokenStore, hash_token, new_token, token_entry_toml};
+use crate::hub::core::StreamLimits;
+use crate::hub::policy::Policy;
+use crate::hub::{HubConfig, default_db_path};
+use crate::model::role::Role;
+
+/// Exit code for bad configuration or input.
+const EXIT_CONFIG: u8 = 2;
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("agentdeck: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn default_tokens_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("dev", "agentdeck", "agentdeck")
+        .map(|d| d.config_dir().join("tokens.toml"))
+}
+
+fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
+    let listen: SocketAddr = args.listen.parse().map_err(|e| {
+        format!(
+            "--listen {:?}: {e} (expected e.g. 127.0.0.1:7400)",
+            args.listen
+        )
+    })?;
+    let db = match &args.db {
+        Some(p) => p.clone(),
+        None => default_db_path().ok_or("no data directory on this machine; give --db PATH")?,
+    };
+    if db.as_os_str() == ":memory:" {
+        return Err("--db :memory: is refused: an in-memory database loses every incident, approval and audit entry when the hub stops; give a file path".into());
+    }
+    let tokens_path = match &args.tokens {
+        Some(p) => p.clone(),
+        None => default_tokens_path()
+            .ok_or("no config directory on this machine; give --tokens PATH")?,
+    };
+    if !tokens_path.exists() {
+        return Err(format!(
+            "no tokens file at {}: create one with `agentdeck token new --name NAME --role lead` and put the printed [[token]] lines in it (or give --tokens PATH)",
+            tokens_path.display()
+        ));
+    }
+    let tokens = TokenStore::load(&tokens_path)?;
+    if tokens.is_empty() {
+        return Err(format!(
+            "{} holds no [[token]] entries",
+            tokens_path.display()
+        ));
+    }
+    let specs = match &args.slos {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read SLO file {}: {e}", p.display()))?;
+            parse_specs(&p.display().to_string(), &text).map_err(|e| e.to_string())?
+        }
+        None => default_specs(),
+    };
+    let policy = match &args.policy {
+        Some(p) => Policy::load(p)?,
+        None => Policy::default(),
+    };
+    Ok(HubConfig {
+        listen,
+        db,
+        tokens,
+        specs,
+        policy,
+        max_body_bytes: args.max_body_bytes,
+        stream: StreamLimits::default(),
+    })
+}
+
+/// `agentdeck serve`.
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_logging();
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let db = config.db.clone();
+        let hub = match crate::hub::start(config).await {
+            Ok(h) => h,
+            Err(e) => return fail(e),
+        };
+        println!(
+            "agentdeck hub listening on {} (database {})",
+            hub.url(),
+            db.display()
+        );
+        shutdown_signal().await;
+        eprintln!("agentdeck: stopping");
+        hub.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `agentdeck token new`.
+pub fn token_new(name: &str, role: &str, json: bool) -> ExitCode {
+    let Some(role) = Role::parse(role) else {
+        return fail(format!(
+            "--role {role:?} is not one of agent, viewer, responder, approver, lead"
+        ));
+    };
+    if let Err(e) = crate::model::validate::id("name", name) {
+        return fail(format!("--name: {e}"));
+    }
+    let token = match new_token() {
+        Ok(t) => t,
+        Err(e) => return fail(format!("no randomness for a token: {e}")),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": name,
+                "role": role,
+                "token": token,
+                "sha256": hash_token(&token),
+                "toml": token_entry_toml(name, role, &token),
+            })
+        );
+    } else {
+        println!("token (give it to {name}; it is not stored anywhere):\n  {token}\n");
+        println!(
+            "add to the hub's tokens file:\n{}",
+            token_entry_toml(name, role, &token)
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `agentdeck audit verify`.
+pub fn audit_verify(db: Option<PathBuf>) -> ExitCode {
+    let Some(path) = db.or_else(default_db_path) else {
+        return fail("no data directory on this machine; give --db PATH");
+    };
+    let store = match crate::hub::store::Store::open_read_only(&path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut head = (0u64, crate::hub::audit::GENESIS_HASH.to_string());
+    let mut broken = None;
+    let walked =
+        store.for_each_audit(
+            |entry| match crate::hub::audit::verify_chain_from(&head, &entry) {
+                Ok(()) => {
+                    head = (entry.seq, entry.hash.clone());
+                    true
+                }
+                Err(e) => {
+                    broken = Some(e);
+                    false
+                }
+            },
+        );
+    if let Err(e) = walked {
+        return fail(e);
+    }
+    match broken {
+        None => {
+            println!("audit log intact: {} entries, head {}", head.0, head.1);
+            ExitCode::SUCCESS
+        }
+        Some(e) => {
+            println!("audit log BROKEN: {e}");
+            println!("entries 1 to {} verify", head.0);
+            ExitCode::from(1)
+        }
+    }
+}
