@@ -1,0 +1,278 @@
+//! Shared helpers for tests that run a real hub on loopback.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agentdeck::engine::spec::{default_specs, parse_specs};
+use agentdeck::hub::auth::TokenStore;
+use agentdeck::hub::core::StreamLimits;
+use agentdeck::hub::policy::Policy;
+use agentdeck::hub::{HubConfig, RunningHub};
+use agentdeck::model::role::Role;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+
+/// A hub on a free loopback port with one token per role.
+pub struct TestHub {
+    pub hub: RunningHub,
+    pub dir: tempfile::TempDir,
+    pub tokens: HashMap<&'static str, String>,
+    pub http: reqwest::Client,
+}
+
+/// Tokens by name: `agent` (speaks for every agent), `bot` (speaks for
+/// refund-bot only), `viewer`, `responder`, `approver`, `approver2`, `lead`.
+pub fn token_store() -> (TokenStore, HashMap<&'static str, String>) {
+    let mut store = TokenStore::default();
+    let mut tokens = HashMap::new();
+    for (name, role) in [
+        ("agent", Role::Agent),
+        ("viewer", Role::Viewer),
+        ("responder", Role::Responder),
+        ("approver", Role::Approver),
+        ("approver2", Role::Approver),
+        ("lead", Role::Lead),
+    ] {
+        let token = format!("adk_test_{name}");
+        store.add_token(&token, name, role).unwrap();
+        tokens.insert(name, token);
+    }
+    store
+        .add(agentdeck::hub::auth::TokenEntry {
+            name: "refund-bot".into(),
+            role: Role::Agent,
+            sha256: agentdeck::hub::auth::hash_token("adk_test_bot"),
+            agents: vec![],
+        })
+        .unwrap();
+    tokens.insert("bot", "adk_test_bot".to_string());
+    (store, tokens)
+}
+
+pub struct Options {
+    pub slos: Option<&'static str>,
+    pub policy: Policy,
+    pub stream: StreamLimits,
+    pub max_body_bytes: usize,
+    pub db: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            slos: None,
+            policy: Policy::default(),
+            stream: StreamLimits::default(),
+            max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
+            db: None,
+        }
+    }
+}
+
+pub async fn start() -> TestHub {
+    start_with(Options::default()).await
+}
+
+pub async fn start_with(options: Options) -> TestHub {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, tokens) = token_store();
+    let specs = match options.slos {
+        Some(text) => parse_specs("test", text).unwrap(),
+        None => default_specs(),
+    };
+    let hub = agentdeck::hub::start(HubConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: options.db.unwrap_or_else(|| dir.path().join("hub.db")),
+        tokens: store,
+        specs,
+        policy: options.policy,
+        max_body_bytes: options.max_body_bytes,
+        stream: options.stream,
+    })
+    .await
+    .unwrap();
+    TestHub {
+        hub,
+        dir,
+        tokens,
+        http: client(),
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+impl TestHub {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.hub.url())
+    }
+
+    pub fn token(&self, name: &str) -> &str {
+        &self.tokens[name]
+    }
+
+    pub async fn post_events(&self, token: &str, body: String) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(self.url("/v1/events"))
+            .bearer_auth(self.token(token))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(self.token(token))
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(self.token(token))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn state(&self) -> serde_json::Value {
+        self.get("lead", "/v1/state").await.1
+    }
+
+    /// Waits until `f(state)` holds, polling `/v1/state`.
+    pub async fn wait_state(
+        &self,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        for _ in 0..200 {
+            let s = self.state().await;
+            if f(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn run_line(agent: &str, run_id: &str, outcome: &str, t: DateTime<Utc>) -> String {
+    format!(
+        r#"{{"v":1,"type":"run.finished","ts":"{}","agent":"{agent}","run_id":"{run_id}","workflow":"refund","outcome":"{outcome}","latency_ms":1200,"cost_usd":0.02}}"#,
+        ts(t)
+    )
+}
+
+pub fn approval_line(
+    agent: &str,
+    request_id: &str,
+    t: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> String {
+    format!(
+        r#"{{"v":1,"type":"approval.requested","ts":"{}","agent":"{agent}","request_id":"{request_id}","action":"issue_refund","tool":"issue_refund","risk":"high","deadline":"{}","args":{{"order":"A-1","amount_usd":420}}}}"#,
+        ts(t),
+        ts(deadline)
+    )
+}
+
+/// One parsed server-sent event.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub id: u64,
+    pub event: String,
+    pub data: serde_json::Value,
+}
+
+/// A live stream connection.
+pub struct StreamClient {
+    inner: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<eventsource_stream::Event, String>> + Send>,
+    >,
+}
+
+impl StreamClient {
+    pub async fn open(hub: &TestHub, token: &str, last_event_id: Option<u64>) -> Self {
+        let mut req = hub
+            .http
+            .get(hub.url("/v1/stream"))
+            .bearer_auth(hub.token(token));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .execute(req.build().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        use eventsource_stream::Eventsource;
+        let inner = r
+            .bytes_stream()
+            .eventsource()
+            .map(|e| e.map_err(|e| e.to_string()));
+        Self {
+            inner: Box::pin(inner),
+        }
+    }
+
+    /// The next event, or None on end or after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Sse> {
+        let e = tokio::time::timeout(timeout, self.inner.next())
+            .await
+            .ok()??
+            .ok()?;
+        Some(Sse {
+            id: e.id.parse().unwrap_or(0),
+            event: e.event,
+            data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+        })
+    }
+
+    /// Skips events until one named `event` satisfying `f`.
+    pub async fn until(&mut self, event: &str, f: impl Fn(&serde_json::Value) -> bool) -> Sse {
+        loop {
+            let e = self
+                .next(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("stream ended waiting for {event}"));
+            if e.event == event && f(&e.data) {
+                return e;
+            }
+        }
+    }
+}
