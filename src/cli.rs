@@ -103,9 +103,9 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub hub: Option<String>,
     /// Agent token.
-    #[arg(long, hide_env_values = true)]
+    #[arg(long, env = "AGENTDECK_AGENT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Scenario name.
+    /// steady, tool-outage, drift, cost-spike, latency-tail, approval-storm or mixed.
     #[arg(long, default_value = "mixed")]
     pub scenario: String,
     /// Number of agents.
@@ -195,14 +195,14 @@ pub enum AuditCommand {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Some(Command::Serve(args)) => crate::serve_cmd::run(args),
+        Some(Command::Serve(args)) => crate::cmd::serve::run(args),
         Some(Command::Token(TokenCommand::New { name, role, json })) => {
-            crate::serve_cmd::token_new(&name, &role, json)
+            crate::cmd::serve::token_new(&name, &role, json)
         }
-        Some(Command::Audit(AuditCommand::Verify { db })) => crate::serve_cmd::audit_verify(db),
+        Some(Command::Audit(AuditCommand::Verify { db })) => crate::cmd::serve::audit_verify(db),
         None | Some(Command::Tui(_)) => not_available("tui"),
-        Some(Command::Simulate(_)) => not_available("simulate"),
-        Some(Command::Demo(_)) => not_available("demo"),
+        Some(Command::Simulate(args)) => crate::cmd::simulate::run(args),
+        Some(Command::Demo(args)) => crate::cmd::demo::run(args),
         Some(Command::Replay(_)) => not_available("replay"),
         Some(Command::Handoff(_)) => not_available("handoff"),
     }

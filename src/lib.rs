@@ -6,8 +6,9 @@
 //! [`model`] and [`engine`] know nothing of HTTP, SQLite or terminals.
 
 pub mod cli;
+pub mod cmd;
 pub mod engine;
 pub mod hub;
 pub mod ingest;
 pub mod model;
-pub mod serve_cmd;
+pub mod sim;

@@ -862,12 +862,13 @@ impl Core {
                 None => {
                     let id = self.next_incident_id(change);
                     let title = format!(
-                        "{} SLO burning on {}/{}: 1 h burn rate {:.1}× ({})",
+                        "{} SLO burning on {}/{} ({}: burn {:.1}× over 1 h, {:.1}× over 6 h)",
                         alert.slo,
                         alert.agent,
                         alert.workflow,
-                        alert.burn.h1,
                         alert.level.as_str(),
+                        alert.burn.h1,
+                        alert.burn.h6,
                     );
                     let incident = Incident::open(
                         NewIncident {

@@ -187,6 +187,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/presence", post(presence))
         .route("/v1/agents/{agent}/controls", get(agent_controls))
         .route("/v1/agents/{agent}/callback", put(register_callback))
+        .route(
+            "/v1/agents/{agent}/approvals/{request_id}",
+            get(agent_approval),
+        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -633,4 +637,31 @@ async fn register_callback(
         move |core, who| ops::register_callback(core, who, &agent, &req.url, Utc::now()),
     )
     .await
+}
+
+async fn agent_approval(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((agent, request_id)): Path<(String, String)>,
+) -> Response {
+    if !who.speaks_for(&agent) {
+        return ApiError::forbidden("reading an agent's approvals", &[Role::Agent, Role::Lead])
+            .into_response();
+    }
+    let key = (agent.clone(), request_id.clone());
+    let found = state
+        .with_core(move |core| {
+            core.desk
+                .approval_keys
+                .get(&key)
+                .and_then(|id| core.desk.approvals.get(id))
+                .cloned()
+        })
+        .await;
+    match found {
+        Ok(Some(a)) => axum::Json(a).into_response(),
+        Ok(None) => ApiError::NotFound(format!("no approval request {request_id:?} from {agent}"))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }

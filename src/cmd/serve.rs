@@ -12,13 +12,7 @@ use crate::hub::policy::Policy;
 use crate::hub::{HubConfig, default_db_path};
 use crate::model::role::Role;
 
-/// Exit code for bad configuration or input.
-const EXIT_CONFIG: u8 = 2;
-
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("agentdeck: {message}");
-    ExitCode::from(EXIT_CONFIG)
-}
+use super::{fail, init_logging};
 
 fn default_tokens_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "agentdeck", "agentdeck")
@@ -82,7 +76,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
 
 /// `agentdeck serve`.
 pub fn run(args: ServeArgs) -> ExitCode {
-    init_logging();
+    init_logging("info");
     let config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -132,15 +126,6 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// `agentdeck token new`.

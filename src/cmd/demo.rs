@@ -1,0 +1,215 @@
+//! `agentdeck demo`: a hub on a free loopback port with a temporary
+//! database, the mixed fleet, and (until the TUI lands) a live one-line
+//! summary each second. Everything stops and is removed on exit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::oneshot;
+
+use crate::cli::DemoArgs;
+use crate::engine::spec::default_specs;
+use crate::hub::auth::{TokenStore, new_token};
+use crate::hub::core::StreamLimits;
+use crate::hub::policy::Policy;
+use crate::hub::{DEFAULT_MAX_BODY_BYTES, HubConfig, RunningHub};
+use crate::model::incident::IncidentState;
+use crate::model::role::Role;
+use crate::sim::runner::{SimConfig, SimStats};
+use crate::sim::scenario::Scenario;
+
+use super::{fail, init_logging};
+
+/// Operator name of the demo's lead.
+pub const DEMO_LEAD: &str = "oncall";
+
+/// A directory removed when dropped, unless it was given by the user.
+struct Workdir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// `agentdeck demo`.
+pub fn run(args: DemoArgs) -> ExitCode {
+    init_logging("warn");
+    let runtime = match super::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let code = runtime.block_on(demo(args));
+    // Background tasks (stdin reader aside) end with the runtime.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+async fn demo(args: DemoArgs) -> ExitCode {
+    let (db, workdir) = match &args.db {
+        Some(path) => (path.clone(), None),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "agentdeck-demo-{}-{}",
+                std::process::id(),
+                Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            ));
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                return fail(format!("cannot create {}: {e}", dir.display()));
+            }
+            (
+                dir.join("hub.db"),
+                Some(Workdir {
+                    path: dir,
+                    temporary: true,
+                }),
+            )
+        }
+    };
+    let (Ok(lead_token), Ok(agent_token)) = (new_token(), new_token()) else {
+        return fail("no randomness for tokens");
+    };
+    let mut tokens = TokenStore::default();
+    if let Err(e) = tokens
+        .add_token(&lead_token, DEMO_LEAD, Role::Lead)
+        .and_then(|()| tokens.add_token(&agent_token, "fleet", Role::Agent))
+    {
+        return fail(e);
+    }
+    let hub = match crate::hub::start(HubConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        db,
+        tokens,
+        specs: default_specs(),
+        policy: Policy::default(),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        stream: StreamLimits::default(),
+    })
+    .await
+    {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    let stats = Arc::new(SimStats::default());
+    let (stop_fleet, fleet_stopped) = oneshot::channel::<()>();
+    let fleet = tokio::spawn(crate::sim::runner::run(
+        SimConfig {
+            hub: hub.url(),
+            token: agent_token,
+            scenario: Scenario::Mixed,
+            ..SimConfig::default()
+        },
+        stats.clone(),
+        async {
+            let _ = fleet_stopped.await;
+        },
+    ));
+    if args.hub_only {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"hub": hub.url(), "token": lead_token, "operator": DEMO_LEAD})
+            );
+        } else {
+            println!("hub:   {}", hub.url());
+            println!("token: {lead_token}   (lead operator {DEMO_LEAD:?})");
+            println!(
+                "connect from another terminal: agentdeck --hub {} --token {lead_token}",
+                hub.url()
+            );
+            println!("stop with Ctrl-C");
+        }
+        super::serve::shutdown_signal().await;
+    } else {
+        println!(
+            "agentdeck demo: hub {} with the mixed fleet; a line a second below. Stop with Ctrl-C or q + Enter.",
+            hub.url()
+        );
+        summary_until_quit(&hub, &stats).await;
+    }
+    let _ = stop_fleet.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
+    hub.stop().await;
+    drop(workdir);
+    ExitCode::SUCCESS
+}
+
+async fn summary_until_quit(hub: &RunningHub, stats: &SimStats) {
+    let (quit_tx, mut quit_rx) = tokio::sync::mpsc::channel::<()>(1);
+    // Reading stdin blocks, so it gets its own thread; end of input (no
+    // terminal, as under CI) does not quit.
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.trim() == "q" {
+                let _ = quit_tx.blocking_send(());
+                return;
+            }
+            line.clear();
+        }
+    });
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    let signal = super::serve::shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => return,
+            Some(()) = quit_rx.recv() => return,
+            _ = every.tick() => println!("{}", summary(hub, stats)),
+        }
+    }
+}
+
+/// One line about the fleet and the hub's state.
+fn summary(hub: &RunningHub, stats: &SimStats) -> String {
+    use std::sync::atomic::Ordering;
+    let now = Utc::now();
+    let snapshot = crate::hub::lock(&hub.core).snapshot(now);
+    let open: Vec<_> = snapshot
+        .incidents
+        .iter()
+        .filter(|i| i.state != IncidentState::Resolved)
+        .collect();
+    let worst = snapshot
+        .slos
+        .iter()
+        .filter(|s| s.total > 0)
+        .min_by(|a, b| a.budget_remaining.total_cmp(&b.budget_remaining));
+    let mut line = format!(
+        "{}  runs {}  incidents {} open",
+        now.format("%H:%M:%S"),
+        stats.runs.load(Ordering::Relaxed),
+        open.len()
+    );
+    if let Some(i) = open.iter().min_by_key(|i| i.severity) {
+        line.push_str(&format!(
+            " (worst {} {} {})",
+            i.severity.as_str(),
+            i.id,
+            i.state.as_str()
+        ));
+    }
+    line.push_str(&format!(
+        "  approvals {} pending  controls {}",
+        snapshot.approvals.len(),
+        snapshot.controls.len()
+    ));
+    if let Some(s) = worst {
+        line.push_str(&format!(
+            "  worst SLO {} {:.1}% (budget {:.0}%, {})",
+            s.series,
+            s.ratio.unwrap_or(1.0) * 100.0,
+            s.budget_remaining * 100.0,
+            s.alert.as_str()
+        ));
+    }
+    line
+}

@@ -1,0 +1,462 @@
+//! Drives the simulated fleet against a hub over HTTP: posts runs at a
+//! steady rate in batches, polls controls (with ETags) and pending approvals,
+//! and sends heartbeats.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::model::approval::{Approval, ApprovalState};
+use crate::model::control::Control;
+use crate::model::envelope::{Envelope, Event};
+
+use super::agent::{Obeyed, PendingRun, SimAgent, Step};
+use super::profile::fleet;
+use super::scenario::Scenario;
+
+/// How the fleet runs.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Hub base URL.
+    pub hub: String,
+    /// Agent token that speaks for every simulated agent.
+    pub token: String,
+    /// What goes wrong.
+    pub scenario: Scenario,
+    /// Number of agents.
+    pub agents: usize,
+    /// Runs per second across the fleet.
+    pub rate: f64,
+    /// Random seed.
+    pub seed: u64,
+    /// How long to run; forever without one.
+    pub duration: Option<Duration>,
+    /// How often controls and approvals are polled.
+    pub poll: Duration,
+    /// Most events per POST.
+    pub batch: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            hub: "http://127.0.0.1:7400".into(),
+            token: String::new(),
+            scenario: Scenario::Mixed,
+            agents: 5,
+            rate: 10.0,
+            seed: 1,
+            duration: None,
+            poll: Duration::from_secs(1),
+            batch: 1000,
+        }
+    }
+}
+
+/// Counters of a run, shared while it goes.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    /// Runs finished (posted as `run.finished`).
+    pub runs: AtomicU64,
+    /// Events posted.
+    pub posted: AtomicU64,
+    /// Events the hub accepted.
+    pub accepted: AtomicU64,
+    /// Events the hub refused.
+    pub rejected: AtomicU64,
+    /// POSTs that failed outright (network, 5xx).
+    pub failed_posts: AtomicU64,
+    /// Approvals asked for.
+    pub approvals_asked: AtomicU64,
+    /// Approvals decided (any outcome) and seen by the agent.
+    pub approvals_closed: AtomicU64,
+    /// Control sets read from the hub that changed an agent's behaviour.
+    pub control_changes: AtomicU64,
+    /// Calls per `agent/tool`.
+    pub tool_calls: Mutex<HashMap<String, u64>>,
+    /// Runs per `agent/outcome`.
+    pub outcomes: Mutex<HashMap<String, u64>>,
+    /// The controls each agent currently obeys.
+    pub obeyed: Mutex<HashMap<String, Obeyed>>,
+}
+
+impl SimStats {
+    /// Calls of one agent's tool so far.
+    pub fn calls(&self, agent: &str, tool: &str) -> u64 {
+        self.tool_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&format!("{agent}/{tool}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Runs of one agent with one outcome so far (`success`, `escalated`, …).
+    pub fn outcome(&self, agent: &str, outcome: &str) -> u64 {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&format!("{agent}/{outcome}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// What an agent obeys now.
+    pub fn obeyed(&self, agent: &str) -> Obeyed {
+        self.obeyed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(agent)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn count_run(&self, env: &Envelope) {
+        let Event::RunFinished(run) = &env.event else {
+            return;
+        };
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let outcome = serde_json::to_value(run.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        *self
+            .outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(format!("{}/{outcome}", env.agent))
+            .or_default() += 1;
+        let mut calls = self
+            .tool_calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for c in &run.tool_calls {
+            *calls
+                .entry(format!("{}/{}", env.agent, c.tool))
+                .or_default() += 1;
+        }
+    }
+}
+
+/// The summary printed at the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimReport {
+    /// Seconds run.
+    pub elapsed_s: f64,
+    /// Runs finished.
+    pub runs: u64,
+    /// Events posted.
+    pub posted: u64,
+    /// Events accepted.
+    pub accepted: u64,
+    /// Events refused.
+    pub rejected: u64,
+    /// Failed POSTs.
+    pub failed_posts: u64,
+    /// Accepted events per second.
+    pub achieved_rate: f64,
+    /// Approvals asked for.
+    pub approvals_asked: u64,
+    /// Approvals seen closed.
+    pub approvals_closed: u64,
+}
+
+impl std::fmt::Display for SimReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "ran {:.1} s: {} runs", self.elapsed_s, self.runs)?;
+        writeln!(
+            f,
+            "events posted {}, accepted {}, rejected {}, failed posts {}",
+            self.posted, self.accepted, self.rejected, self.failed_posts
+        )?;
+        writeln!(
+            f,
+            "achieved rate: {:.0} accepted events/s",
+            self.achieved_rate
+        )?;
+        write!(
+            f,
+            "approvals asked {}, decided or expired {}",
+            self.approvals_asked, self.approvals_closed
+        )
+    }
+}
+
+enum Note {
+    Controls(String, Vec<Control>, Option<String>),
+    Decided(String, ApprovalState),
+}
+
+struct Shared {
+    http: reqwest::Client,
+    hub: String,
+    token: String,
+    stats: Arc<SimStats>,
+    posts: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn post(self: &Arc<Self>, events: Vec<Envelope>) {
+        if events.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = me.posts.clone().acquire_owned().await else {
+                return;
+            };
+            let mut body = String::with_capacity(events.len() * 300);
+            for e in &events {
+                body.push_str(&e.to_line());
+                body.push('\n');
+            }
+            let n = events.len() as u64;
+            me.stats.posted.fetch_add(n, Ordering::Relaxed);
+            let sent = me
+                .http
+                .post(format!("{}/v1/events", me.hub))
+                .bearer_auth(&me.token)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                    let accepted = answer["accepted"].as_u64().unwrap_or(0);
+                    let rejected = answer["rejected"].as_array().map_or(0, |a| a.len() as u64);
+                    me.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
+                    me.stats.rejected.fetch_add(rejected, Ordering::Relaxed);
+                    if rejected > 0 {
+                        tracing::warn!(first = %answer["rejected"][0], "hub refused simulated events");
+                    }
+                }
+                Ok(r) => {
+                    tracing::warn!(status = r.status().as_u16(), "hub refused a batch");
+                    me.stats.failed_posts.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not post a batch");
+                    me.stats.failed_posts.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// Runs the fleet until `duration` passes or `stop` resolves; returns the
+/// report. `stats` can be watched while it runs.
+pub async fn run(
+    config: SimConfig,
+    stats: Arc<SimStats>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<SimReport> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let shared = Arc::new(Shared {
+        http,
+        hub: config.hub.trim_end_matches('/').to_string(),
+        token: config.token.clone(),
+        stats: stats.clone(),
+        posts: Arc::new(Semaphore::new(4)),
+    });
+    let profiles = fleet();
+    let mut agents: Vec<SimAgent> = (0..config.agents.max(1))
+        .map(|i| SimAgent::new(profiles[i % profiles.len()].clone(), i, config.seed))
+        .collect();
+    let mut obeyed: HashMap<String, Obeyed> = HashMap::new();
+    let mut etags: HashMap<String, String> = HashMap::new();
+    let mut pending: HashMap<String, (usize, PendingRun)> = HashMap::new();
+    let (notes_tx, mut notes) = mpsc::channel::<Note>(1024);
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut poll = tokio::time::interval(config.poll);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
+    let mut outbox: Vec<Envelope> = Vec::new();
+    let mut due = 0.0f64;
+    let mut last = Instant::now();
+    let mut next_agent = 0usize;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                if config.duration.is_some_and(|d| start.elapsed() >= d) {
+                    break;
+                }
+                let now = Utc::now();
+                let t_s = start.elapsed().as_secs_f64();
+                let effects = config.scenario.effects(t_s);
+                for a in &mut agents {
+                    outbox.extend(a.deployments(now, &effects));
+                }
+                due += config.rate * last.elapsed().as_secs_f64();
+                last = Instant::now();
+                let mut idle = 0;
+                while due >= 1.0 && idle < agents.len() {
+                    let i = next_agent % agents.len();
+                    next_agent += 1;
+                    let o = obeyed.get(&agents[i].id).cloned().unwrap_or_default();
+                    match agents[i].step(now, &effects, &o) {
+                        Step::Idle => {
+                            idle += 1;
+                            continue;
+                        }
+                        Step::Done(env) => {
+                            stats.count_run(&env);
+                            outbox.push(env);
+                        }
+                        Step::Ask(ask, run) => {
+                            stats.approvals_asked.fetch_add(1, Ordering::Relaxed);
+                            pending.insert(run.request_id.clone(), (i, run));
+                            outbox.push(ask);
+                        }
+                    }
+                    idle = 0;
+                    due -= 1.0;
+                    if outbox.len() >= config.batch {
+                        shared.post(std::mem::take(&mut outbox));
+                    }
+                }
+                if idle >= agents.len() {
+                    due = 0.0; // everyone is paused: do not build a backlog
+                }
+                shared.post(std::mem::take(&mut outbox));
+            }
+            _ = poll.tick() => {
+                for a in &agents {
+                    spawn_control_poll(&shared, &a.id, etags.get(&a.id).cloned(), notes_tx.clone());
+                }
+                for (request_id, (i, _)) in &pending {
+                    spawn_approval_poll(&shared, &agents[*i].id, request_id, notes_tx.clone());
+                }
+            }
+            _ = heartbeat.tick() => {
+                let now = Utc::now();
+                let beats: Vec<Envelope> = agents
+                    .iter()
+                    .map(|a| a.heartbeat(now, obeyed.get(&a.id).unwrap_or(&Obeyed::default())))
+                    .collect();
+                shared.post(beats);
+            }
+            Some(note) = notes.recv() => match note {
+                Note::Controls(agent, controls, etag) => {
+                    if let Some(tag) = etag {
+                        etags.insert(agent.clone(), tag);
+                    }
+                    let o = Obeyed::from_controls(&controls);
+                    if obeyed.get(&agent) != Some(&o) {
+                        stats.control_changes.fetch_add(1, Ordering::Relaxed);
+                        stats.obeyed.lock().unwrap_or_else(PoisonError::into_inner).insert(agent.clone(), o.clone());
+                        obeyed.insert(agent, o);
+                    }
+                }
+                Note::Decided(request_id, state) => {
+                    if let Some((i, run)) = pending.remove(&request_id) {
+                        stats.approvals_closed.fetch_add(1, Ordering::Relaxed);
+                        let env = agents[i].resolve(run, state, Utc::now());
+                        stats.count_run(&env);
+                        shared.post(vec![env]);
+                    }
+                }
+            },
+        }
+    }
+    shared.post(std::mem::take(&mut outbox));
+    // Let in-flight posts finish.
+    let _ = shared.posts.acquire_many(4).await;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let accepted = stats.accepted.load(Ordering::Relaxed);
+    Ok(SimReport {
+        elapsed_s,
+        runs: stats.runs.load(Ordering::Relaxed),
+        posted: stats.posted.load(Ordering::Relaxed),
+        accepted,
+        rejected: stats.rejected.load(Ordering::Relaxed),
+        failed_posts: stats.failed_posts.load(Ordering::Relaxed),
+        achieved_rate: if elapsed_s > 0.0 {
+            accepted as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        approvals_asked: stats.approvals_asked.load(Ordering::Relaxed),
+        approvals_closed: stats.approvals_closed.load(Ordering::Relaxed),
+    })
+}
+
+fn spawn_control_poll(
+    shared: &Arc<Shared>,
+    agent: &str,
+    etag: Option<String>,
+    notes: mpsc::Sender<Note>,
+) {
+    let me = shared.clone();
+    let agent = agent.to_string();
+    tokio::spawn(async move {
+        let mut req = me
+            .http
+            .get(format!("{}/v1/agents/{agent}/controls", me.hub))
+            .bearer_auth(&me.token);
+        if let Some(tag) = &etag {
+            req = req.header("If-None-Match", tag);
+        }
+        let Ok(r) = req.send().await else {
+            return;
+        };
+        if r.status().as_u16() == 304 || !r.status().is_success() {
+            return;
+        }
+        let etag = r
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let Ok(body) = r.json::<serde_json::Value>().await else {
+            return;
+        };
+        let controls: Vec<Control> =
+            serde_json::from_value(body["controls"].clone()).unwrap_or_default();
+        let _ = notes.send(Note::Controls(agent, controls, etag)).await;
+    });
+}
+
+fn spawn_approval_poll(
+    shared: &Arc<Shared>,
+    agent: &str,
+    request_id: &str,
+    notes: mpsc::Sender<Note>,
+) {
+    let me = shared.clone();
+    let agent = agent.to_string();
+    let request_id = request_id.to_string();
+    tokio::spawn(async move {
+        let Ok(r) = me
+            .http
+            .get(format!(
+                "{}/v1/agents/{agent}/approvals/{request_id}",
+                me.hub
+            ))
+            .bearer_auth(&me.token)
+            .send()
+            .await
+        else {
+            return;
+        };
+        if !r.status().is_success() {
+            return;
+        }
+        let Ok(a) = r.json::<Approval>().await else {
+            return;
+        };
+        if !a.state.is_open() {
+            let _ = notes.send(Note::Decided(request_id, a.state)).await;
+        }
+    });
+}
