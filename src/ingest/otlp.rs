@@ -23,8 +23,10 @@
 //!   takes the usage on its agent span;
 //! - a span belongs to the run of its nearest agent ancestor (an agent span
 //!   to its own run), else to the only agent span of its trace;
-//! - a trace with model spans but no agent span is one run of the service,
-//!   from its first start to its last end, `run_id` its trace id;
+//! - a trace with model spans but no agent span is one run of the service
+//!   holding all its spans (its tool spans are that run's tool calls), from
+//!   its first start to its last end, `run_id` its trace id, `failed` when
+//!   a model span failed;
 //! - a trace with neither is ignored (apart from its tool spans, above),
 //!   and so are model spans outside every agent span of a trace with
 //!   several;
@@ -33,9 +35,10 @@
 //!   `agentdeck.outcome`, `agentdeck.cost_usd`, `agentdeck.version.prompt`,
 //!   `agentdeck.version.tool` and `agentdeck.version.policy`;
 //! - a run whose agent span (or, for a service run, whose trace) lacks a
-//!   valid start or end time is rejected with the reason, and so are spans
-//!   with no trace or span id; a span sent twice in one request is read
-//!   once;
+//!   valid start or end time, or ends before it starts, is rejected with
+//!   the reason, and so are spans with no trace or span id; a tool call
+//!   without valid times just has no latency; a span sent twice in one
+//!   request is read once;
 //! - every event gets the id `otlp:{run_id}` (or `otlp:{span id}` for a
 //!   `tool.called`), so a retried export can be recognised.
 //!
@@ -878,13 +881,21 @@ impl<'a> Trace<'a> {
 
 /// A tool span as a tool call.
 fn tool_call(s: &FlatSpan) -> ToolCall {
-    let name = &s.span.name;
-    let tool = attr_str(&s.span.attributes, &["gen_ai.tool.name", "tool.name"])
-        .or_else(|| after_operation(name, "execute_tool"))
+    let name = s.span.name.as_str();
+    let attrs = &s.span.attributes;
+    // The first name that makes a valid tool name: a garbled attribute
+    // falls through to the span name.
+    let tool = [
+        attr_str(attrs, &["gen_ai.tool.name"]),
+        attr_str(attrs, &["tool.name"]),
+        after_operation(name, "execute_tool"),
         // OpenInference names a tool span after the tool.
-        .or_else(|| (!name.starts_with("execute_tool")).then_some(name.as_str()))
-        .and_then(to_name)
-        .unwrap_or_else(|| "unknown".to_string());
+        (!name.starts_with("execute_tool")).then_some(name),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(to_name)
+    .unwrap_or_else(|| "unknown".to_string());
     let error = is_error(&s.span);
     let latency_ms = match (s.span.start_time_unix_nano.0, s.span.end_time_unix_nano.0) {
         (Some(a), Some(b)) => duration_ms(a, b),

@@ -98,7 +98,7 @@ pub enum Step {
     /// A finished run.
     Done(Envelope),
     /// An approval request; the run finishes when it is decided.
-    Ask(Envelope, PendingRun),
+    Ask(Envelope, Box<PendingRun>),
 }
 
 /// One agent of the fleet.
@@ -375,12 +375,12 @@ impl SimAgent {
         );
         Step::Ask(
             ask,
-            PendingRun {
+            Box::new(PendingRun {
                 request_id,
                 deadline,
                 tool: tool.to_string(),
                 run,
-            },
+            }),
         )
     }
 
@@ -595,12 +595,12 @@ mod tests {
             panic!("expected an approval request")
         };
         assert_eq!(ask.event.type_name(), "approval.requested");
-        let done = a.resolve(pending.clone(), ApprovalState::Approved, now());
+        let done = a.resolve(*pending.clone(), ApprovalState::Approved, now());
         let Event::RunFinished(run) = done.event else {
             panic!()
         };
         assert_eq!(run.outcome, Outcome::Success);
-        let done = a.resolve(pending, ApprovalState::Expired, now());
+        let done = a.resolve(*pending, ApprovalState::Expired, now());
         let Event::RunFinished(run) = done.event else {
             panic!()
         };

@@ -315,7 +315,7 @@ pub async fn run(
                         }
                         Step::Ask(ask, run) => {
                             stats.approvals_asked.fetch_add(1, Ordering::Relaxed);
-                            pending.insert(run.request_id.clone(), (i, run));
+                            pending.insert(run.request_id.clone(), (i, *run));
                             outbox.push(ask);
                         }
                     }
