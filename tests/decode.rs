@@ -66,9 +66,10 @@ fn optional_fields_take_their_defaults() {
 fn not_json_or_not_an_object() {
     assert!(err("").starts_with("invalid JSON"));
     assert!(err("{").starts_with("invalid JSON"));
-    assert!(err("[1,2]").starts_with("invalid JSON"));
-    assert!(err("\"run\"").starts_with("invalid JSON"));
-    assert!(err("null").starts_with("invalid JSON"));
+    for not_object in ["[1,2]", "\"run\"", "null", "7"] {
+        let e = err(not_object);
+        assert!(e.contains("expected an event envelope object"), "{e}");
+    }
     assert!(err(&format!("{RUN} trailing")).starts_with("invalid JSON"));
 }
 
@@ -82,7 +83,11 @@ fn version_is_required_and_must_be_one() {
         err(&run_with("v", Some(2.into()))),
         "unsupported protocol version 2 (this side speaks v1)"
     );
-    assert!(err(&run_with("v", Some("1".into()))).starts_with("invalid JSON"));
+    let e = err(&run_with("v", Some("1".into())));
+    assert!(
+        e.starts_with("field \"v\": invalid type: string \"1\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -174,9 +179,20 @@ fn unknown_foreign_and_duplicate_fields() {
 
 #[test]
 fn wrong_types_and_values() {
-    assert!(err(&run_with("latency_ms", Some("fast".into()))).starts_with("invalid JSON"));
-    assert!(err(&run_with("latency_ms", Some((-1).into()))).starts_with("invalid JSON"));
-    assert!(err(&run_with("latency_ms", Some(1.5.into()))).starts_with("invalid JSON"));
+    for bad in [
+        serde_json::Value::from("fast"),
+        serde_json::Value::from(-1),
+        serde_json::Value::from(1.5),
+        serde_json::Value::Null,
+    ] {
+        let e = err(&run_with("latency_ms", Some(bad)));
+        assert!(e.starts_with("field \"latency_ms\": invalid"), "{e}");
+    }
+    let e = err(&run_with("tokens", Some(serde_json::json!({"input": 1}))));
+    assert!(
+        e.starts_with("field \"tokens\": missing field `output`"),
+        "{e}"
+    );
     assert_eq!(
         err(&run_with("outcome", Some("ok".into()))),
         "field \"outcome\": \"ok\" is not one of success, escalated, failed, timed_out"
@@ -189,7 +205,8 @@ fn wrong_types_and_values() {
     let line = RUN.replace("\"cost_usd\":0.031", "\"cost_usd\":1e400");
     assert!(err(&line).starts_with("invalid JSON"));
     let line = RUN.replace("\"latency_ms\":1840", "\"latency_ms\":18446744073709551616");
-    assert!(err(&line).starts_with("invalid JSON"));
+    let e = err(&line);
+    assert!(e.starts_with("field \"latency_ms\": invalid type"), "{e}");
     let e = err(&run_with("ts", Some("yesterday".into())));
     assert!(
         e.starts_with("field \"ts\": \"yesterday\" is not an RFC 3339"),
@@ -333,4 +350,39 @@ proptest! {
     ) {
         let _ = Envelope::decode(&run_with(field, Some(value)));
     }
+}
+
+#[test]
+fn approval_times_must_leave_room_to_decide() {
+    let line = |deadline: &str, escalate: &str| {
+        format!(
+            r#"{{"v":1,"type":"approval.requested","ts":"2026-11-21T03:12:00Z","agent":"a","request_id":"q","action":"x","risk":"low","deadline":"{deadline}"{escalate}}}"#
+        )
+    };
+    assert!(Envelope::decode(&line("2026-11-21T03:20:00Z", "")).is_ok());
+    let e = err(&line("2026-11-21T03:12:00Z", ""));
+    assert!(e.starts_with("field \"deadline\": must be after ts"), "{e}");
+    let e = err(&line(
+        "2026-11-21T03:20:00Z",
+        r#","escalate_at":"2026-11-21T03:25:00Z""#,
+    ));
+    assert!(e.starts_with("field \"escalate_at\""), "{e}");
+    assert!(
+        Envelope::decode(&line(
+            "2026-11-21T03:20:00Z",
+            r#","escalate_at":"2026-11-21T03:15:00Z""#
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn titles_are_one_line_and_reasons_are_not_blank() {
+    let e = err(
+        r#"{"v":1,"type":"incident.reported","ts":"2026-11-21T03:12:00Z","agent":"a","title":"two\nlines","severity":"SEV2","category":"drift"}"#,
+    );
+    assert_eq!(e, "field \"title\": must not contain control characters");
+    let e =
+        err(r#"{"v":1,"type":"escalation","ts":"2026-11-21T03:12:00Z","agent":"a","reason":"  "}"#);
+    assert_eq!(e, "field \"reason\": must not be empty");
 }

@@ -51,9 +51,11 @@ objective = 0.99
 min_events = 20
 "#;
 
-/// Ten runs in each minute `from..to`, `bad` of them failed.
+/// Ten runs in each minute `from..to`, `bad` of them failed; the clock
+/// ticks at the start of each minute, as the hub's does.
 fn minutes(e: &mut Engine, from: i64, to: i64, bad: usize) {
     for m in from..to {
+        e.tick(at(m * 60));
         for i in 0..10 {
             let outcome = if i < bad {
                 Outcome::Failed
@@ -332,6 +334,7 @@ fn tool_error_spike_fires_and_clears() {
     };
     assert_eq!(spikes(&mut e), vec![true]);
     // 15 minutes later the window holds only healthy calls.
+    e.tick(at(1000));
     for i in 0..40i64 {
         e.apply(&env(at(1000 + i * 5), with_call(ToolStatus::Ok)))
             .unwrap();

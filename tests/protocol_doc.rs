@@ -109,6 +109,7 @@ const DELTA_EVENTS: &[&str] = &[
 /// Every class of refusal the document must show an example of.
 const DECODE_ERRORS: &[&str] = &[
     "Json",
+    "Type",
     "Version",
     "UnknownType",
     "UnknownField",
@@ -294,6 +295,7 @@ fn checked<T: DeserializeOwned>(
 fn variant(e: &DecodeError) -> &'static str {
     match e {
         DecodeError::Json(_) => "Json",
+        DecodeError::Type(_) => "Type",
         DecodeError::Version(_) => "Version",
         DecodeError::UnknownType { .. } => "UnknownType",
         DecodeError::UnknownField(_) => "UnknownField",

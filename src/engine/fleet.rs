@@ -41,9 +41,15 @@ impl Default for Limits {
     }
 }
 
+/// How far past the engine's clock an event may be stamped, seconds.
+pub const MAX_AHEAD_S: i64 = 300;
+
 /// An event the engine would not count, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
+    /// Stamped too far past the engine's clock.
+    #[error("event is {0} s ahead of the engine's clock (at most 300 s)")]
+    TooFarAhead(i64),
     /// The agent limit is reached.
     #[error("too many agents (limit {0}); agent not registered")]
     TooManyAgents(usize),
@@ -242,6 +248,10 @@ impl Engine {
     /// Whether [`Engine::apply`] would accept the event, without changing
     /// anything.
     pub fn check(&self, env: &Envelope) -> Result<(), Rejected> {
+        let t_s = env.ts.timestamp();
+        if self.now_s != i64::MIN && t_s > self.now_s.saturating_add(MAX_AHEAD_S) {
+            return Err(Rejected::TooFarAhead(t_s - self.now_s));
+        }
         let Some(agent) = self.agents.get(env.agent.as_str()) else {
             if self.agents.len() >= self.limits.agents {
                 return Err(Rejected::TooManyAgents(self.limits.agents));
@@ -291,6 +301,11 @@ impl Engine {
     /// Folds one event in.
     pub fn apply(&mut self, env: &Envelope) -> Result<(), Rejected> {
         let t_s = env.ts.timestamp();
+        // An event far ahead of the clock would take over ring slots that
+        // still hold the present.
+        if self.now_s != i64::MIN && t_s > self.now_s.saturating_add(MAX_AHEAD_S) {
+            return Err(Rejected::TooFarAhead(t_s - self.now_s));
+        }
         if !self.agents.contains_key(env.agent.as_str()) {
             if self.agents.len() >= self.limits.agents {
                 return Err(Rejected::TooManyAgents(self.limits.agents));
@@ -617,10 +632,11 @@ fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
         versions: a.versions.clone(),
         workflows,
         tools,
+        // The last whole minute: the current one is still filling.
         runs_last_minute: a
             .workflows
             .values()
-            .map(|w| w.stats.last_minutes(now_s, 1).runs)
+            .map(|w| w.stats.last_minutes(now_s - 60, 1).runs)
             .sum(),
     }
 }

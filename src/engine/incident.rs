@@ -166,7 +166,11 @@ impl Incident {
         if self.state != IncidentState::Contained {
             self.state = IncidentState::Contained;
             self.contained_at = Some(at);
+            // Containing is acting on it: the same as acknowledging.
             self.acknowledged_at.get_or_insert(at);
+            if self.owner.is_none() {
+                self.owner = Some(actor.to_string());
+            }
         }
         if !self.controls.iter().any(|c| c == control_id) {
             self.controls.push(control_id.to_string());
@@ -276,6 +280,7 @@ mod tests {
         let mut i = incident();
         i.contain("lee", "CTL-3", t(30)).unwrap();
         assert_eq!(i.acknowledged_at, Some(t(30)));
+        assert_eq!(i.owner.as_deref(), Some("lee"));
         assert!(i.acknowledge("lee", t(31)).is_err());
     }
 }

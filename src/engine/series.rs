@@ -74,7 +74,9 @@ pub struct SloSeries {
 impl SloSeries {
     /// An empty series.
     pub fn new(spec_index: usize, spec: &SloSpec, agent: &str, workflow: &str) -> Self {
-        let hours = spec.window_days as usize * 24 + HOUR_SLACK;
+        // At least three days, so the 3 d alert window is whole even for
+        // SLOs with shorter windows.
+        let hours = (spec.window_days as usize * 24).max(72) + HOUR_SLACK;
         Self {
             spec: spec_index,
             agent: agent.to_string(),

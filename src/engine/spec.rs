@@ -41,7 +41,7 @@ pub fn parse_specs(file: &str, text: &str) -> Result<Vec<SloSpec>, SpecError> {
     let parsed: SpecFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut names = HashSet::new();
     for spec in &parsed.slo {
-        check(spec).map_err(|m| err(format!("SLO {:?}: {m}", spec.name)))?;
+        validate_spec(spec).map_err(|m| err(format!("SLO {:?}: {m}", spec.name)))?;
         if !names.insert(spec.name.as_str()) {
             return Err(err(format!("SLO {:?} is defined twice", spec.name)));
         }
@@ -56,7 +56,8 @@ pub fn default_specs() -> Vec<SloSpec> {
     parse_specs("docs/slos.example.toml", DEFAULT_SPECS).unwrap_or_default()
 }
 
-fn check(spec: &SloSpec) -> Result<(), String> {
+/// Checks one spec; the message names the field at fault.
+pub fn validate_spec(spec: &SloSpec) -> Result<(), String> {
     validate::id("name", &spec.name).map_err(|e| e.to_string())?;
     for (field, value) in [("agent", &spec.agent), ("workflow", &spec.workflow)] {
         if value != "*" {

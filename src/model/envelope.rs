@@ -29,7 +29,8 @@ pub struct Envelope {
     pub ts: DateTime<Utc>,
     /// The agent that sent it.
     pub agent: String,
-    /// Optional sender-chosen event id, used to drop duplicates.
+    /// Optional sender-chosen event id: the hub drops a repeat of a recent
+    /// `(agent, id)`, so a retried batch is counted once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// What happened.
@@ -57,9 +58,7 @@ impl Envelope {
                 limit: MAX_LINE_BYTES,
             });
         }
-        let raw: super::raw::RawEnvelope<'_> =
-            serde_json::from_str(line).map_err(|e| DecodeError::Json(e.to_string()))?;
-        raw.into_envelope()
+        super::raw::parse_line(line)?.into_envelope()
     }
 
     /// Decodes one NDJSON line given as bytes, refusing invalid UTF-8 with

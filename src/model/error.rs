@@ -9,6 +9,9 @@ pub enum DecodeError {
     /// Not JSON, or JSON of the wrong shape.
     #[error("invalid JSON: {0}")]
     Json(String),
+    /// A field holds a value of the wrong type; the message names it.
+    #[error("{0}")]
+    Type(String),
     /// The `v` field names a protocol version this side does not speak.
     #[error("unsupported protocol version {0} (this side speaks v1)")]
     Version(u64),

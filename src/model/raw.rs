@@ -6,6 +6,7 @@
 //! requires and refuses fields that belong to other types.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -115,7 +116,7 @@ macro_rules! raw_envelope {
             }
         }
 
-        impl<'de> Visitor<'de> for RawEnvelopeVisitor {
+        impl<'de> Visitor<'de> for RawEnvelopeVisitor<'_> {
             type Value = RawEnvelope<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an event envelope object")
@@ -128,19 +129,23 @@ macro_rules! raw_envelope {
                             if raw.kind.is_some() {
                                 raw.problem.get_or_insert(DecodeError::DuplicateField("type".into()));
                             }
+                            self.field.set(Some("type"));
                             raw.kind = Some(map.next_value()?);
                         }
                         $( stringify!($field) => {
                             if raw.$field.is_some() {
                                 raw.problem.get_or_insert(DecodeError::DuplicateField(stringify!($field).into()));
                             }
+                            self.field.set(Some(stringify!($field)));
                             raw.$field = Some(map.next_value()?);
                         } )*
                         other => {
                             raw.problem.get_or_insert(DecodeError::UnknownField(truncate(other).to_string()));
+                            self.field.set(None);
                             map.next_value::<de::IgnoredAny>()?;
                         }
                     }
+                    self.field.set(None);
                 }
                 Ok(raw)
             }
@@ -148,7 +153,29 @@ macro_rules! raw_envelope {
     };
 }
 
-struct RawEnvelopeVisitor;
+/// Reads the envelope object, noting which field it is reading so that a
+/// value of the wrong type can be reported by name.
+pub struct RawEnvelopeVisitor<'c> {
+    field: &'c Cell<Option<&'static str>>,
+}
+
+/// A seed that decodes a [`RawEnvelope`] and leaves the name of the field
+/// being read in `field` if decoding fails inside a value.
+pub struct RawEnvelopeSeed<'c> {
+    /// The field being read.
+    pub field: &'c Cell<Option<&'static str>>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for RawEnvelopeSeed<'_> {
+    type Value = RawEnvelope<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(RawEnvelopeVisitor { field: self.field })
+    }
+}
 
 raw_envelope! {
     v: u64,
@@ -192,8 +219,27 @@ raw_envelope! {
 
 impl<'de> Deserialize<'de> for RawEnvelope<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(RawEnvelopeVisitor)
+        let field = Cell::new(None);
+        deserializer.deserialize_map(RawEnvelopeVisitor { field: &field })
     }
+}
+
+/// Decodes one line into a [`RawEnvelope`], naming the field whose value
+/// has the wrong type.
+pub fn parse_line(line: &str) -> Result<RawEnvelope<'_>, DecodeError> {
+    use serde::de::DeserializeSeed;
+    let field = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_str(line);
+    let result = RawEnvelopeSeed { field: &field }
+        .deserialize(&mut de)
+        .and_then(|raw| de.end().map(|()| raw));
+    result.map_err(|e| match (e.classify(), field.get()) {
+        (serde_json::error::Category::Data, Some(name)) => {
+            DecodeError::Type(format!("field \"{name}\": {e}"))
+        }
+        (serde_json::error::Category::Data, None) => DecodeError::Type(e.to_string()),
+        _ => DecodeError::Json(e.to_string()),
+    })
 }
 
 /// Takes a required field out of the raw envelope or names it as missing.
@@ -304,7 +350,7 @@ impl<'a> RawEnvelope<'a> {
             "run.finished" => Event::RunFinished(self.run_finished(kind)?),
             "tool.called" => Event::ToolCalled(self.tool_called(kind)?),
             "escalation" => Event::Escalation(self.escalation(kind)?),
-            "approval.requested" => Event::ApprovalRequested(self.approval(kind)?),
+            "approval.requested" => Event::ApprovalRequested(self.approval(kind, ts)?),
             "incident.reported" => Event::IncidentReported(self.incident(kind)?),
             "change" => Event::Change(self.change(kind)?),
             _ => Event::Heartbeat(self.heartbeat()?),
@@ -360,7 +406,11 @@ impl<'a> RawEnvelope<'a> {
             })?;
             policy_violations.push(PolicyViolation {
                 policy: name_field(&format!("policy_violations[{i}].policy"), policy)?,
-                detail: opt(v.detail, "policy_violations.detail", text_field)?,
+                detail: opt(
+                    v.detail,
+                    &format!("policy_violations[{i}].detail"),
+                    text_field,
+                )?,
             });
         }
         let versions = match self.versions.take() {
@@ -407,12 +457,22 @@ impl<'a> RawEnvelope<'a> {
         Ok(Escalation {
             run_id: opt(self.run_id.take(), "run_id", id_field)?,
             workflow: self.workflow()?,
-            reason: text_field("reason", required(self.reason.take(), kind, "reason")?)?,
+            reason: {
+                let reason = required(self.reason.take(), kind, "reason")?;
+                if reason.0.trim().is_empty() {
+                    return Err(DecodeError::invalid("reason", "must not be empty"));
+                }
+                text_field("reason", reason)?
+            },
             to: opt(self.to.take(), "to", name_field)?,
         })
     }
 
-    fn approval(&mut self, kind: &'static str) -> Result<ApprovalRequest, DecodeError> {
+    fn approval(
+        &mut self,
+        kind: &'static str,
+        ts: DateTime<Utc>,
+    ) -> Result<ApprovalRequest, DecodeError> {
         let request_id = id_field(
             "request_id",
             required(self.request_id.take(), kind, "request_id")?,
@@ -434,16 +494,32 @@ impl<'a> RawEnvelope<'a> {
         }
         let deadline = required(self.deadline.take(), kind, "deadline")?;
         let deadline = timestamp("deadline", &deadline.0)?;
+        if deadline <= ts {
+            return Err(DecodeError::invalid(
+                "deadline",
+                "must be after ts: an approval needs time to be decided",
+            ));
+        }
         let escalate_at = match self.escalate_at.take() {
-            Some(t) => Some(timestamp("escalate_at", &t.0)?),
+            Some(t) => {
+                let at = timestamp("escalate_at", &t.0)?;
+                if at <= ts || at >= deadline {
+                    return Err(DecodeError::invalid(
+                        "escalate_at",
+                        "must be after ts and before deadline",
+                    ));
+                }
+                Some(at)
+            }
             None => None,
         };
         let raw_options = self.reject_options.take().unwrap_or_default();
         validate::count("reject_options", raw_options.len(), MAX_REJECT_OPTIONS)?;
         let reject_options = raw_options
             .into_iter()
-            .map(|o| {
-                validate::title("reject_options", &o.0)?;
+            .enumerate()
+            .map(|(i, o)| {
+                validate::title(&format!("reject_options[{i}]"), &o.0)?;
                 Ok(o.into_string())
             })
             .collect::<Result<Vec<_>, DecodeError>>()?;
@@ -534,7 +610,7 @@ fn tool_call(i: usize, call: RawToolCall<'_>) -> Result<ToolCall, DecodeError> {
         tool: name_field(&field("tool"), tool)?,
         status: enum_field(&field("status"), status, tool_status, "ok, error")?,
         latency_ms: call.latency_ms,
-        error: opt(call.error, "tool_calls.error", text_field)?,
+        error: opt(call.error, &field("error"), text_field)?,
     })
 }
 

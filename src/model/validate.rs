@@ -35,12 +35,14 @@ pub fn name(field: &str, value: &str) -> Result<(), DecodeError> {
     no_controls(field, value)
 }
 
-/// Checks a one-line title: non-empty, at most [`MAX_TITLE_BYTES`].
+/// Checks a one-line title: non-empty, at most [`MAX_TITLE_BYTES`], no
+/// control characters (no line breaks, no escape sequences).
 pub fn title(field: &str, value: &str) -> Result<(), DecodeError> {
     if value.trim().is_empty() {
         return Err(DecodeError::invalid(field, "must not be empty"));
     }
-    bounded(field, value, MAX_TITLE_BYTES)
+    bounded(field, value, MAX_TITLE_BYTES)?;
+    no_controls(field, value)
 }
 
 /// Checks free text: at most [`MAX_TEXT_BYTES`]. Control sequences are kept
