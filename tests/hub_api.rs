@@ -92,6 +92,63 @@ async fn oversize_bodies_get_413() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 1024 bytes"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_id_is_acknowledged_once() {
+    let h = start().await;
+    let now = Utc::now();
+    let with_id = |i: u32| {
+        run_line("refund-bot", &format!("r{i}"), "success", now).replacen(
+            "{",
+            &format!("{{\"id\":\"evt-{i}\","),
+            1,
+        )
+    };
+    let batch: Vec<String> = (0..10).map(with_id).collect();
+    let (_, body) = h.post_events("agent", batch.join("\n")).await;
+    assert_eq!(body["accepted"], 10);
+    assert!(body.get("duplicates").is_none());
+    // The sender retries after a timeout: the same ten, and five new ones.
+    let retry: Vec<String> = (0..15).map(with_id).collect();
+    let (_, body) = h.post_events("agent", retry.join("\n")).await;
+    assert_eq!(body["accepted"], 15);
+    assert_eq!(body["duplicates"], 10);
+    let state = h
+        .wait_state("runs counted", |s| {
+            s["slos"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|x| x["series"] == "completion/refund-bot/refund" && x["total"] == 15)
+            })
+        })
+        .await;
+    assert!(state["slos"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extractor_errors_are_json_too() {
+    let h = start().await;
+    let (s, body) = h.get("viewer", "/v1/audit?after=minus-one").await;
+    assert_eq!(s, 400);
+    assert!(body["error"].as_str().unwrap().contains("after"), "{body}");
+    let r = h
+        .http
+        .put(h.url("/v1/events"))
+        .bearer_auth(h.token("agent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -668,6 +668,7 @@ impl Report {
     fn ndjson_batch(&mut self, body: &str) -> Result<IngestResponse, String> {
         let mut answer = IngestResponse {
             accepted: 0,
+            duplicates: 0,
             rejected: Vec::new(),
         };
         for (i, line) in body.lines().enumerate() {

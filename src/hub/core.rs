@@ -150,8 +150,10 @@ impl Change {
 /// Counts of one ingest batch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IngestOutcome {
-    /// Accepted events.
+    /// Accepted events (repeats of recent event ids included).
     pub accepted: u64,
+    /// Repeats of a recent `(agent, id)`: acknowledged, not counted again.
+    pub duplicates: u64,
     /// Refused by the engine's limits: (index in the batch, reason).
     pub refused: Vec<(usize, String)>,
 }
@@ -176,6 +178,36 @@ pub struct Core {
     sent_slo: HashMap<String, SloStatus>,
     callbacks: HashMap<String, CallbackRow>,
     outbox: Vec<CallbackJob>,
+    recent_ids: RecentIds,
+    sent_agents: HashMap<String, crate::model::agent::Agent>,
+}
+
+/// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
+/// forgotten first.
+#[derive(Debug, Default)]
+struct RecentIds {
+    set: std::collections::HashSet<(String, String)>,
+    order: VecDeque<(String, String)>,
+}
+
+/// Event ids remembered for de-duplication.
+pub const RECENT_EVENT_IDS: usize = 200_000;
+
+impl RecentIds {
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.set.contains(key)
+    }
+
+    fn insert(&mut self, key: (String, String)) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            if self.order.len() > RECENT_EVENT_IDS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
 }
 
 /// Sizes of the stream's buffers.
@@ -259,6 +291,8 @@ impl Core {
                 .map(|c| (c.agent.clone(), c))
                 .collect(),
             outbox: Vec::new(),
+            recent_ids: RecentIds::default(),
+            sent_agents: HashMap::new(),
         };
         core.replay_journal(now)?;
         Ok(core)
@@ -582,7 +616,16 @@ impl Core {
         let mut outcome = IngestOutcome::default();
         let mut change = self.change();
         let mut accepted = Vec::with_capacity(events.len());
+        let mut new_ids = std::collections::HashSet::new();
         for (i, (env, line)) in events.into_iter().enumerate() {
+            if let Some(id) = &env.id {
+                let key = (env.agent.clone(), id.clone());
+                if self.recent_ids.contains(&key) || new_ids.contains(&key) {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                new_ids.insert(key);
+            }
             if let Err(e) = self.engine.check(&env) {
                 outcome.refused.push((i, e.to_string()));
                 continue;
@@ -628,7 +671,7 @@ impl Core {
                 }
                 Event::IncidentReported(report) => {
                     let id = self.next_incident_id(&mut change);
-                    let incident = Incident::open(
+                    let mut incident = Incident::open(
                         NewIncident {
                             id: id.clone(),
                             title: report.title.clone(),
@@ -641,6 +684,15 @@ impl Core {
                         &env.agent,
                         env.ts.min(now),
                     );
+                    if report.detail.is_some() || report.run_id.is_some() {
+                        let text = match (&report.detail, &report.run_id) {
+                            (Some(d), Some(r)) => format!("{d} (run {r})"),
+                            (Some(d), None) => d.clone(),
+                            (None, Some(r)) => format!("reported for run {r}"),
+                            (None, None) => String::new(),
+                        };
+                        incident.note(&env.agent, &text, env.ts.min(now));
+                    }
                     change.audit(
                         now,
                         &env.agent,
@@ -659,6 +711,11 @@ impl Core {
             }
         }
         self.commit(change)?;
+        // Remembered only once stored: a failed write must not turn the
+        // sender's retry into a "duplicate".
+        for key in new_ids {
+            self.recent_ids.insert(key);
+        }
         for env in &accepted {
             // Checked above; a refusal here would only mean a limit was
             // reached by an earlier event of the same batch.
@@ -666,7 +723,7 @@ impl Core {
                 tracing::debug!(error = %e, "event refused by engine limits");
             }
         }
-        outcome.accepted = accepted.len() as u64;
+        outcome.accepted = accepted.len() as u64 + outcome.duplicates;
         Ok(outcome)
     }
 
@@ -753,6 +810,13 @@ impl Core {
             self.publish_volatile(&Delta::Slo(Box::new(status.clone())))?;
             self.sent_slo.insert(status.series.clone(), status);
         }
+        for agent in self.engine.agents(now) {
+            if self.sent_agents.get(&agent.id) == Some(&agent) {
+                continue;
+            }
+            self.publish_volatile(&Delta::Agent(Box::new(agent.clone())))?;
+            self.sent_agents.insert(agent.id.clone(), agent);
+        }
         Ok(())
     }
 
@@ -802,10 +866,8 @@ impl Core {
                     serde_json::to_value(&marker).unwrap_or_default(),
                 );
             }
-            Signal::AgentSeen { agent } => {
-                if let Some(a) = self.engine.agent(&agent, now) {
-                    let _ = self.publish_volatile(&Delta::Agent(Box::new(a)));
-                }
+            Signal::AgentSeen { .. } => {
+                // Agents are published with the SLO deltas, when they change.
             }
             Signal::ApprovalRequested { .. } | Signal::IncidentReported { .. } => {
                 // Recorded at ingest, in the same transaction as the event.

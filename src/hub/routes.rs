@@ -192,7 +192,49 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             get(agent_approval),
         )
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::map_response(move |r: Response| {
+            json_errors(r, max_body_bytes)
+        }))
         .with_state(state)
+}
+
+/// Gives every error answer the JSON body clients expect, including the
+/// plain-text ones axum's extractors produce (413 over the body limit, 400
+/// for a bad query string, 405).
+async fn json_errors(response: Response, max_body_bytes: usize) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge(format!(
+            "request body is larger than the limit of {max_body_bytes} bytes; send smaller batches"
+        ))
+        .into_response();
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let body = crate::model::action::ErrorBody {
+        error: message,
+        needs: None,
+        current: None,
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -252,6 +294,7 @@ async fn ingest_events(
                 status,
                 axum::Json(IngestResponse {
                     accepted: outcome.accepted,
+                    duplicates: outcome.duplicates,
                     rejected,
                 }),
             )
@@ -278,9 +321,10 @@ async fn ingest_traces(
     let mut rejected = mapped.rejected_spans;
     let mut errors = mapped.errors;
     let mut events = Vec::new();
-    for env in mapped.envelopes {
+    let mut spans_of = Vec::new();
+    for (env, spans) in mapped.envelopes.into_iter().zip(mapped.envelope_spans) {
         if !who.speaks_for(&env.agent) {
-            rejected += 1;
+            rejected += spans;
             errors.push(format!(
                 "this token may not send traces for agent {:?}",
                 env.agent
@@ -288,25 +332,28 @@ async fn ingest_traces(
             continue;
         }
         if let Err(e) = crate::ingest::ndjson::check_time(&env, now) {
-            rejected += 1;
+            rejected += spans;
             errors.push(e.to_string());
             continue;
         }
         let line = env.to_line();
         events.push((env, line));
+        spans_of.push(spans);
     }
     let result = state.with_core(move |core| core.ingest(events, now)).await;
     match result {
         Ok(Ok(outcome)) => {
-            rejected += outcome.refused.len() as u64;
-            errors.extend(outcome.refused.into_iter().map(|(_, e)| e));
+            for (i, e) in outcome.refused {
+                rejected += spans_of.get(i).copied().unwrap_or(1);
+                errors.push(e);
+            }
             let mut message = errors.into_iter().take(3).collect::<Vec<_>>().join("; ");
             if mapped.ignored_spans > 0 {
                 if !message.is_empty() {
                     message.push_str("; ");
                 }
                 message.push_str(&format!(
-                    "{} spans in traces with no agent or model span were ignored",
+                    "{} spans carried no agent run or model call to map and were ignored",
                     mapped.ignored_spans
                 ));
             }

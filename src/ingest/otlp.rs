@@ -498,6 +498,9 @@ pub struct Mapped {
     /// One `run.finished` per run found, and one `tool.called` per tool
     /// span outside every run.
     pub envelopes: Vec<Envelope>,
+    /// How many spans each envelope stands for, in the same order, so a
+    /// receiver that refuses an envelope can count the spans refused.
+    pub envelope_spans: Vec<u64>,
     /// Spans read, duplicates included.
     pub spans: u64,
     /// Spans in traces with no agent or model span, and model spans outside
@@ -679,7 +682,10 @@ impl<'a> Trace<'a> {
             }
             match spans[i].role {
                 Role::Tool => match self.tool_event(i) {
-                    Ok(env) => out.envelopes.push(env),
+                    Ok(env) => {
+                        out.envelopes.push(env);
+                        out.envelope_spans.push(1);
+                    }
                     Err(e) => out.reject(1, e),
                 },
                 Role::Model => out.ignored_spans += 1,
@@ -697,7 +703,10 @@ impl<'a> Trace<'a> {
 
     fn push_run(&self, root: Option<usize>, members: &[usize], out: &mut Mapped) {
         match self.build_run(root, members) {
-            Ok(env) => out.envelopes.push(env),
+            Ok(env) => {
+                out.envelopes.push(env);
+                out.envelope_spans.push((members.len() as u64).max(1));
+            }
             Err(e) => out.reject(members.len() as u64, e),
         }
     }

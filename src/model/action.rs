@@ -280,8 +280,12 @@ pub struct Presence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestResponse {
-    /// Lines accepted.
+    /// Lines accepted (repeats of a recent event id included).
     pub accepted: u64,
+    /// Of those, repeats of a recent `(agent, id)`, acknowledged but not
+    /// counted again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
     /// Lines refused, each with its 1-based line number and reason.
     pub rejected: Vec<LineError>,
 }
@@ -308,4 +312,8 @@ pub struct ErrorBody {
     /// For 409: the object as it is now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<serde_json::Value>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
