@@ -6,9 +6,11 @@
 //! [`model`] and [`engine`] know nothing of HTTP, SQLite or terminals.
 
 pub mod cli;
+pub mod client;
 pub mod cmd;
 pub mod engine;
 pub mod hub;
 pub mod ingest;
 pub mod model;
 pub mod sim;
+pub mod tui;

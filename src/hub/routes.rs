@@ -178,6 +178,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/traces", post(ingest_traces))
         .route("/v1/stream", get(super::stream::stream))
         .route("/v1/state", get(get_state))
+        .route("/v1/me", get(whoami))
         .route("/v1/audit", get(get_audit))
         .route("/v1/approvals/{id}/decision", post(decide))
         .route("/v1/incidents", post(open_incident))
@@ -711,4 +712,8 @@ async fn agent_approval(
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn whoami(Caller(who): Caller) -> Response {
+    axum::Json(serde_json::json!({"name": who.name, "role": who.role})).into_response()
 }

@@ -1,0 +1,255 @@
+//! The live feed: `GET /v1/stream` read with `eventsource-stream`,
+//! reconnected with capped exponential backoff and jitter, resumed with
+//! `Last-Event-ID`, and given up on only when the token is refused.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::model::stream::{Delta, Snapshot};
+
+/// A stream silent for this long (no event, no heartbeat) is dropped and
+/// reconnected; the hub sends a heartbeat every 10 s.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait between reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the feed tells the TUI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedMsg {
+    /// Connecting (attempt n, from 1).
+    Connecting {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// The stream is open.
+    Connected,
+    /// The stream failed; the next attempt comes after `retry_in`.
+    Reconnecting {
+        /// Attempts so far.
+        attempt: u32,
+        /// Wait before the next.
+        retry_in: Duration,
+        /// Why the last one failed.
+        error: String,
+    },
+    /// The hub refused the token; the feed stops.
+    Refused(String),
+    /// The whole state.
+    Snapshot(Box<Snapshot>),
+    /// One change.
+    Delta(u64, Delta),
+    /// Bytes arrived (an event or a heartbeat), at most once a second.
+    Alive,
+    /// The time in the replayed file (replay only).
+    ReplayClock(chrono::DateTime<chrono::Utc>),
+}
+
+/// Backoff before attempt `n` (1-based): 0.5 s doubling to 30 s, with up
+/// to half of it random so many TUIs do not reconnect in lockstep.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = 0.5 * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);
+    let capped = base.min(MAX_BACKOFF.as_secs_f64());
+    Duration::from_secs_f64(capped * (1.0 - 0.5 * jitter.clamp(0.0, 1.0)))
+}
+
+/// Parses one server-sent event into a feed message.
+pub fn parse_event(event: &str, id: &str, data: &str) -> Result<FeedMsg, String> {
+    let id: u64 = id.parse().map_err(|_| format!("bad event id {id:?}"))?;
+    let bad = |e: serde_json::Error| format!("bad {event} event {id}: {e}");
+    Ok(match event {
+        "snapshot" => FeedMsg::Snapshot(Box::new(serde_json::from_str(data).map_err(bad)?)),
+        "slo" => FeedMsg::Delta(id, Delta::Slo(serde_json::from_str(data).map_err(bad)?)),
+        "incident" => FeedMsg::Delta(
+            id,
+            Delta::Incident(serde_json::from_str(data).map_err(bad)?),
+        ),
+        "approval" => FeedMsg::Delta(
+            id,
+            Delta::Approval(serde_json::from_str(data).map_err(bad)?),
+        ),
+        "control" => FeedMsg::Delta(id, Delta::Control(serde_json::from_str(data).map_err(bad)?)),
+        "agent" => FeedMsg::Delta(id, Delta::Agent(serde_json::from_str(data).map_err(bad)?)),
+        "audit" => FeedMsg::Delta(id, Delta::Audit(serde_json::from_str(data).map_err(bad)?)),
+        "presence" => FeedMsg::Delta(
+            id,
+            Delta::Presence(serde_json::from_str(data).map_err(bad)?),
+        ),
+        other => return Err(format!("unknown event {other:?}")),
+    })
+}
+
+/// Wraps a byte stream so that silence longer than `idle` ends it with an
+/// error, and every chunk is reported through `alive`.
+fn watched<S, B, E>(
+    bytes: S,
+    idle: Duration,
+    alive: mpsc::Sender<FeedMsg>,
+) -> impl Stream<Item = Result<B, String>>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    futures_util::stream::unfold(
+        (
+            bytes,
+            alive,
+            tokio::time::Instant::now() - Duration::from_secs(2),
+        ),
+        move |(mut bytes, alive, mut last_alive)| async move {
+            match tokio::time::timeout(idle, bytes.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    if last_alive.elapsed() >= Duration::from_secs(1) {
+                        last_alive = tokio::time::Instant::now();
+                        let _ = alive.try_send(FeedMsg::Alive);
+                    }
+                    Some((Ok(chunk), (bytes, alive, last_alive)))
+                }
+                Ok(Some(Err(e))) => Some((Err(e.to_string()), (bytes, alive, last_alive))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(format!("no event or heartbeat for {} s", idle.as_secs())),
+                    (bytes, alive, last_alive),
+                )),
+            }
+        },
+    )
+}
+
+/// Reads the hub's stream until `tx` closes, reconnecting as needed.
+pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
+    let client = match super::http_client() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx
+                .send(FeedMsg::Refused(format!("no HTTP client: {e}")))
+                .await;
+            return;
+        }
+    };
+    let url = format!("{}/v1/stream", hub.trim_end_matches('/'));
+    let mut last_id: Option<u64> = None;
+    let mut attempt = 0u32;
+    let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    loop {
+        attempt += 1;
+        if tx.send(FeedMsg::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let mut req = client.get(&url).bearer_auth(&token);
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let error = match req.send().await {
+            Ok(r) if r.status().is_success() => {
+                attempt = 0;
+                if tx.send(FeedMsg::Connected).await.is_err() {
+                    return;
+                }
+                let mut events = Box::pin(
+                    watched(Box::pin(r.bytes_stream()), IDLE_TIMEOUT, tx.clone()).eventsource(),
+                );
+                let mut error = "the hub closed the stream".to_string();
+                while let Some(item) = events.next().await {
+                    match item {
+                        Ok(e) => match parse_event(&e.event, &e.id, &e.data) {
+                            Ok(msg) => {
+                                if let FeedMsg::Snapshot(s) = &msg {
+                                    last_id = Some(s.seq);
+                                } else if let FeedMsg::Delta(id, _) = &msg {
+                                    last_id = Some(*id);
+                                }
+                                if tx.send(msg).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "skipped a stream event"),
+                        },
+                        Err(e) => {
+                            error = e.to_string();
+                            break;
+                        }
+                    }
+                }
+                error
+            }
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                let why = body["error"].as_str().unwrap_or("refused").to_string();
+                let _ = tx
+                    .send(FeedMsg::Refused(format!(
+                        "the hub refused the token ({status}): {why}"
+                    )))
+                    .await;
+                return;
+            }
+            Ok(r) => format!("the hub answered {}", r.status().as_u16()),
+            Err(e) => describe(&e),
+        };
+        // xorshift: jitter needs no quality, only spread.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let jitter = (seed % 1000) as f64 / 1000.0;
+        let retry_in = backoff(attempt.max(1), jitter);
+        if tx
+            .send(FeedMsg::Reconnecting {
+                attempt: attempt.max(1),
+                retry_in,
+                error,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(retry_in).await;
+    }
+}
+
+/// A network error in a few words.
+pub fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "cannot connect to the hub".into()
+    } else if e.is_timeout() {
+        "the hub did not answer in time".into()
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap_with_jitter() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff(4, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff(20, 0.0), MAX_BACKOFF);
+        assert_eq!(backoff(20, 1.0), MAX_BACKOFF / 2);
+    }
+
+    #[test]
+    fn events_parse_or_say_why() {
+        assert!(matches!(
+            parse_event("presence", "7", "[]"),
+            Ok(FeedMsg::Delta(7, Delta::Presence(_)))
+        ));
+        assert!(parse_event("presence", "x", "[]").is_err());
+        assert!(
+            parse_event("weather", "1", "{}")
+                .unwrap_err()
+                .contains("weather")
+        );
+        assert!(
+            parse_event("incident", "1", "{}")
+                .unwrap_err()
+                .contains("incident")
+        );
+    }
+}

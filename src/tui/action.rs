@@ -1,0 +1,133 @@
+//! Every change an operator can ask of the TUI, as one enum. Keymaps name
+//! these in snake_case; updates that come from the hub are not actions and
+//! cannot be bound.
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Context {
+    /// Everywhere, unless a screen or dialog binds the key itself.
+    Global,
+    /// The SLO overview.
+    Overview,
+    /// The incident queue.
+    Incidents,
+    /// Pending approvals.
+    Approvals,
+    /// Controls in force.
+    Controls,
+    /// The agent inventory.
+    Agents,
+    /// The runbook of the selected incident.
+    Runbook,
+    /// The shift handoff.
+    Handoff,
+    /// Any dialog (confirmations, menus, text entry).
+    Dialog,
+}
+
+impl Context {
+    /// Every context, in keymap-file order.
+    pub const ALL: [Context; 9] = [
+        Self::Global,
+        Self::Overview,
+        Self::Incidents,
+        Self::Approvals,
+        Self::Controls,
+        Self::Agents,
+        Self::Runbook,
+        Self::Handoff,
+        Self::Dialog,
+    ];
+
+    /// The name used in keymap files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Global => "global",
+            Self::Overview => "overview",
+            Self::Incidents => "incidents",
+            Self::Approvals => "approvals",
+            Self::Controls => "controls",
+            Self::Agents => "agents",
+            Self::Runbook => "runbook",
+            Self::Handoff => "handoff",
+            Self::Dialog => "dialog",
+        }
+    }
+
+    /// Parses a keymap-file context name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+macro_rules! actions {
+    ($( $variant:ident => $name:literal, $help:literal, [$($ctx:ident),*] ;)*) => {
+        /// An operator's request.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Action {
+            $( #[doc = $help] $variant, )*
+        }
+
+        impl Action {
+            /// Every action.
+            pub const ALL: &'static [Action] = &[$(Self::$variant),*];
+
+            /// The keymap name.
+            pub fn name(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+
+            /// A short description for the help screen.
+            pub fn help(self) -> &'static str {
+                match self { $(Self::$variant => $help,)* }
+            }
+
+            /// The contexts it may be bound in.
+            pub fn contexts(self) -> &'static [Context] {
+                match self { $(Self::$variant => &[$(Context::$ctx),*],)* }
+            }
+
+            /// Parses a keymap name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($name => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+actions! {
+    Quit => "quit", "quit agentdeck", [Global];
+    Help => "help", "show the keys of this screen", [Global];
+    CommandLine => "command_line", "open the command line (:incidents, :agent NAME, :q)", [Global];
+    Filter => "filter", "filter the list", [Global];
+    Copy => "copy", "copy the selected item's id to the clipboard (OSC 52)", [Global];
+    Contain => "contain", "containment menu for the selected agent", [Global, Overview, Incidents, Approvals, Agents];
+    EmergencyStop => "emergency_stop", "pause the whole fleet (lead; asks for typed confirmation)", [Global];
+    ShowOverview => "show_overview", "Overview screen", [Global];
+    ShowIncidents => "show_incidents", "Incidents screen", [Global];
+    ShowApprovals => "show_approvals", "Approvals screen", [Global];
+    ShowControls => "show_controls", "Controls screen", [Global];
+    ShowAgents => "show_agents", "Agents screen", [Global];
+    ShowRunbook => "show_runbook", "Runbook screen", [Global];
+    ShowHandoff => "show_handoff", "Handoff screen", [Global];
+    NextScreen => "next_screen", "next screen", [Global];
+    PrevScreen => "prev_screen", "previous screen", [Global];
+    Up => "up", "move up", [Global, Dialog];
+    Down => "down", "move down", [Global, Dialog];
+    PageUp => "page_up", "page up", [Global];
+    PageDown => "page_down", "page down", [Global];
+    Top => "top", "first row", [Global];
+    Bottom => "bottom", "last row", [Global];
+    Open => "open", "open the detail", [Global];
+    Close => "close", "close, cancel, clear the filter", [Global];
+    Approve => "approve", "approve (asks to confirm)", [Approvals];
+    Reject => "reject", "reject with a reason", [Approvals];
+    Acknowledge => "acknowledge", "acknowledge the incident", [Incidents];
+    Take => "take", "assign the incident to me", [Incidents];
+    Escalate => "escalate", "raise the severity", [Incidents];
+    Note => "note", "add a note", [Incidents];
+    Resolve => "resolve", "resolve with a summary", [Incidents];
+    Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
+    Confirm => "confirm", "confirm the dialog", [Dialog];
+    Cancel => "cancel", "cancel the dialog", [Dialog];
+}
