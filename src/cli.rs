@@ -12,11 +12,14 @@ pub const EXIT_NOT_AVAILABLE: u8 = 2;
 
 /// agentdeck: the terminal control room for AI agents in production.
 #[derive(Debug, Parser)]
-#[command(name = "agentdeck", version, about, long_about = None)]
+#[command(name = "agentdeck", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to run; without one, the operator TUI starts.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Flags of the TUI when no subcommand is given.
+    #[command(flatten)]
+    pub tui: TuiArgs,
 }
 
 /// The subcommands of `agentdeck`.
@@ -60,7 +63,7 @@ pub enum TokenCommand {
 }
 
 /// Flags of the operator TUI.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct TuiArgs {
     /// Hub URL, e.g. http://127.0.0.1:7400.
     #[arg(long, env = "AGENTDECK_HUB")]
@@ -68,6 +71,19 @@ pub struct TuiArgs {
     /// Operator token (never shown on screen or in logs).
     #[arg(long, env = "AGENTDECK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Make every action unavailable.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Monochrome: state shown by symbols and words only (also NO_COLOR).
+    #[arg(long)]
+    pub no_color: bool,
+    /// Never ring the terminal bell.
+    #[arg(long)]
+    pub no_bell: bool,
+    /// Allow sending the token over plain HTTP to a host that is not
+    /// loopback.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Flags of the hub.
@@ -134,6 +150,9 @@ pub struct DemoArgs {
     /// With --hub-only, print one JSON line for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Monochrome TUI (also NO_COLOR).
+    #[arg(long)]
+    pub no_color: bool,
 }
 
 /// Flags of replay.
@@ -200,7 +219,8 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::cmd::serve::token_new(&name, &role, json)
         }
         Some(Command::Audit(AuditCommand::Verify { db })) => crate::cmd::serve::audit_verify(db),
-        None | Some(Command::Tui(_)) => not_available("tui"),
+        None => crate::cmd::tui::run(cli.tui),
+        Some(Command::Tui(args)) => crate::cmd::tui::run(args),
         Some(Command::Simulate(args)) => crate::cmd::simulate::run(args),
         Some(Command::Demo(args)) => crate::cmd::demo::run(args),
         Some(Command::Replay(_)) => not_available("replay"),

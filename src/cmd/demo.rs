@@ -2,6 +2,7 @@
 //! database, the mixed fleet, and (until the TUI lands) a live one-line
 //! summary each second. Everything stops and is removed on exit.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -128,9 +129,24 @@ async fn demo(args: DemoArgs) -> ExitCode {
             println!("stop with Ctrl-C");
         }
         super::serve::shutdown_signal().await;
+    } else if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        super::tui::init_file_logging();
+        let options = crate::tui::run::Options {
+            source: crate::tui::run::Source::Hub {
+                url: hub.url(),
+                token: lead_token.clone(),
+            },
+            read_only: false,
+            theme: super::tui::theme(args.no_color),
+            keymap: crate::tui::keymap::Keymap::default_keymap(),
+            bell: true,
+        };
+        if let Err(e) = crate::tui::run::run(options).await {
+            eprintln!("agentdeck demo: the TUI stopped: {e}");
+        }
     } else {
         println!(
-            "agentdeck demo: hub {} with the mixed fleet; a line a second below. Stop with Ctrl-C or q + Enter.",
+            "agentdeck demo: hub {} with the mixed fleet; no terminal, so a line a second below. Stop with Ctrl-C or q + Enter.",
             hub.url()
         );
         summary_until_quit(&hub, &stats).await;

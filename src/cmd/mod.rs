@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod serve;
 pub mod simulate;
+pub mod tui;
 
 use std::process::ExitCode;
 use std::time::Duration;

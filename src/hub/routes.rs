@@ -478,6 +478,9 @@ async fn incident_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(e) = require(&who, "working incidents", RESPONDERS) {
+        return e.into_response();
+    }
     let parsed = match name.as_str() {
         "ack" => Ok(IncidentAction::Ack),
         "assign" => parse(&body).map(IncidentAction::Assign),
@@ -491,9 +494,6 @@ async fn incident_action(
             .into_response();
         }
     };
-    if let Err(e) = require(&who, "working incidents", RESPONDERS) {
-        return e.into_response();
-    }
     let act = match parsed {
         Ok(a) => a,
         Err(e) => return e.into_response(),

@@ -102,6 +102,7 @@ actions! {
     Filter => "filter", "filter the list", [Global];
     Copy => "copy", "copy the selected item's id to the clipboard (OSC 52)", [Global];
     Contain => "contain", "containment menu for the selected agent", [Global, Overview, Incidents, Approvals, Agents];
+    CancelPending => "cancel_pending", "cancel the oldest action still waiting for the hub", [Global];
     EmergencyStop => "emergency_stop", "pause the whole fleet (lead; asks for typed confirmation)", [Global];
     ShowOverview => "show_overview", "Overview screen", [Global];
     ShowIncidents => "show_incidents", "Incidents screen", [Global];

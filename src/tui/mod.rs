@@ -2,6 +2,12 @@
 //! operator's own UI state.
 
 pub mod action;
+pub mod app;
+pub mod data;
+pub mod dialog;
 pub mod keymap;
+pub mod run;
 pub mod sanitize;
+pub mod screen;
 pub mod theme;
+pub mod view;

@@ -1,0 +1,1388 @@
+//! The app: screens, selection, dialogs, pending actions and messages, and
+//! how keys and feed messages change them. No terminal and no network here:
+//! `handle_key` and friends return [`Effect`]s for the run loop to carry out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::client::actions::{self, Method, Outcome, Request};
+use crate::client::feed::FeedMsg;
+use crate::model::action::ControlRequest;
+use crate::model::control::ControlKind;
+use crate::model::envelope::Component;
+use crate::model::incident::Severity;
+use crate::model::role::Role;
+
+use super::action::{Action, Context};
+use super::data::{Change, FeedData};
+use super::dialog::{Dialog, FormField, MenuItem, Op, TextPurpose, line_input, text_of};
+use super::keymap::{Key, Keymap, Resolution};
+use super::screen::{self, Screen};
+
+/// How long a message stays in the status bar.
+pub const MESSAGE_TTL: Duration = Duration::from_secs(10);
+/// A feed silent this long is shown as stale.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// The typed confirmation of the emergency stop.
+pub const STOP_PHRASE: &str = "PAUSE FLEET";
+
+/// Something for the run loop to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send an action to the hub.
+    Send(Request),
+    /// Cancel a pending action.
+    Cancel(u64),
+    /// Copy text to the operator's clipboard (OSC 52).
+    Copy(String),
+    /// Tell the hub what the operator looks at.
+    Presence(Option<String>),
+    /// Ring the terminal bell.
+    Bell,
+    /// Leave.
+    Quit,
+}
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    /// Not yet connected.
+    Connecting {
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// Live.
+    Connected,
+    /// Waiting to retry.
+    Reconnecting {
+        /// Attempts so far.
+        attempt: u32,
+        /// When the next one starts.
+        next_at: Instant,
+        /// Why the last failed.
+        error: String,
+    },
+    /// The hub refused the token.
+    Refused(String),
+    /// Reading a recorded file.
+    Replay {
+        /// The file's clock.
+        clock: Option<DateTime<Utc>>,
+        /// True when the whole file has been read.
+        done: bool,
+    },
+}
+
+/// How serious a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Done.
+    Info,
+    /// Refused or failed.
+    Error,
+}
+
+/// An action sent and not yet answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// What it is.
+    pub label: String,
+    /// Retry state, when the hub has not answered.
+    pub retrying: Option<(u32, String)>,
+    /// When it was sent.
+    pub since: Instant,
+}
+
+/// One list's selection and filter. Selection is by id, so it survives
+/// updates, re-sorting and reconnects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListState {
+    /// The selected row's id.
+    pub selected: Option<String>,
+    /// The filter text.
+    pub filter: String,
+    /// Detail pane open.
+    pub detail: bool,
+}
+
+/// Who the operator is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// The whole TUI state.
+pub struct App {
+    /// The hub's state.
+    pub data: FeedData,
+    /// The screen shown.
+    pub screen: Screen,
+    /// Selection and filter per screen.
+    pub lists: BTreeMap<&'static str, ListState>,
+    /// The open dialog.
+    pub dialog: Option<Dialog>,
+    /// Actions in flight, by local id.
+    pub pending: BTreeMap<u64, Pending>,
+    /// Recent messages, newest last.
+    pub messages: VecDeque<(Instant, Level, String)>,
+    /// Connection state.
+    pub connection: Connection,
+    /// Last bytes from the feed.
+    pub last_alive: Instant,
+    /// Who is operating.
+    pub operator: Option<Operator>,
+    /// No actions at all.
+    pub read_only: bool,
+    /// Key bindings.
+    pub keymap: Keymap,
+    /// Keys pressed so far of a sequence.
+    pub pressed: Vec<Key>,
+    /// Ring the bell on new SEV1 incidents and approvals near their deadline.
+    pub bell: bool,
+    /// Approvals already rung for.
+    rung: std::collections::HashSet<String>,
+    next_request: u64,
+    /// The wall clock for countdowns (fixed in tests).
+    pub now: DateTime<Utc>,
+    /// Redraw needed.
+    pub dirty: bool,
+    /// What the hub was last told the operator looks at.
+    viewing: Option<String>,
+}
+
+fn list_key(s: Screen) -> &'static str {
+    s.command()
+}
+
+impl App {
+    /// A fresh app.
+    pub fn new(keymap: Keymap, operator: Option<Operator>, read_only: bool) -> Self {
+        Self {
+            data: FeedData::default(),
+            screen: Screen::Overview,
+            lists: Screen::ALL
+                .iter()
+                .map(|s| (list_key(*s), ListState::default()))
+                .collect(),
+            dialog: None,
+            pending: BTreeMap::new(),
+            messages: VecDeque::new(),
+            connection: Connection::Connecting { attempt: 1 },
+            last_alive: Instant::now(),
+            operator,
+            read_only,
+            keymap,
+            pressed: Vec::new(),
+            bell: true,
+            rung: Default::default(),
+            next_request: 1,
+            now: Utc::now(),
+            dirty: true,
+            viewing: None,
+        }
+    }
+
+    /// The list state of a screen.
+    pub fn list(&self, s: Screen) -> &ListState {
+        // Every screen has an entry from `new`.
+        &self.lists[list_key(s)]
+    }
+
+    fn list_mut(&mut self, s: Screen) -> &mut ListState {
+        self.lists.entry(list_key(s)).or_default()
+    }
+
+    /// Says something in the status bar.
+    pub fn say(&mut self, level: Level, text: impl Into<String>) {
+        if self.messages.len() >= 50 {
+            self.messages.pop_front();
+        }
+        self.messages
+            .push_back((Instant::now(), level, text.into()));
+        self.dirty = true;
+    }
+
+    /// The message to show now, if any is recent.
+    pub fn message(&self) -> Option<(Level, &str)> {
+        self.messages
+            .back()
+            .filter(|(at, _, _)| at.elapsed() < MESSAGE_TTL)
+            .map(|(_, l, t)| (*l, t.as_str()))
+    }
+
+    /// Seconds since the feed last spoke, when stale.
+    pub fn stale_for(&self) -> Option<Duration> {
+        let quiet = self.last_alive.elapsed();
+        (matches!(self.connection, Connection::Connected) && quiet >= STALE_AFTER).then_some(quiet)
+    }
+
+    // ---- feed -------------------------------------------------------------
+
+    /// Applies a feed message; returns effects (the bell).
+    pub fn apply_feed(&mut self, msg: FeedMsg) -> Vec<Effect> {
+        self.dirty = true;
+        let mut effects = Vec::new();
+        match msg {
+            FeedMsg::Connecting { attempt } => {
+                if !matches!(self.connection, Connection::Replay { .. }) {
+                    self.connection = Connection::Connecting { attempt };
+                }
+            }
+            FeedMsg::Connected => {
+                self.connection = Connection::Connected;
+                self.last_alive = Instant::now();
+            }
+            FeedMsg::Reconnecting {
+                attempt,
+                retry_in,
+                error,
+            } => {
+                self.connection = Connection::Reconnecting {
+                    attempt,
+                    next_at: Instant::now() + retry_in,
+                    error,
+                };
+            }
+            FeedMsg::Refused(why) => self.connection = Connection::Refused(why),
+            FeedMsg::Alive => self.last_alive = Instant::now(),
+            FeedMsg::ReplayClock(t) => {
+                self.now = t;
+                self.connection = Connection::Replay {
+                    clock: Some(t),
+                    done: false,
+                };
+            }
+            FeedMsg::Snapshot(s) => {
+                self.last_alive = Instant::now();
+                let first = !self.data.loaded;
+                self.data.load(*s);
+                if first {
+                    // What is already open when we arrive is not news.
+                    self.rung.extend(self.data.incidents.keys().cloned());
+                }
+            }
+            FeedMsg::Delta(id, delta) => {
+                self.last_alive = Instant::now();
+                match self.data.apply(id, delta) {
+                    Change::NewIncident(id) => {
+                        let sev1 = self
+                            .data
+                            .incidents
+                            .get(&id)
+                            .is_some_and(|i| i.severity == Severity::Sev1);
+                        if sev1 && self.bell && self.rung.insert(id) {
+                            effects.push(Effect::Bell);
+                        }
+                    }
+                    Change::ApprovalClosed(a) => {
+                        let selected =
+                            self.list(Screen::Approvals).selected.as_deref() == Some(a.id.as_str());
+                        let mine = a.decisions.last().is_some_and(|d| {
+                            Some(&d.by) == self.operator.as_ref().map(|o| &o.name)
+                        });
+                        if selected && !mine {
+                            let by = a
+                                .decisions
+                                .last()
+                                .map(|d| d.by.clone())
+                                .unwrap_or_else(|| "the hub".into());
+                            self.say(
+                                Level::Info,
+                                format!("{} was {} by {by}", a.id, a.state.as_str()),
+                            );
+                            if matches!(self.dialog, Some(Dialog::Confirm { op: Op::Approve(ref x), .. }) if *x == a.id)
+                                || matches!(self.dialog, Some(Dialog::Text { purpose: TextPurpose::Reject(ref x), .. }) if *x == a.id)
+                            {
+                                self.say(
+                                    Level::Error,
+                                    format!(
+                                        "{} was already {} by {by}; your decision was not sent",
+                                        a.id,
+                                        a.state.as_str()
+                                    ),
+                                );
+                                self.dialog = None;
+                            }
+                        }
+                    }
+                    Change::NewApproval(_) | Change::Quiet => {}
+                }
+            }
+        }
+        effects
+    }
+
+    /// Applies an action's outcome.
+    pub fn apply_outcome(&mut self, id: u64, outcome: Outcome) {
+        self.dirty = true;
+        match outcome {
+            Outcome::Retrying { attempt, error } => {
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.retrying = Some((attempt, error));
+                }
+            }
+            Outcome::Done(_) => {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.say(Level::Info, format!("✓ {} done", p.label));
+                }
+            }
+            Outcome::Refused(status, why) => {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.say(
+                        Level::Error,
+                        format!("✗ {} refused ({status}): {why}", p.label),
+                    );
+                }
+            }
+            Outcome::Cancelled => {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.say(Level::Info, format!("{} cancelled", p.label));
+                }
+            }
+        }
+    }
+
+    /// Once a second: countdowns, staleness and the deadline bell.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        if !matches!(self.connection, Connection::Replay { .. }) {
+            self.now = now;
+        }
+        self.dirty = true;
+        let mut effects = Vec::new();
+        if self.bell {
+            let soon: Vec<String> = self
+                .data
+                .approvals
+                .values()
+                .filter(|a| {
+                    (a.deadline - self.now).num_seconds() <= 60 && !self.rung.contains(&a.id)
+                })
+                .map(|a| a.id.clone())
+                .collect();
+            if !soon.is_empty() {
+                self.rung.extend(soon);
+                effects.push(Effect::Bell);
+            }
+        }
+        effects
+    }
+
+    // ---- roles --------------------------------------------------------------
+
+    /// Why the operator may not take `action`, or None when they may.
+    pub fn unavailable(&self, action: Action) -> Option<String> {
+        let needs: &[Role] = match action {
+            Action::Approve | Action::Reject => &[Role::Approver, Role::Lead],
+            Action::Acknowledge
+            | Action::Take
+            | Action::Escalate
+            | Action::Note
+            | Action::Resolve
+            | Action::Contain
+            | Action::Lift => &[Role::Responder, Role::Lead],
+            Action::EmergencyStop => &[Role::Lead],
+            _ => return None,
+        };
+        if self.read_only {
+            return Some("read-only session".into());
+        }
+        match &self.operator {
+            Some(op) if needs.contains(&op.role) => None,
+            Some(op) => Some(format!(
+                "needs the role {} (you are {})",
+                needs
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                op.role.as_str()
+            )),
+            None => Some("not connected to a hub".into()),
+        }
+    }
+
+    // ---- selection ------------------------------------------------------------
+
+    /// Row ids of a screen, in display order, after its filter.
+    pub fn row_ids(&self, s: Screen) -> Vec<String> {
+        let f = &self.list(s).filter;
+        match s {
+            Screen::Overview => screen::slo_rows(&self.data, f)
+                .iter()
+                .map(|x| x.series.clone())
+                .collect(),
+            Screen::Incidents | Screen::Runbook => screen::incident_rows(&self.data, f)
+                .iter()
+                .map(|x| x.id.clone())
+                .collect(),
+            Screen::Approvals => screen::approval_rows(&self.data, f)
+                .iter()
+                .map(|x| x.id.clone())
+                .collect(),
+            Screen::Controls => screen::control_rows(&self.data, f)
+                .iter()
+                .map(|x| x.id.clone())
+                .collect(),
+            Screen::Agents => screen::agent_rows(&self.data, f)
+                .iter()
+                .map(|x| x.id.clone())
+                .collect(),
+            Screen::Handoff => Vec::new(),
+        }
+    }
+
+    /// The selected row's id on a screen: the remembered one if it is still
+    /// listed, else the first row.
+    pub fn selected(&self, s: Screen) -> Option<String> {
+        let ids = self.row_ids(s);
+        let key = if s == Screen::Runbook {
+            Screen::Incidents
+        } else {
+            s
+        };
+        match &self.list(key).selected {
+            Some(id) if ids.contains(id) => Some(id.clone()),
+            _ => ids.into_iter().next(),
+        }
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let s = if self.screen == Screen::Runbook {
+            Screen::Incidents
+        } else {
+            self.screen
+        };
+        let ids = self.row_ids(s);
+        if ids.is_empty() {
+            return;
+        }
+        let current = self
+            .selected(s)
+            .and_then(|id| ids.iter().position(|x| *x == id))
+            .unwrap_or(0) as isize;
+        let next = (current + delta).clamp(0, ids.len() as isize - 1) as usize;
+        self.list_mut(s).selected = Some(ids[next].clone());
+    }
+
+    fn presence_effect(&mut self) -> Vec<Effect> {
+        let viewing = match self.screen {
+            Screen::Incidents | Screen::Runbook => self.selected(Screen::Incidents),
+            Screen::Approvals => self.selected(Screen::Approvals),
+            _ => None,
+        };
+        if viewing == self.viewing || matches!(self.connection, Connection::Replay { .. }) {
+            return Vec::new();
+        }
+        self.viewing.clone_from(&viewing);
+        vec![Effect::Presence(viewing)]
+    }
+
+    /// The agent the selected row concerns, and the incident if one.
+    pub fn selected_agent(&self) -> Option<(String, Option<String>)> {
+        match self.screen {
+            Screen::Overview => {
+                let id = self.selected(Screen::Overview)?;
+                self.data.slos.get(&id).map(|s| (s.agent.clone(), None))
+            }
+            Screen::Incidents | Screen::Runbook => {
+                let id = self.selected(Screen::Incidents)?;
+                let i = self.data.incidents.get(&id)?;
+                i.agent.clone().map(|a| (a, Some(id)))
+            }
+            Screen::Approvals => {
+                let id = self.selected(Screen::Approvals)?;
+                self.data
+                    .approvals
+                    .get(&id)
+                    .map(|a| (a.agent.clone(), None))
+            }
+            Screen::Agents => self.selected(Screen::Agents).map(|a| (a, None)),
+            Screen::Controls => {
+                let id = self.selected(Screen::Controls)?;
+                self.data
+                    .controls
+                    .get(&id)
+                    .filter(|c| c.agent != "*")
+                    .map(|c| (c.agent.clone(), None))
+            }
+            Screen::Handoff => None,
+        }
+    }
+
+    // ---- keys -------------------------------------------------------------------
+
+    /// Handles one key press.
+    pub fn handle_key(&mut self, event: KeyEvent) -> Vec<Effect> {
+        self.dirty = true;
+        if self.dialog.is_some() {
+            return self.dialog_key(event);
+        }
+        let Some(key) = Key::from_event(&event) else {
+            return Vec::new();
+        };
+        self.pressed.push(key);
+        let contexts = [self.screen.context(), Context::Global];
+        match self.keymap.resolve(&contexts, &self.pressed) {
+            Resolution::Pending => Vec::new(),
+            Resolution::None => {
+                self.pressed.clear();
+                Vec::new()
+            }
+            Resolution::Action(action) => {
+                self.pressed.clear();
+                let mut effects = self.act(action);
+                effects.extend(self.presence_effect());
+                effects
+            }
+        }
+    }
+
+    /// Carries out an action (also used by tests and the command line).
+    pub fn act(&mut self, action: Action) -> Vec<Effect> {
+        if let Some(why) = self.unavailable(action) {
+            self.say(Level::Error, format!("{}: {why}", action.help()));
+            return Vec::new();
+        }
+        let page = 10;
+        match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Help => self.dialog = Some(Dialog::Help { scroll: 0 }),
+            Action::CommandLine => {
+                self.dialog = Some(Dialog::Text {
+                    title: "command".into(),
+                    hint: vec![],
+                    input: line_input(""),
+                    purpose: TextPurpose::Command,
+                    error: None,
+                });
+            }
+            Action::Filter => {
+                let current = self.list(self.screen).filter.clone();
+                self.dialog = Some(Dialog::Text {
+                    title: "filter".into(),
+                    hint: vec![],
+                    input: line_input(&current),
+                    purpose: TextPurpose::Filter,
+                    error: None,
+                });
+            }
+            Action::Copy => {
+                let id = match self.screen {
+                    Screen::Runbook => self.selected(Screen::Incidents),
+                    s => self.selected(s),
+                };
+                match id {
+                    Some(id) => {
+                        self.say(Level::Info, format!("copied {id}"));
+                        return vec![Effect::Copy(id)];
+                    }
+                    None => self.say(Level::Error, "nothing selected to copy"),
+                }
+            }
+            Action::ShowOverview
+            | Action::ShowIncidents
+            | Action::ShowApprovals
+            | Action::ShowControls
+            | Action::ShowAgents
+            | Action::ShowRunbook
+            | Action::ShowHandoff => {
+                if let Some(s) = Screen::ALL.iter().find(|s| s.action() == action) {
+                    self.screen = *s;
+                }
+            }
+            Action::NextScreen => {
+                self.screen = Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()]
+            }
+            Action::PrevScreen => {
+                self.screen =
+                    Screen::ALL[(self.screen.index() + Screen::ALL.len() - 1) % Screen::ALL.len()]
+            }
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-page),
+            Action::PageDown => self.move_selection(page),
+            Action::Top => self.move_selection(-(isize::MAX / 2)),
+            Action::Bottom => self.move_selection(isize::MAX / 2),
+            Action::Open => {
+                let s = self.screen;
+                let l = self.list_mut(s);
+                l.detail = !l.detail;
+            }
+            Action::Close => {
+                let s = self.screen;
+                let l = self.list_mut(s);
+                if !l.filter.is_empty() {
+                    l.filter.clear();
+                } else {
+                    l.detail = false;
+                }
+            }
+            Action::Approve => {
+                if let Some(a) = self
+                    .selected(Screen::Approvals)
+                    .and_then(|id| self.data.approvals.get(&id).cloned())
+                {
+                    let mut lines = vec![
+                        format!("{} wants to {} ({} risk)", a.agent, a.action, a.risk_str()),
+                        format!("arguments: {}", a.args),
+                    ];
+                    if a.approvals_required > 1 {
+                        lines.push(format!(
+                            "needs {} different approvers; {} so far",
+                            a.approvals_required,
+                            a.decisions.len()
+                        ));
+                    }
+                    self.dialog = Some(Dialog::Confirm {
+                        title: format!("Approve {}?", a.id),
+                        lines,
+                        op: Op::Approve(a.id.clone()),
+                    });
+                } else {
+                    self.say(Level::Error, "no approval selected");
+                }
+            }
+            Action::Reject => {
+                if let Some(a) = self
+                    .selected(Screen::Approvals)
+                    .and_then(|id| self.data.approvals.get(&id).cloned())
+                {
+                    let mut hint = vec![format!(
+                        "Why reject {} ({} by {})? A reason is required.",
+                        a.id, a.action, a.agent
+                    )];
+                    if !a.reject_options.is_empty() {
+                        hint.push(format!(
+                            "the agent offers: {}",
+                            a.reject_options.join(" · ")
+                        ));
+                    }
+                    self.dialog = Some(Dialog::Text {
+                        title: format!("Reject {}", a.id),
+                        hint,
+                        input: line_input(""),
+                        purpose: TextPurpose::Reject(a.id.clone()),
+                        error: None,
+                    });
+                } else {
+                    self.say(Level::Error, "no approval selected");
+                }
+            }
+            Action::Acknowledge
+            | Action::Take
+            | Action::Escalate
+            | Action::Note
+            | Action::Resolve => {
+                return self.incident_action(action);
+            }
+            Action::Lift => {
+                if let Some(c) = self
+                    .selected(Screen::Controls)
+                    .and_then(|id| self.data.controls.get(&id).cloned())
+                {
+                    self.dialog = Some(Dialog::Confirm {
+                        title: format!("Lift {}?", c.id),
+                        lines: vec![
+                            format!("{} on {} set by {}", c.kind.as_str(), c.agent, c.set_by),
+                            format!("reason: {}", c.reason),
+                        ],
+                        op: Op::Lift(c.id.clone()),
+                    });
+                } else {
+                    self.say(Level::Error, "no control selected");
+                }
+            }
+            Action::Contain => self.open_containment(),
+            Action::EmergencyStop => {
+                self.dialog = Some(Dialog::Text {
+                    title: "EMERGENCY STOP: pause every agent".into(),
+                    hint: vec![
+                        "Every agent in the fleet stops taking work on its next poll or callback."
+                            .into(),
+                        format!("Type {STOP_PHRASE} and press enter to confirm; esc cancels."),
+                    ],
+                    input: line_input(""),
+                    purpose: TextPurpose::EmergencyStop,
+                    error: None,
+                });
+            }
+            Action::CancelPending => {
+                let effects = self.cancel_oldest();
+                if effects.is_empty() {
+                    self.say(Level::Info, "nothing is waiting for the hub");
+                }
+                return effects;
+            }
+            Action::Confirm | Action::Cancel => {}
+        }
+        Vec::new()
+    }
+
+    fn incident_action(&mut self, action: Action) -> Vec<Effect> {
+        let Some(i) = self
+            .selected(Screen::Incidents)
+            .and_then(|id| self.data.incidents.get(&id).cloned())
+        else {
+            self.say(Level::Error, "no incident selected");
+            return Vec::new();
+        };
+        let me = self
+            .operator
+            .as_ref()
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        match action {
+            Action::Acknowledge => return self.send(Op::Ack(i.id)),
+            Action::Take => return self.send(Op::Assign(i.id, me)),
+            Action::Escalate => {
+                let higher: Vec<(MenuItem, String, Option<String>)> =
+                    [Severity::Sev1, Severity::Sev2, Severity::Sev3]
+                        .into_iter()
+                        .filter(|s| *s < i.severity)
+                        .map(|s| (MenuItem::Severity(s), s.as_str().to_string(), None))
+                        .collect();
+                if higher.is_empty() {
+                    self.say(Level::Error, format!("{} is already SEV1", i.id));
+                } else {
+                    self.dialog = Some(Dialog::Menu {
+                        title: format!("Escalate {} (now {})", i.id, i.severity.as_str()),
+                        items: higher,
+                        selected: 0,
+                        agent: i.agent.clone().unwrap_or_default(),
+                        incident: Some(i.id),
+                    });
+                }
+            }
+            Action::Note => {
+                self.dialog = Some(Dialog::Text {
+                    title: format!("Note on {}", i.id),
+                    hint: vec![crate::tui::sanitize::fit(&i.title, 70)],
+                    input: line_input(""),
+                    purpose: TextPurpose::Note(i.id),
+                    error: None,
+                });
+            }
+            Action::Resolve => {
+                self.dialog = Some(Dialog::Text {
+                    title: format!("Resolve {}", i.id),
+                    hint: vec!["What happened and what fixed it? A summary is required.".into()],
+                    input: line_input(""),
+                    purpose: TextPurpose::Resolve(i.id),
+                    error: None,
+                });
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn open_containment(&mut self) {
+        let Some((agent, incident)) = self.selected_agent() else {
+            self.say(
+                Level::Error,
+                "select an SLO, incident, approval or agent first",
+            );
+            return;
+        };
+        let has_tools = self
+            .data
+            .agents
+            .get(&agent)
+            .is_some_and(|a| !a.tools.is_empty());
+        let has_versions = !self.versions_of(&agent).is_empty();
+        let items = vec![
+            (
+                MenuItem::Contain(ControlKind::DisableTool),
+                "disable a tool…".to_string(),
+                (!has_tools).then(|| "no tools seen for this agent".to_string()),
+            ),
+            (
+                MenuItem::Contain(ControlKind::ForceFallback),
+                "force fallback".into(),
+                None,
+            ),
+            (
+                MenuItem::Contain(ControlKind::RouteToHumans),
+                "route to humans".into(),
+                None,
+            ),
+            (
+                MenuItem::Contain(ControlKind::RequireApproval),
+                "require approval for every action".into(),
+                None,
+            ),
+            (
+                MenuItem::Contain(ControlKind::PinVersion),
+                "pin a known-good version…".into(),
+                (!has_versions).then(|| "no versions seen for this agent".to_string()),
+            ),
+            (
+                MenuItem::Contain(ControlKind::PauseAgent),
+                "pause agent".into(),
+                None,
+            ),
+        ];
+        self.dialog = Some(Dialog::Menu {
+            title: format!("Contain {agent}"),
+            items,
+            selected: 0,
+            agent,
+            incident,
+        });
+    }
+
+    /// Versions an agent has run, as `component:version`: the current ones
+    /// and every one seen in its version markers.
+    pub fn versions_of(&self, agent: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |c: Component, v: &str| {
+            let s = format!("{}:{v}", c.as_str());
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        };
+        if let Some(a) = self.data.agents.get(agent) {
+            for c in Component::ALL {
+                if let Some(v) = a.versions.get(c) {
+                    push(c, v);
+                }
+            }
+        }
+        for s in self.data.slos.values().filter(|s| s.agent == agent) {
+            for m in &s.markers {
+                if let Some(from) = &m.from {
+                    push(m.component, from);
+                }
+                push(m.component, &m.to);
+            }
+        }
+        out
+    }
+
+    fn runs_per_minute(&self, agent: &str) -> u64 {
+        self.data
+            .agents
+            .get(agent)
+            .map(|a| a.runs_last_minute)
+            .unwrap_or(0)
+    }
+
+    fn contain_form(&mut self, request: ControlRequest) {
+        let target = request
+            .tool
+            .as_deref()
+            .map(|t| format!(" tool {t}"))
+            .or_else(|| request.version.as_deref().map(|v| format!(" to {v}")))
+            .unwrap_or_default();
+        let mut lines = vec![
+            format!("{}{target} on {}", request.kind.as_str(), request.agent),
+            format!(
+                "affects about {} runs/min",
+                self.runs_per_minute(&request.agent)
+            ),
+        ];
+        if let Some(i) = &request.incident {
+            lines.push(format!("linked to {i}"));
+        }
+        self.dialog = Some(Dialog::ContainForm {
+            request,
+            lines,
+            ttl: line_input(""),
+            reason: line_input(""),
+            field: FormField::Reason,
+            error: None,
+        });
+    }
+
+    fn dialog_key(&mut self, event: KeyEvent) -> Vec<Effect> {
+        let key = Key::from_event(&event);
+        let action = key.and_then(|k| match self.keymap.resolve(&[Context::Dialog], &[k]) {
+            Resolution::Action(a) => Some(a),
+            _ => None,
+        });
+        let Some(dialog) = self.dialog.take() else {
+            return Vec::new();
+        };
+        match dialog {
+            Dialog::Help { scroll } => {
+                let scroll = match action {
+                    Some(Action::Down) => scroll.saturating_add(1),
+                    Some(Action::Up) => scroll.saturating_sub(1),
+                    _ if matches!(event.code, KeyCode::Char('j')) => scroll.saturating_add(1),
+                    _ if matches!(event.code, KeyCode::Char('k')) => scroll.saturating_sub(1),
+                    _ => return Vec::new(), // any other key closes help
+                };
+                self.dialog = Some(Dialog::Help { scroll });
+                Vec::new()
+            }
+            Dialog::Confirm { title, lines, op } => match action {
+                Some(Action::Confirm) => self.send(op),
+                Some(Action::Cancel) => Vec::new(),
+                _ => {
+                    self.dialog = Some(Dialog::Confirm { title, lines, op });
+                    Vec::new()
+                }
+            },
+            Dialog::Menu {
+                title,
+                items,
+                mut selected,
+                agent,
+                incident,
+            } => {
+                match action {
+                    Some(Action::Cancel) => return Vec::new(),
+                    Some(Action::Up) => selected = selected.saturating_sub(1),
+                    Some(Action::Down) => {
+                        selected = (selected + 1).min(items.len().saturating_sub(1))
+                    }
+                    Some(Action::Confirm) => {
+                        let Some((item, _, why)) = items.get(selected).cloned() else {
+                            return Vec::new();
+                        };
+                        if let Some(why) = why {
+                            self.say(Level::Error, why);
+                            self.dialog = Some(Dialog::Menu {
+                                title,
+                                items,
+                                selected,
+                                agent,
+                                incident,
+                            });
+                            return Vec::new();
+                        }
+                        return self.menu_choice(item, agent, incident);
+                    }
+                    _ => match event.code {
+                        KeyCode::Char('j') => {
+                            selected = (selected + 1).min(items.len().saturating_sub(1))
+                        }
+                        KeyCode::Char('k') => selected = selected.saturating_sub(1),
+                        KeyCode::Char(c) if c.is_ascii_digit() => {
+                            let n = c.to_digit(10).unwrap_or(0) as usize;
+                            if n >= 1 && n <= items.len() {
+                                selected = n - 1;
+                            }
+                        }
+                        _ => {}
+                    },
+                }
+                self.dialog = Some(Dialog::Menu {
+                    title,
+                    items,
+                    selected,
+                    agent,
+                    incident,
+                });
+                Vec::new()
+            }
+            Dialog::Text {
+                title,
+                hint,
+                mut input,
+                purpose,
+                error,
+            } => {
+                match action {
+                    Some(Action::Cancel) => {
+                        if purpose == TextPurpose::Filter {
+                            let s = self.screen;
+                            self.list_mut(s).filter.clear();
+                        }
+                        return Vec::new();
+                    }
+                    Some(Action::Confirm) => {
+                        let text = text_of(&input);
+                        return match self.submit_text(&purpose, &text) {
+                            Ok(effects) => effects,
+                            Err(e) => {
+                                self.dialog = Some(Dialog::Text {
+                                    title,
+                                    hint,
+                                    input,
+                                    purpose,
+                                    error: Some(e),
+                                });
+                                Vec::new()
+                            }
+                        };
+                    }
+                    _ => {}
+                }
+                if purpose == TextPurpose::Command && event.code == KeyCode::Tab {
+                    let text = text_of(&input);
+                    if let Some(done) = self.complete(&text) {
+                        input = line_input(&done);
+                    }
+                } else if !(event.code == KeyCode::Enter) {
+                    input.input(event);
+                }
+                if purpose == TextPurpose::Filter {
+                    let text = text_of(&input);
+                    let s = self.screen;
+                    self.list_mut(s).filter = text;
+                }
+                self.dialog = Some(Dialog::Text {
+                    title,
+                    hint,
+                    input,
+                    purpose,
+                    error,
+                });
+                Vec::new()
+            }
+            Dialog::ContainForm {
+                mut request,
+                lines,
+                mut ttl,
+                mut reason,
+                mut field,
+                error,
+            } => {
+                match action {
+                    Some(Action::Cancel) => return Vec::new(),
+                    Some(Action::Confirm) => {
+                        let ttl_text = text_of(&ttl);
+                        let parsed = if ttl_text.is_empty() {
+                            Ok(None)
+                        } else {
+                            crate::cmd::parse_duration(&ttl_text).map(|d| Some(d.as_secs().max(1)))
+                        };
+                        match parsed {
+                            Ok(ttl_s) => {
+                                request.ttl_s = ttl_s;
+                                let why = text_of(&reason);
+                                request.reason = if why.is_empty() {
+                                    let me = self
+                                        .operator
+                                        .as_ref()
+                                        .map(|o| o.name.as_str())
+                                        .unwrap_or("operator");
+                                    format!("contained from agentdeck by {me}")
+                                } else {
+                                    why
+                                };
+                                return self.send(Op::Control(request));
+                            }
+                            Err(e) => {
+                                self.dialog = Some(Dialog::ContainForm {
+                                    request,
+                                    lines,
+                                    ttl,
+                                    reason,
+                                    field: FormField::Ttl,
+                                    error: Some(format!("TTL: {e}")),
+                                });
+                                return Vec::new();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if matches!(event.code, KeyCode::Tab | KeyCode::BackTab)
+                    || (event.code == KeyCode::Up || event.code == KeyCode::Down)
+                {
+                    field = if field == FormField::Ttl {
+                        FormField::Reason
+                    } else {
+                        FormField::Ttl
+                    };
+                } else if field == FormField::Ttl {
+                    ttl.input(event);
+                } else {
+                    reason.input(event);
+                }
+                self.dialog = Some(Dialog::ContainForm {
+                    request,
+                    lines,
+                    ttl,
+                    reason,
+                    field,
+                    error,
+                });
+                Vec::new()
+            }
+        }
+    }
+
+    fn menu_choice(
+        &mut self,
+        item: MenuItem,
+        agent: String,
+        incident: Option<String>,
+    ) -> Vec<Effect> {
+        let base = |kind: ControlKind| ControlRequest {
+            agent: agent.clone(),
+            kind,
+            tool: None,
+            version: None,
+            reason: String::new(),
+            ttl_s: None,
+            incident: incident.clone(),
+        };
+        match item {
+            MenuItem::Severity(s) => {
+                if let Some(id) = incident {
+                    return self.send(Op::Escalate(id, s));
+                }
+            }
+            MenuItem::Contain(ControlKind::DisableTool) => {
+                let tools = self
+                    .data
+                    .agents
+                    .get(&agent)
+                    .map(|a| a.tools.clone())
+                    .unwrap_or_default();
+                self.dialog = Some(Dialog::Menu {
+                    title: format!("Disable which tool of {agent}?"),
+                    items: tools
+                        .into_iter()
+                        .map(|t| (MenuItem::Tool(t.clone()), t, None))
+                        .collect(),
+                    selected: 0,
+                    agent,
+                    incident,
+                });
+            }
+            MenuItem::Contain(ControlKind::PinVersion) => {
+                let versions = self.versions_of(&agent);
+                self.dialog = Some(Dialog::Menu {
+                    title: format!("Pin {agent} to which version?"),
+                    items: versions
+                        .into_iter()
+                        .map(|v| (MenuItem::Version(v.clone()), v, None))
+                        .collect(),
+                    selected: 0,
+                    agent,
+                    incident,
+                });
+            }
+            MenuItem::Contain(kind) => self.contain_form(base(kind)),
+            MenuItem::Tool(t) => {
+                let mut r = base(ControlKind::DisableTool);
+                r.tool = Some(t);
+                self.contain_form(r);
+            }
+            MenuItem::Version(v) => {
+                let mut r = base(ControlKind::PinVersion);
+                r.version = Some(v);
+                self.contain_form(r);
+            }
+        }
+        Vec::new()
+    }
+
+    fn submit_text(&mut self, purpose: &TextPurpose, text: &str) -> Result<Vec<Effect>, String> {
+        match purpose {
+            TextPurpose::Reject(id) => {
+                if text.is_empty() {
+                    return Err("a reason is required to reject".into());
+                }
+                Ok(self.send(Op::Reject(id.clone(), text.to_string())))
+            }
+            TextPurpose::Note(id) => {
+                if text.is_empty() {
+                    return Err("the note is empty".into());
+                }
+                Ok(self.send(Op::Note(id.clone(), text.to_string())))
+            }
+            TextPurpose::Resolve(id) => {
+                if text.is_empty() {
+                    return Err("a summary is required to resolve".into());
+                }
+                Ok(self.send(Op::Resolve(id.clone(), text.to_string())))
+            }
+            TextPurpose::EmergencyStop => {
+                if text != STOP_PHRASE {
+                    return Err(format!("type {STOP_PHRASE} exactly to pause the fleet"));
+                }
+                let me = self
+                    .operator
+                    .as_ref()
+                    .map(|o| o.name.as_str())
+                    .unwrap_or("operator");
+                Ok(self.send(Op::Control(ControlRequest {
+                    agent: "*".into(),
+                    kind: ControlKind::PauseAgent,
+                    tool: None,
+                    version: None,
+                    reason: format!("emergency stop from agentdeck by {me}"),
+                    ttl_s: None,
+                    incident: None,
+                })))
+            }
+            TextPurpose::Filter => {
+                let s = self.screen;
+                self.list_mut(s).filter = text.to_string();
+                Ok(Vec::new())
+            }
+            TextPurpose::Command => self.command(text),
+        }
+    }
+
+    /// Command names for completion.
+    fn commands(&self) -> Vec<String> {
+        let mut c: Vec<String> = Screen::ALL
+            .iter()
+            .map(|s| s.command().to_string())
+            .collect();
+        c.extend(["help", "quit", "q"].map(String::from));
+        c.extend(self.data.agents.keys().map(|a| format!("agent {a}")));
+        c
+    }
+
+    /// Completes a partial command to the longest common prefix of its
+    /// matches.
+    pub fn complete(&self, partial: &str) -> Option<String> {
+        let matches: Vec<String> = self
+            .commands()
+            .into_iter()
+            .filter(|c| c.starts_with(partial))
+            .collect();
+        let first = matches.first()?;
+        let mut prefix = first.clone();
+        for m in &matches[1..] {
+            while !m.starts_with(&prefix) {
+                prefix.pop();
+            }
+        }
+        (prefix.len() > partial.len()).then_some(prefix)
+    }
+
+    fn command(&mut self, text: &str) -> Result<Vec<Effect>, String> {
+        let mut words = text.split_whitespace();
+        let Some(verb) = words.next() else {
+            return Ok(Vec::new());
+        };
+        if let Some(s) = Screen::ALL
+            .iter()
+            .find(|s| s.command() == verb || s.command().starts_with(verb) && verb.len() >= 3)
+        {
+            self.screen = *s;
+            return Ok(Vec::new());
+        }
+        if let Ok(n) = verb.parse::<usize>()
+            && (1..=7).contains(&n)
+        {
+            self.screen = Screen::ALL[n - 1];
+            return Ok(Vec::new());
+        }
+        match verb {
+            "q" | "quit" => Ok(vec![Effect::Quit]),
+            "help" => {
+                self.dialog = Some(Dialog::Help { scroll: 0 });
+                Ok(Vec::new())
+            }
+            "agent" => {
+                let name = words.next().ok_or("usage: agent NAME")?;
+                if !self.data.agents.contains_key(name) {
+                    return Err(format!("no agent {name:?}"));
+                }
+                self.screen = Screen::Agents;
+                self.list_mut(Screen::Agents).selected = Some(name.to_string());
+                Ok(Vec::new())
+            }
+            other => Err(format!(
+                "unknown command {other:?} (overview, incidents, approvals, controls, agents, runbook, handoff, agent NAME, help, q)"
+            )),
+        }
+    }
+
+    /// Turns an operation into a request, shown as pending until answered.
+    pub fn send(&mut self, op: Op) -> Vec<Effect> {
+        let id = self.next_request;
+        self.next_request += 1;
+        let (method, path, body) = match &op {
+            Op::Approve(a) => (
+                Method::Post,
+                format!("/v1/approvals/{a}/decision"),
+                Some(serde_json::json!({"decision": "approve"})),
+            ),
+            Op::Reject(a, why) => (
+                Method::Post,
+                format!("/v1/approvals/{a}/decision"),
+                Some(serde_json::json!({"decision": "reject", "reason": why})),
+            ),
+            Op::Ack(i) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/ack"),
+                Some(serde_json::json!({})),
+            ),
+            Op::Assign(i, who) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/assign"),
+                Some(serde_json::json!({"owner": who})),
+            ),
+            Op::Escalate(i, s) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/escalate"),
+                Some(serde_json::json!({"severity": s})),
+            ),
+            Op::Note(i, t) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/note"),
+                Some(serde_json::json!({"text": t})),
+            ),
+            Op::Resolve(i, t) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/resolve"),
+                Some(serde_json::json!({"summary": t})),
+            ),
+            Op::Control(c) => (
+                Method::Post,
+                "/v1/controls".to_string(),
+                serde_json::to_value(c).ok(),
+            ),
+            Op::Lift(c) => (Method::Delete, format!("/v1/controls/{c}"), None),
+        };
+        self.pending.insert(
+            id,
+            Pending {
+                label: op.label(),
+                retrying: None,
+                since: Instant::now(),
+            },
+        );
+        vec![Effect::Send(Request {
+            id,
+            method,
+            path,
+            body,
+            key: actions::new_key(),
+        })]
+    }
+
+    /// Cancels the oldest pending action (the status bar offers it).
+    pub fn cancel_oldest(&mut self) -> Vec<Effect> {
+        match self.pending.keys().next().copied() {
+            Some(id) => vec![Effect::Cancel(id)],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A keypress, for tests and the end-to-end harness.
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+trait RiskStr {
+    fn risk_str(&self) -> &'static str;
+}
+
+impl RiskStr for crate::model::approval::Approval {
+    fn risk_str(&self) -> &'static str {
+        match self.risk {
+            crate::model::envelope::Risk::Low => "low",
+            crate::model::envelope::Risk::Medium => "medium",
+            crate::model::envelope::Risk::High => "high",
+            crate::model::envelope::Risk::Critical => "critical",
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The TUI's run loop: one task owns the app and selects over terminal
+//! input, feed messages, action outcomes and a one-second tick. It never
+//! waits on the network or the disk, and draws only when something
+//! changed, at most twenty times a second.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::client::actions::{self, Cancelled};
+use crate::client::feed::{self, FeedMsg};
+use crate::model::role::Role;
+
+use super::app::{App, Effect, Level, Operator};
+use super::keymap::Keymap;
+use super::theme::Theme;
+
+/// Frames at most this often.
+pub const FRAME: Duration = Duration::from_millis(50);
+
+/// Where the TUI's data comes from.
+pub enum Source {
+    /// A hub.
+    Hub {
+        /// Base URL.
+        url: String,
+        /// Token (never shown).
+        token: String,
+    },
+    /// Feed messages from a local producer (replay).
+    Local(mpsc::Receiver<FeedMsg>),
+}
+
+/// How the TUI runs.
+pub struct Options {
+    /// Data source.
+    pub source: Source,
+    /// No actions.
+    pub read_only: bool,
+    /// Colours.
+    pub theme: Theme,
+    /// Keys.
+    pub keymap: Keymap,
+    /// Ring the bell for new SEV1s and approvals near their deadline.
+    pub bell: bool,
+}
+
+async fn whoami(client: &reqwest::Client, hub: &str, token: &str) -> Result<Operator, String> {
+    let r = client
+        .get(format!("{}/v1/me", hub.trim_end_matches('/')))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| feed::describe(&e))?;
+    if !r.status().is_success() {
+        return Err(format!("the hub answered {}", r.status().as_u16()));
+    }
+    let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    let role = v["role"]
+        .as_str()
+        .and_then(Role::parse)
+        .ok_or("no role in /v1/me")?;
+    Ok(Operator {
+        name: v["name"].as_str().unwrap_or("?").to_string(),
+        role,
+    })
+}
+
+/// Runs the TUI until the operator quits or the process is told to stop.
+/// The terminal is restored on every way out, panics included.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let (feed_tx, mut feed_rx) = mpsc::channel::<FeedMsg>(1024);
+    let (req_tx, req_rx) = mpsc::channel::<actions::Request>(256);
+    let (out_tx, mut out_rx) = mpsc::channel(256);
+    let (who_tx, mut who_rx) = mpsc::channel::<Operator>(1);
+    let cancelled: Cancelled = Arc::new(Mutex::new(Default::default()));
+    let client = crate::client::http_client()?;
+    let mut hub: Option<(String, String)> = None;
+    let replay = matches!(options.source, Source::Local(_));
+    match options.source {
+        Source::Hub { url, token } => {
+            tokio::spawn(feed::run(url.clone(), token.clone(), feed_tx));
+            tokio::spawn(actions::run(
+                url.clone(),
+                token.clone(),
+                req_rx,
+                out_tx,
+                cancelled.clone(),
+            ));
+            let (c, u, t) = (client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                // Who we are decides which actions are available; keep
+                // asking until the hub answers.
+                loop {
+                    match whoami(&c, &u, &t).await {
+                        Ok(op) => {
+                            let _ = who_tx.send(op).await;
+                            return;
+                        }
+                        Err(e) => tracing::info!(error = %e, "who am I: retrying"),
+                    }
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+            });
+            hub = Some((url, token));
+        }
+        Source::Local(rx) => {
+            feed_rx = rx;
+            drop(feed_tx);
+            drop(req_rx);
+            drop(who_tx);
+            drop(out_tx);
+        }
+    }
+    let mut app = App::new(options.keymap, None, options.read_only || replay);
+    app.bell = options.bell;
+    if replay {
+        app.connection = super::app::Connection::Replay {
+            clock: None,
+            done: false,
+        };
+    }
+    let theme = options.theme;
+
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &theme,
+        &mut feed_rx,
+        &mut out_rx,
+        &mut who_rx,
+        &req_tx,
+        &cancelled,
+        &client,
+        hub.as_ref(),
+    )
+    .await;
+    ratatui::restore();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    theme: &Theme,
+    feed_rx: &mut mpsc::Receiver<FeedMsg>,
+    out_rx: &mut mpsc::Receiver<(u64, actions::Outcome)>,
+    who_rx: &mut mpsc::Receiver<Operator>,
+    req_tx: &mpsc::Sender<actions::Request>,
+    cancelled: &Cancelled,
+    client: &reqwest::Client,
+    hub: Option<&(String, String)>,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_draw = Instant::now() - FRAME;
+    let stop = crate::cmd::serve::shutdown_signal();
+    tokio::pin!(stop);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut feed_open = true;
+    loop {
+        if app.dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| super::view::render(app, theme, f))?;
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+        let redraw_at = if app.dirty {
+            last_draw + FRAME
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
+        #[cfg(unix)]
+        let hup = hangup.recv();
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<Option<()>>();
+        let effects = tokio::select! {
+            () = &mut stop => break,
+            _ = hup => break,
+            () = tokio::time::sleep_until(redraw_at) => Vec::new(),
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => app.handle_key(k),
+                Some(Ok(Event::Resize(_, _))) => { app.dirty = true; Vec::new() }
+                Some(Ok(_)) => Vec::new(),
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            msg = feed_rx.recv(), if feed_open => match msg {
+                Some(m) => app.apply_feed(m),
+                None => {
+                    feed_open = false;
+                    if let super::app::Connection::Replay { clock, .. } = app.connection {
+                        app.connection = super::app::Connection::Replay { clock, done: true };
+                        app.dirty = true;
+                    }
+                    Vec::new()
+                }
+            },
+            Some((id, outcome)) = out_rx.recv() => { app.apply_outcome(id, outcome); Vec::new() }
+            Some(op) = who_rx.recv() => { app.operator = Some(op); app.dirty = true; Vec::new() }
+            _ = tick.tick() => app.tick(Utc::now()),
+        };
+        for effect in effects {
+            match effect {
+                Effect::Quit => return Ok(()),
+                Effect::Send(req) => {
+                    let id = req.id;
+                    if req_tx.try_send(req).is_err() {
+                        app.apply_outcome(
+                            id,
+                            actions::Outcome::Refused(
+                                0,
+                                "too many actions queued; try again".into(),
+                            ),
+                        );
+                    }
+                }
+                Effect::Cancel(id) => {
+                    cancelled
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(id);
+                    app.say(Level::Info, "cancelling…");
+                }
+                Effect::Copy(text) => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+                    let mut out = std::io::stdout();
+                    let _ = write!(out, "\u{1b}]52;c;{encoded}\u{7}");
+                    let _ = out.flush();
+                }
+                Effect::Bell => {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(b"\x07");
+                    let _ = out.flush();
+                }
+                Effect::Presence(viewing) => {
+                    if let Some((url, token)) = hub {
+                        let c = client.clone();
+                        let (url, token) = (url.clone(), token.clone());
+                        tokio::spawn(async move {
+                            let _ = c
+                                .post(format!("{}/v1/presence", url.trim_end_matches('/')))
+                                .bearer_auth(token)
+                                .json(&serde_json::json!({"viewing": viewing}))
+                                .timeout(Duration::from_secs(5))
+                                .send()
+                                .await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

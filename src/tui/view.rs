@@ -1,0 +1,1298 @@
+//! Drawing: a pure function of the app's state onto a frame.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::model::approval::Approval;
+use crate::model::incident::{Incident, IncidentState, Severity};
+use crate::model::slo::{AlertLevel, SloStatus};
+
+use super::action::{Action, Context};
+use super::app::{App, Connection, Level};
+use super::dialog::{Dialog, FormField};
+use super::sanitize::{clean, fit};
+use super::screen::{self, Screen, age, short_duration};
+use super::theme::Theme;
+
+/// Draws the whole screen.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < 20 || area.height < 6 {
+        frame.render_widget(Paragraph::new("agentdeck: window too small"), area);
+        return;
+    }
+    let rows = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .split(area);
+    header(app, theme, frame, rows[0]);
+    match app.screen {
+        Screen::Overview => overview(app, theme, frame, rows[1]),
+        Screen::Incidents => incidents(app, theme, frame, rows[1]),
+        Screen::Approvals => approvals(app, theme, frame, rows[1]),
+        Screen::Controls => controls(app, theme, frame, rows[1]),
+        Screen::Agents => agents(app, theme, frame, rows[1]),
+        Screen::Runbook => runbook(app, theme, frame, rows[1]),
+        Screen::Handoff => handoff(app, theme, frame, rows[1]),
+    }
+    hints(app, theme, frame, rows[2]);
+    status(app, theme, frame, rows[3]);
+    if let Some(d) = &app.dialog {
+        dialog(app, theme, frame, area, d);
+    }
+}
+
+fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let narrow = area.width < 110;
+    let mut spans = vec![Span::styled(" agentdeck ", theme.title())];
+    for s in Screen::ALL {
+        let name = if narrow {
+            match s {
+                Screen::Overview => "Overview",
+                Screen::Incidents => "Incid",
+                Screen::Approvals => "Appr",
+                Screen::Controls => "Ctrl",
+                Screen::Agents => "Agents",
+                Screen::Runbook => "Runbk",
+                Screen::Handoff => "Handoff",
+            }
+        } else {
+            s.title()
+        };
+        let count = match s {
+            Screen::Incidents => Some(app.data.incidents.len()),
+            Screen::Approvals => Some(app.data.approvals.len()),
+            Screen::Controls => Some(app.data.controls.len()),
+            _ => None,
+        };
+        let label = match count {
+            Some(n) if n > 0 => format!(" {} {name}·{n} ", s.index() + 1),
+            _ => format!(" {} {name} ", s.index() + 1),
+        };
+        let style = if s == app.screen {
+            theme.selection()
+        } else if s == Screen::Approvals && !app.data.approvals.is_empty()
+            || s == Screen::Incidents
+                && app
+                    .data
+                    .incidents
+                    .values()
+                    .any(|i| i.severity <= Severity::Sev2)
+        {
+            theme.warning()
+        } else {
+            theme.text()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    let clock = app.now.format("%H:%M:%SZ").to_string();
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let room = (area.width as usize).saturating_sub(used + clock.len() + 1);
+    spans.push(Span::raw(" ".repeat(room)));
+    spans.push(Span::styled(clock, theme.muted()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Keeps columns by priority (0 first) until the width is used up.
+fn keep_columns(widths: &[(u16, u8)], available: u16) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&i| widths[i].1);
+    let mut used = 0u16;
+    let mut keep = Vec::new();
+    for i in order {
+        let w = widths[i].0 + 1;
+        if used + w <= available {
+            used += w;
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// Renders a table whose columns drop by priority on narrow screens.
+#[allow(clippy::too_many_arguments)]
+fn table(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    title: String,
+    focused: bool,
+    columns: &[(&str, u16, u8)],
+    rows: Vec<Vec<Cell<'static>>>,
+    selected: Option<usize>,
+) {
+    let inner_width = area.width.saturating_sub(2);
+    let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.1, c.2)).collect();
+    let keep = keep_columns(&spec, inner_width);
+    let header = Row::new(
+        keep.iter()
+            .map(|&i| Cell::from(columns[i].0).style(theme.muted().add_modifier(Modifier::BOLD))),
+    );
+    let widths: Vec<Constraint> = keep
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            if n + 1 == keep.len() {
+                Constraint::Min(columns[i].1)
+            } else {
+                Constraint::Length(columns[i].1)
+            }
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let body: Vec<Row> = rows
+        .into_iter()
+        .map(|cells| {
+            let mut cells = cells;
+            let picked: Vec<Cell> = keep
+                .iter()
+                .map(|&i| std::mem::replace(&mut cells[i], Cell::from("")))
+                .collect();
+            Row::new(picked)
+        })
+        .collect();
+    let mut state = TableState::default().with_selected(selected);
+    let t = Table::new(body, widths)
+        .header(header)
+        .block(theme.block(title, focused))
+        .row_highlight_style(theme.selection())
+        .highlight_symbol("▶");
+    frame.render_stateful_widget(t, area, &mut state);
+    if empty {
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1.min(area.height.saturating_sub(3)),
+        };
+        frame.render_widget(Paragraph::new("nothing here").style(theme.muted()), inner);
+    }
+}
+
+fn alert_cell(theme: &Theme, a: AlertLevel) -> Cell<'static> {
+    match a {
+        AlertLevel::Page => Cell::from("PAGE").style(theme.critical()),
+        AlertLevel::Ticket => Cell::from("TICKET").style(theme.warning()),
+        AlertLevel::None => Cell::from("ok").style(theme.ok()),
+    }
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|v| format!("{:.1}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn ms(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v >= 10_000.0 => format!("{:.0}s", v / 1000.0),
+        Some(v) if v >= 1000.0 => format!("{:.1}s", v / 1000.0),
+        Some(v) => format!("{v:.0}ms"),
+        None => "—".into(),
+    }
+}
+
+/// The error budget as a bar of `cells` cells, with the ratio against the
+/// objective after it.
+fn gauge(s: &SloStatus, cells: usize) -> String {
+    const EIGHTHS: [&str; 9] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉", "█"];
+    let fill = (s.budget_remaining.clamp(0.0, 1.0) * (cells * 8) as f64).round() as usize;
+    let mut bar = "█".repeat(fill / 8);
+    bar.push_str(EIGHTHS[fill % 8]);
+    let used = bar.chars().count();
+    bar.push_str(&" ".repeat(cells.saturating_sub(used)));
+    let mark = match s.ratio {
+        Some(r) if r >= s.objective => "✓",
+        Some(_) => "✗",
+        None => "·",
+    };
+    format!("▕{bar}▏{mark}")
+}
+
+/// The last hour of bad events per minute as block characters, `cells`
+/// wide, with `◆` where a version changed.
+fn sparkline(s: &SloStatus, cells: usize, now: chrono::DateTime<chrono::Utc>) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if cells == 0 || s.bad_per_min.is_empty() {
+        return String::new();
+    }
+    let n = s.bad_per_min.len();
+    let per = n.div_ceil(cells).max(1);
+    let buckets: Vec<u32> = s.bad_per_min.chunks(per).map(|c| c.iter().sum()).collect();
+    let max = buckets.iter().copied().max().unwrap_or(0);
+    let mut out: Vec<char> = buckets
+        .iter()
+        .map(|&b| {
+            if max == 0 || b == 0 {
+                '▁'
+            } else {
+                BARS[((b as usize * 7) / max as usize).min(7)]
+            }
+        })
+        .collect();
+    for m in &s.markers {
+        let minutes_ago = (now - m.at).num_minutes();
+        if (0..n as i64).contains(&minutes_ago) {
+            let idx = (n - 1 - minutes_ago as usize) / per;
+            if let Some(c) = out.get_mut(idx) {
+                *c = '◆';
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let parts = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).split(area);
+    let d = &app.data;
+    let paging = d
+        .slos
+        .values()
+        .filter(|s| s.alert == AlertLevel::Page)
+        .count();
+    let ticketing = d
+        .slos
+        .values()
+        .filter(|s| s.alert == AlertLevel::Ticket)
+        .count();
+    let runs: u64 = d.agents.values().map(|a| a.runs_last_minute).sum();
+    let mut spans = vec![
+        Span::styled(" fleet ", theme.title()),
+        Span::styled(
+            format!("{} agents · {runs} runs/min · ", d.agents.len()),
+            theme.text(),
+        ),
+        Span::styled(format!("{} SLO series: ", d.slos.len()), theme.text()),
+    ];
+    if paging > 0 {
+        spans.push(Span::styled(format!("{paging} PAGE "), theme.critical()));
+    }
+    if ticketing > 0 {
+        spans.push(Span::styled(
+            format!("{ticketing} TICKET "),
+            theme.warning(),
+        ));
+    }
+    spans.push(Span::styled(
+        format!("{} ok", d.slos.len() - paging - ticketing),
+        theme.ok(),
+    ));
+    spans.push(Span::styled(
+        format!(
+            " · incidents {} · approvals {} · controls {}",
+            d.incidents.len(),
+            d.approvals.len(),
+            d.controls.len()
+        ),
+        theme.text(),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), parts[0]);
+
+    let list = app.list(Screen::Overview);
+    let rows_data = screen::slo_rows(d, &list.filter);
+    let selected_id = app.selected(Screen::Overview);
+    let selected = rows_data
+        .iter()
+        .position(|s| Some(&s.series) == selected_id.as_ref());
+    let spark_cells = if area.width >= 150 { 30 } else { 15 };
+    let columns: [(&str, u16, u8); 13] = [
+        ("agent/workflow", 26, 0),
+        ("SLO", 10, 1),
+        ("budget", 12, 2),
+        ("ratio", 7, 3),
+        ("alert", 6, 4),
+        ("burn 1h", 7, 5),
+        ("burn 5m", 7, 8),
+        ("burn 6h", 7, 9),
+        ("p95", 7, 6),
+        ("p99", 7, 10),
+        ("$/ok run", 8, 11),
+        ("last hour (bad/min)", spark_cells as u16, 7),
+        ("objective", 9, 12),
+    ];
+    let rows: Vec<Vec<Cell>> = rows_data
+        .iter()
+        .map(|s| {
+            let ok = s.ratio.is_none_or(|r| r >= s.objective);
+            vec![
+                Cell::from(fit(&format!("{}/{}", s.agent, s.workflow), 26)),
+                Cell::from(fit(&s.slo, 10)),
+                Cell::from(gauge(s, 8)).style(match s.alert {
+                    AlertLevel::Page => theme.critical(),
+                    AlertLevel::Ticket => theme.warning(),
+                    AlertLevel::None => theme.ok(),
+                }),
+                Cell::from(pct(s.ratio)).style(if ok { theme.text() } else { theme.critical() }),
+                alert_cell(theme, s.alert),
+                Cell::from(format!("{:.1}", s.burn.h1)),
+                Cell::from(format!("{:.1}", s.burn.m5)),
+                Cell::from(format!("{:.1}", s.burn.h6)),
+                Cell::from(ms(s.latency_p95_ms)),
+                Cell::from(ms(s.latency_p99_ms)),
+                Cell::from(
+                    s.cost_per_success_usd
+                        .map(|c| format!("${c:.3}"))
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                Cell::from(sparkline(s, spark_cells, app.now)).style(theme.accent()),
+                Cell::from(format!("{:.2}%", s.objective * 100.0)).style(theme.muted()),
+            ]
+        })
+        .collect();
+    let title = filtered_title("SLOs, worst first", &list.filter);
+    table(
+        frame, parts[1], theme, title, true, &columns, rows, selected,
+    );
+}
+
+fn filtered_title(title: &str, filter: &str) -> String {
+    if filter.is_empty() {
+        format!(" {title} ")
+    } else {
+        format!(" {title} — filter: {} ", fit(filter, 30))
+    }
+}
+
+fn severity_style(theme: &Theme, s: Severity) -> Style {
+    match s {
+        Severity::Sev1 => theme.critical(),
+        Severity::Sev2 => theme.warning(),
+        Severity::Sev3 | Severity::Sev4 => theme.text(),
+    }
+}
+
+fn split_list_detail(area: Rect) -> (Rect, Rect) {
+    let parts = if area.width >= 140 {
+        Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).split(area)
+    } else {
+        Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).split(area)
+    };
+    (parts[0], parts[1])
+}
+
+fn incidents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let (list_area, detail_area) = split_list_detail(area);
+    let list = app.list(Screen::Incidents);
+    let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
+    let rows_data = screen::incident_rows(&app.data, &list.filter);
+    let selected_id = app.selected(Screen::Incidents);
+    let selected = rows_data
+        .iter()
+        .position(|i| Some(&i.id) == selected_id.as_ref());
+    let columns: [(&str, u16, u8); 9] = [
+        ("SEV", 4, 0),
+        ("id", 7, 1),
+        ("title", 28, 2),
+        ("agent", 16, 4),
+        ("state", 12, 3),
+        ("owner", 10, 5),
+        ("age", 6, 6),
+        ("updated", 7, 7),
+        ("viewing", 10, 8),
+    ];
+    let rows: Vec<Vec<Cell>> = rows_data
+        .iter()
+        .map(|i| {
+            let viewers = app.data.viewers(&i.id, me);
+            vec![
+                Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity)),
+                Cell::from(i.id.clone()).style(theme.accent()),
+                Cell::from(fit(&i.title, 60)),
+                Cell::from(fit(i.agent.as_deref().unwrap_or("—"), 16)),
+                Cell::from(i.state.as_str()).style(match i.state {
+                    IncidentState::Triggered => theme.critical(),
+                    IncidentState::Acknowledged => theme.warning(),
+                    _ => theme.ok(),
+                }),
+                Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10)),
+                Cell::from(short_duration(age(app.now, i.opened_at))),
+                Cell::from(short_duration(age(app.now, i.updated_at))),
+                Cell::from(fit(&viewers.join(","), 10)).style(theme.accent()),
+            ]
+        })
+        .collect();
+    table(
+        frame,
+        list_area,
+        theme,
+        filtered_title("Incidents by severity, then age", &list.filter),
+        true,
+        &columns,
+        rows,
+        selected,
+    );
+    let detail = selected_id.and_then(|id| app.data.incidents.get(&id));
+    incident_detail(app, theme, frame, detail_area, detail);
+}
+
+fn incident_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, i: Option<&Incident>) {
+    let Some(i) = i else {
+        frame.render_widget(
+            Paragraph::new("No open incident.")
+                .style(theme.muted())
+                .block(theme.block(" Detail ", false)),
+            area,
+        );
+        return;
+    };
+    let w = area.width.saturating_sub(4) as usize;
+    let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("{} ", i.severity.as_str()),
+                severity_style(theme, i.severity),
+            ),
+            Span::styled(fit(&i.title, w.saturating_sub(5)), theme.title()),
+        ]),
+        Line::from(vec![
+            Span::styled("state ", theme.muted()),
+            Span::raw(format!("{}  ", i.state.as_str())),
+            Span::styled("owner ", theme.muted()),
+            Span::raw(format!(
+                "{}  ",
+                fit(i.owner.as_deref().unwrap_or("nobody"), 16)
+            )),
+            Span::styled("agent ", theme.muted()),
+            Span::raw(fit(i.agent.as_deref().unwrap_or("—"), 20)),
+        ]),
+        Line::from(vec![
+            Span::styled("category ", theme.muted()),
+            Span::raw(format!("{}  ", i.category.as_str())),
+            Span::styled("runbook ", theme.muted()),
+            Span::styled(
+                i.runbook.clone().unwrap_or_else(|| "—".into()),
+                theme.accent(),
+            ),
+        ]),
+    ];
+    if let Some(slo) = &i.slo {
+        lines.push(Line::from(vec![
+            Span::styled("SLO ", theme.muted()),
+            Span::raw(fit(slo, w)),
+        ]));
+    }
+    if !i.controls.is_empty() {
+        let linked: Vec<String> = i
+            .controls
+            .iter()
+            .map(|c| match app.data.controls.get(c) {
+                Some(ctl) => format!("{c} {} (in force)", ctl.kind.as_str()),
+                None => format!("{c} (lifted)"),
+            })
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled("controls ", theme.muted()),
+            Span::raw(fit(&linked.join(", "), w)),
+        ]));
+    }
+    let viewers = app.data.viewers(&i.id, me);
+    if !viewers.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("also looking: {}", viewers.join(", ")),
+            theme.warning(),
+        )));
+    }
+    lines.push(Line::from(Span::styled("timeline", theme.muted())));
+    let room = (area.height as usize).saturating_sub(lines.len() + 2);
+    let skip = i.timeline.len().saturating_sub(room);
+    for e in i.timeline.iter().skip(skip) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", e.at.format("%H:%M:%S")), theme.muted()),
+            Span::styled(format!("{} ", fit(&e.actor, 14)), theme.accent()),
+            Span::raw(fit(&e.text, w.saturating_sub(24))),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block(format!(" {} ", i.id), false)),
+        area,
+    );
+}
+
+fn countdown(app: &App, a: &Approval) -> String {
+    let left = (a.deadline - app.now).num_seconds();
+    if left <= 0 {
+        "due".into()
+    } else {
+        short_duration(left)
+    }
+}
+
+fn args_summary(a: &Approval) -> String {
+    match a.args.as_object() {
+        Some(m) => m
+            .iter()
+            .take(3)
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => a.args.to_string(),
+    }
+}
+
+fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let (list_area, detail_area) = split_list_detail(area);
+    let list = app.list(Screen::Approvals);
+    let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
+    let rows_data = screen::approval_rows(&app.data, &list.filter);
+    let selected_id = app.selected(Screen::Approvals);
+    let selected = rows_data
+        .iter()
+        .position(|a| Some(&a.id) == selected_id.as_ref());
+    let columns: [(&str, u16, u8); 8] = [
+        ("due in", 7, 0),
+        ("id", 7, 1),
+        ("agent", 16, 2),
+        ("action", 16, 3),
+        ("risk", 8, 4),
+        ("arguments", 24, 6),
+        ("state", 9, 5),
+        ("viewing", 10, 7),
+    ];
+    let rows: Vec<Vec<Cell>> = rows_data
+        .iter()
+        .map(|a| {
+            let left = (a.deadline - app.now).num_seconds();
+            let due_style = if left <= 60 {
+                theme.critical()
+            } else if left <= 180 {
+                theme.warning()
+            } else {
+                theme.text()
+            };
+            let risk = serde_json::to_value(a.risk)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            vec![
+                Cell::from(countdown(app, a)).style(due_style),
+                Cell::from(a.id.clone()).style(theme.accent()),
+                Cell::from(fit(&a.agent, 16)),
+                Cell::from(fit(&a.action, 16)),
+                Cell::from(risk.clone()).style(match risk.as_str() {
+                    "critical" => theme.critical(),
+                    "high" => theme.warning(),
+                    _ => theme.text(),
+                }),
+                Cell::from(fit(&args_summary(a), 40)),
+                Cell::from(a.state.as_str()).style(
+                    if a.state == crate::model::approval::ApprovalState::Escalated {
+                        theme.warning()
+                    } else {
+                        theme.text()
+                    },
+                ),
+                Cell::from(fit(&app.data.viewers(&a.id, me).join(","), 10)).style(theme.accent()),
+            ]
+        })
+        .collect();
+    table(
+        frame,
+        list_area,
+        theme,
+        filtered_title("Pending approvals, nearest deadline first", &list.filter),
+        true,
+        &columns,
+        rows,
+        selected,
+    );
+    let detail = selected_id.and_then(|id| app.data.approvals.get(&id));
+    approval_detail(app, theme, frame, detail_area, detail);
+}
+
+fn approval_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, a: Option<&Approval>) {
+    let Some(a) = a else {
+        frame.render_widget(
+            Paragraph::new("Nothing waiting for a decision.")
+                .style(theme.muted())
+                .block(theme.block(" Detail ", false)),
+            area,
+        );
+        return;
+    };
+    let w = area.width.saturating_sub(4) as usize;
+    let field = |name: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{name:<9}"), theme.muted()),
+            Span::raw(fit(&value, w.saturating_sub(9))),
+        ])
+    };
+    let mut lines = vec![
+        field("agent", format!("{} ({})", a.agent, a.workflow)),
+        field("run", a.run_id.clone().unwrap_or_else(|| "—".into())),
+        field(
+            "action",
+            format!("{} via {}", a.action, a.tool.as_deref().unwrap_or("—")),
+        ),
+        field(
+            "risk",
+            format!(
+                "{}{}",
+                serde_json::to_value(a.risk)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                if a.approvals_required > 1 {
+                    format!(" · needs {} approvers", a.approvals_required)
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        field(
+            "deadline",
+            format!(
+                "{} (in {})",
+                a.deadline.format("%H:%M:%S"),
+                countdown(app, a)
+            ),
+        ),
+        field("reason", a.reason.clone().unwrap_or_else(|| "—".into())),
+    ];
+    if let Some(c) = &a.context {
+        lines.push(field("context", c.clone()));
+    }
+    for d in &a.decisions {
+        lines.push(field(
+            "decided",
+            format!(
+                "{} by {} at {}",
+                serde_json::to_value(d.verdict)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                d.by,
+                d.at.format("%H:%M:%S")
+            ),
+        ));
+    }
+    lines.push(Line::from(Span::styled("arguments", theme.muted())));
+    let pretty = serde_json::to_string_pretty(&a.args).unwrap_or_default();
+    for l in pretty.lines() {
+        lines.push(Line::from(Span::styled(fit(l, w), theme.accent())));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block(format!(" {} ", a.id), false)),
+        area,
+    );
+}
+
+fn controls(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let list = app.list(Screen::Controls);
+    let rows_data = screen::control_rows(&app.data, &list.filter);
+    let selected_id = app.selected(Screen::Controls);
+    let selected = rows_data
+        .iter()
+        .position(|c| Some(&c.id) == selected_id.as_ref());
+    let columns: [(&str, u16, u8); 7] = [
+        ("id", 7, 0),
+        ("agent", 16, 1),
+        ("kind", 16, 2),
+        ("target", 18, 4),
+        ("set by", 10, 5),
+        ("time left", 9, 3),
+        ("reason", 24, 6),
+    ];
+    let rows: Vec<Vec<Cell>> = rows_data
+        .iter()
+        .map(|c| {
+            let left = c
+                .expires_at
+                .map(|t| short_duration((t - app.now).num_seconds()))
+                .unwrap_or_else(|| "until lifted".into());
+            vec![
+                Cell::from(c.id.clone()).style(theme.accent()),
+                Cell::from(if c.agent == "*" {
+                    "* (fleet)".to_string()
+                } else {
+                    fit(&c.agent, 16)
+                })
+                .style(if c.agent == "*" {
+                    theme.critical()
+                } else {
+                    theme.text()
+                }),
+                Cell::from(c.kind.as_str()).style(theme.warning()),
+                Cell::from(fit(
+                    c.tool.as_deref().or(c.version.as_deref()).unwrap_or("—"),
+                    18,
+                )),
+                Cell::from(fit(&c.set_by, 10)),
+                Cell::from(left),
+                Cell::from(fit(&c.reason, 60)),
+            ]
+        })
+        .collect();
+    table(
+        frame,
+        area,
+        theme,
+        filtered_title("Controls in force", &list.filter),
+        true,
+        &columns,
+        rows,
+        selected,
+    );
+}
+
+fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let list = app.list(Screen::Agents);
+    let rows_data = screen::agent_rows(&app.data, &list.filter);
+    let selected_id = app.selected(Screen::Agents);
+    let selected = rows_data
+        .iter()
+        .position(|a| Some(&a.id) == selected_id.as_ref());
+    let columns: [(&str, u16, u8); 9] = [
+        ("agent", 18, 0),
+        ("runs/min", 8, 1),
+        ("last seen", 9, 2),
+        ("incidents", 9, 3),
+        ("approvals", 9, 4),
+        ("controls", 8, 5),
+        ("model", 22, 6),
+        ("prompt", 14, 7),
+        ("tools", 30, 8),
+    ];
+    let rows: Vec<Vec<Cell>> = rows_data
+        .iter()
+        .map(|a| {
+            let inc = app
+                .data
+                .incidents
+                .values()
+                .filter(|i| i.agent.as_deref() == Some(&a.id))
+                .count();
+            let apr = app
+                .data
+                .approvals
+                .values()
+                .filter(|x| x.agent == a.id)
+                .count();
+            let ctl = app
+                .data
+                .controls
+                .values()
+                .filter(|c| c.agent == a.id || c.agent == "*")
+                .count();
+            vec![
+                Cell::from(fit(&a.id, 18)).style(theme.accent()),
+                Cell::from(a.runs_last_minute.to_string()),
+                Cell::from(short_duration(age(app.now, a.last_seen))),
+                Cell::from(inc.to_string()).style(if inc > 0 {
+                    theme.warning()
+                } else {
+                    theme.text()
+                }),
+                Cell::from(apr.to_string()),
+                Cell::from(ctl.to_string()).style(if ctl > 0 {
+                    theme.warning()
+                } else {
+                    theme.text()
+                }),
+                Cell::from(fit(a.versions.model.as_deref().unwrap_or("—"), 22)),
+                Cell::from(fit(a.versions.prompt.as_deref().unwrap_or("—"), 14)),
+                Cell::from(fit(&a.tools.join(", "), 60)),
+            ]
+        })
+        .collect();
+    table(
+        frame,
+        area,
+        theme,
+        filtered_title("Agents", &list.filter),
+        true,
+        &columns,
+        rows,
+        selected,
+    );
+}
+
+fn runbook(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let incident = app
+        .selected(Screen::Incidents)
+        .and_then(|id| app.data.incidents.get(&id));
+    let lines = match incident {
+        Some(i) => vec![
+            Line::from(vec![
+                Span::styled(format!("{} ", i.id), theme.accent()),
+                Span::styled(
+                    fit(&i.title, area.width.saturating_sub(12) as usize),
+                    theme.title(),
+                ),
+            ]),
+            Line::from(""),
+            Line::from(vec![
+                Span::styled("linked runbook: ", theme.muted()),
+                Span::styled(
+                    i.runbook.clone().unwrap_or_else(|| "none".into()),
+                    theme.accent(),
+                ),
+            ]),
+            Line::from(Span::styled(
+                "This hub links runbooks by category; it serves no runbook files, so there are no steps to run here.",
+                theme.muted(),
+            )),
+            Line::from(Span::styled(
+                "Select another incident on screen 2; its runbook shows here.",
+                theme.muted(),
+            )),
+        ],
+        None => vec![Line::from(Span::styled(
+            "No incident selected.",
+            theme.muted(),
+        ))],
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(theme.block(" Runbook ", true)),
+        area,
+    );
+}
+
+fn handoff(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let d = &app.data;
+    let by_state = |s: IncidentState| d.incidents.values().filter(|i| i.state == s).count();
+    let lines = vec![
+        Line::from(Span::styled("Shift at a glance", theme.title())),
+        Line::from(""),
+        Line::from(format!(
+            "incidents open: {} (triggered {}, acknowledged {}, contained {})",
+            d.incidents.len(),
+            by_state(IncidentState::Triggered),
+            by_state(IncidentState::Acknowledged),
+            by_state(IncidentState::Contained)
+        )),
+        Line::from(format!("approvals pending: {}", d.approvals.len())),
+        Line::from(format!("controls in force: {}", d.controls.len())),
+        Line::from(format!(
+            "SLO series alerting: {} of {}",
+            d.slos
+                .values()
+                .filter(|s| s.alert != AlertLevel::None)
+                .count(),
+            d.slos.len()
+        )),
+        Line::from(""),
+        Line::from(Span::styled(
+            "Written handoff summaries (MTTA, MTTR, notes) are not served by this hub.",
+            theme.muted(),
+        )),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block(" Handoff ", true)),
+        area,
+    );
+}
+
+fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let ctx = app.screen.context();
+    let mut actions: Vec<Action> = match app.screen {
+        Screen::Approvals => vec![Action::Approve, Action::Reject, Action::Contain],
+        Screen::Incidents => vec![
+            Action::Acknowledge,
+            Action::Take,
+            Action::Escalate,
+            Action::Note,
+            Action::Resolve,
+            Action::Contain,
+        ],
+        Screen::Controls => vec![Action::Lift],
+        Screen::Overview | Screen::Agents => vec![Action::Contain],
+        _ => vec![],
+    };
+    actions.extend([Action::Filter, Action::Copy, Action::Help, Action::Quit]);
+    let mut spans = Vec::new();
+    for a in actions {
+        let keys = app.keymap.keys_for(ctx, a);
+        let Some(k) = keys.first() else { continue };
+        let off = app.unavailable(a).is_some();
+        let label = a.name().replace('_', " ");
+        spans.push(Span::styled(
+            format!(" {k} "),
+            if off { theme.muted() } else { theme.accent() },
+        ));
+        spans.push(Span::styled(
+            format!("{label} "),
+            if off {
+                theme.muted().add_modifier(Modifier::CROSSED_OUT)
+            } else {
+                theme.text()
+            },
+        ));
+    }
+    if let Some(op) = &app.operator
+        && app.screen.context() != Context::Global
+        && let Some(why) = [Action::Approve, Action::Acknowledge, Action::Contain]
+            .iter()
+            .filter(|a| a.contexts().contains(&ctx) || **a == Action::Contain)
+            .find_map(|a| app.unavailable(*a))
+    {
+        spans.push(Span::styled(
+            format!(" ({} {}: {why})", op.name, op.role.as_str()),
+            theme.muted(),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = Vec::new();
+    let conn = match &app.connection {
+        Connection::Connected => match app.stale_for() {
+            Some(q) => Span::styled(format!(" ⚠ stale {}s ", q.as_secs()), theme.critical()),
+            None => Span::styled(" ● connected ", theme.ok()),
+        },
+        Connection::Connecting { attempt } => Span::styled(
+            format!(" ◌ connecting (attempt {attempt}) "),
+            theme.warning(),
+        ),
+        Connection::Reconnecting {
+            attempt,
+            next_at,
+            error,
+        } => {
+            let secs = next_at
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs();
+            Span::styled(
+                format!(
+                    " ◌ reconnecting (attempt {attempt}, next try in {secs}s: {}) ",
+                    fit(error, 30)
+                ),
+                theme.warning(),
+            )
+        }
+        Connection::Refused(why) => Span::styled(format!(" ✗ {} ", fit(why, 50)), theme.critical()),
+        Connection::Replay { clock, done } => Span::styled(
+            format!(
+                " ▶ REPLAY {}{} ",
+                clock
+                    .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                if *done { " (end)" } else { "" }
+            ),
+            theme.accent(),
+        ),
+    };
+    spans.push(conn);
+    if app.data.fleet_paused() {
+        spans.push(Span::styled(
+            " FLEET PAUSED ",
+            theme.critical().add_modifier(Modifier::REVERSED),
+        ));
+    }
+    if let Some(op) = &app.operator {
+        spans.push(Span::styled(
+            format!(
+                " {} ({}){} ",
+                op.name,
+                op.role.as_str(),
+                if app.read_only { ", read-only" } else { "" }
+            ),
+            theme.text(),
+        ));
+    } else if app.read_only {
+        spans.push(Span::styled(" read-only ", theme.muted()));
+    }
+    let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
+    let others: Vec<String> = app
+        .data
+        .presence
+        .iter()
+        .filter(|p| p.operator != me)
+        .map(|p| match &p.viewing {
+            Some(v) => format!("{}→{v}", p.operator),
+            None => p.operator.clone(),
+        })
+        .collect();
+    if !others.is_empty() {
+        spans.push(Span::styled(
+            format!(" also here: {} ", fit(&others.join(", "), 40)),
+            theme.accent(),
+        ));
+    }
+    if let Some(p) = app.pending.values().next() {
+        let n = app.pending.len();
+        let text = match &p.retrying {
+            Some((attempt, error)) => format!(
+                " ⧗ {n} pending: {} (retry {attempt}: {}; X cancels) ",
+                p.label,
+                fit(error, 30)
+            ),
+            None => format!(" ⧗ {n} pending: {} ", p.label),
+        };
+        spans.push(Span::styled(text, theme.warning()));
+    }
+    if let Some((level, text)) = app.message() {
+        spans.push(Span::styled(
+            format!(" {} ", clean(text)),
+            match level {
+                Level::Info => theme.ok(),
+                Level::Error => theme.critical(),
+            },
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn dialog(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, d: &Dialog) {
+    match d {
+        Dialog::Help { scroll } => {
+            let ctx = app.screen.context();
+            let mut lines = vec![Line::from(Span::styled(
+                format!("Keys on {} (from the active keymap)", app.screen.title()),
+                theme.title(),
+            ))];
+            for c in [ctx, Context::Global, Context::Dialog] {
+                let b = app.keymap.bindings(c);
+                if b.is_empty() {
+                    continue;
+                }
+                lines.push(Line::from(Span::styled(
+                    format!("[{}]", c.name()),
+                    theme.muted(),
+                )));
+                let mut seen: Vec<Action> = Vec::new();
+                for (_, a) in b {
+                    if seen.contains(a) {
+                        continue;
+                    }
+                    seen.push(*a);
+                    let keys = app.keymap.keys_for(c, *a).join(", ");
+                    let why = app
+                        .unavailable(*a)
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default();
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {keys:<16}"), theme.accent()),
+                        Span::raw(format!("{}{why}", a.help())),
+                    ]));
+                }
+            }
+            let r = centered(area, 84, area.height.saturating_sub(2));
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .scroll((*scroll, 0))
+                    .block(theme.block(" Help — any other key closes ", true)),
+                r,
+            );
+        }
+        Dialog::Confirm { title, lines, .. } => {
+            let mut text: Vec<Line> = lines.iter().map(|l| Line::from(fit(l, 70))).collect();
+            text.push(Line::from(""));
+            text.push(Line::from(vec![
+                Span::styled("enter", theme.accent()),
+                Span::raw(" confirm   "),
+                Span::styled("esc", theme.accent()),
+                Span::raw(" cancel"),
+            ]));
+            let r = centered(area, 76, text.len() as u16 + 2);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(text).block(theme.block(format!(" {} ", clean(title)), true)),
+                r,
+            );
+        }
+        Dialog::Menu {
+            title,
+            items,
+            selected,
+            ..
+        } => {
+            let mut text = Vec::new();
+            for (n, (_, label, why)) in items.iter().enumerate() {
+                let style = if n == *selected {
+                    theme.selection()
+                } else if why.is_some() {
+                    theme.muted()
+                } else {
+                    theme.text()
+                };
+                let suffix = why.as_ref().map(|w| format!(" — {w}")).unwrap_or_default();
+                text.push(Line::from(Span::styled(
+                    format!(" {} {}{suffix} ", n + 1, fit(label, 50)),
+                    style,
+                )));
+            }
+            text.push(Line::from(""));
+            text.push(Line::from(Span::styled(
+                " ↑/↓ or number, enter choose, esc cancel",
+                theme.muted(),
+            )));
+            let r = centered(area, 70, text.len() as u16 + 2);
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(text).block(theme.block(format!(" {} ", clean(title)), true)),
+                r,
+            );
+        }
+        Dialog::Text {
+            title,
+            hint,
+            input,
+            error,
+            ..
+        } => {
+            let r = centered(area, 76, hint.len() as u16 + 6);
+            frame.render_widget(Clear, r);
+            let block = theme.block(format!(" {} ", clean(title)), true);
+            let inner = block.inner(r);
+            frame.render_widget(block, r);
+            let mut y = inner.y;
+            for h in hint {
+                frame.render_widget(
+                    Paragraph::new(fit(h, inner.width as usize)).style(theme.muted()),
+                    Rect {
+                        y,
+                        height: 1,
+                        ..inner
+                    },
+                );
+                y += 1;
+            }
+            frame.render_widget(
+                &**input,
+                Rect {
+                    y,
+                    height: 1,
+                    ..inner
+                },
+            );
+            y += 1;
+            if let Some(e) = error {
+                frame.render_widget(
+                    Paragraph::new(fit(e, inner.width as usize)).style(theme.critical()),
+                    Rect {
+                        y,
+                        height: 1,
+                        ..inner
+                    },
+                );
+            }
+            let help = Rect {
+                y: inner.y + inner.height.saturating_sub(1),
+                height: 1,
+                ..inner
+            };
+            frame.render_widget(
+                Paragraph::new("enter submit · esc cancel").style(theme.muted()),
+                help,
+            );
+        }
+        Dialog::ContainForm {
+            lines,
+            ttl,
+            reason,
+            field,
+            error,
+            ..
+        } => {
+            let r = centered(area, 76, lines.len() as u16 + 8);
+            frame.render_widget(Clear, r);
+            let block = theme.block(" Apply containment? ", true);
+            let inner = block.inner(r);
+            frame.render_widget(block, r);
+            let mut y = inner.y;
+            for l in lines {
+                frame.render_widget(
+                    Paragraph::new(fit(l, inner.width as usize)),
+                    Rect {
+                        y,
+                        height: 1,
+                        ..inner
+                    },
+                );
+                y += 1;
+            }
+            y += 1;
+            for (label, t, f) in [
+                ("TTL (e.g. 30m, empty: until lifted): ", ttl, FormField::Ttl),
+                ("reason: ", reason, FormField::Reason),
+            ] {
+                let style = if *field == f {
+                    theme.accent()
+                } else {
+                    theme.muted()
+                };
+                let lw = (label.len() as u16).min(inner.width / 2);
+                frame.render_widget(
+                    Paragraph::new(label).style(style),
+                    Rect {
+                        y,
+                        height: 1,
+                        width: lw,
+                        ..inner
+                    },
+                );
+                frame.render_widget(
+                    &**t,
+                    Rect {
+                        x: inner.x + lw,
+                        y,
+                        height: 1,
+                        width: inner.width.saturating_sub(lw),
+                    },
+                );
+                y += 1;
+            }
+            if let Some(e) = error {
+                frame.render_widget(
+                    Paragraph::new(fit(e, inner.width as usize)).style(theme.critical()),
+                    Rect {
+                        y,
+                        height: 1,
+                        ..inner
+                    },
+                );
+            }
+            let help = Rect {
+                y: inner.y + inner.height.saturating_sub(1),
+                height: 1,
+                ..inner
+            };
+            frame.render_widget(
+                Paragraph::new("tab switch field · enter apply · esc cancel").style(theme.muted()),
+                help,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_drop_by_priority() {
+        let cols = [(10, 0), (10, 2), (10, 1)];
+        assert_eq!(keep_columns(&cols, 100), vec![0, 1, 2]);
+        assert_eq!(keep_columns(&cols, 23), vec![0, 2]);
+        assert_eq!(keep_columns(&cols, 5), Vec::<usize>::new());
+    }
+}
