@@ -50,17 +50,21 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
 
 fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let narrow = area.width < 110;
-    let mut spans = vec![Span::styled(" agentdeck ", theme.title())];
+    let mut spans = if narrow {
+        Vec::new()
+    } else {
+        vec![Span::styled(" agentdeck ", theme.title())]
+    };
     for s in Screen::ALL {
         let name = if narrow {
             match s {
-                Screen::Overview => "Overview",
-                Screen::Incidents => "Incid",
+                Screen::Overview => "Over",
+                Screen::Incidents => "Inc",
                 Screen::Approvals => "Appr",
                 Screen::Controls => "Ctrl",
-                Screen::Agents => "Agents",
-                Screen::Runbook => "Runbk",
-                Screen::Handoff => "Handoff",
+                Screen::Agents => "Agnt",
+                Screen::Runbook => "Run",
+                Screen::Handoff => "Hand",
             }
         } else {
             s.title()
@@ -93,9 +97,11 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let clock = app.now.format("%H:%M:%SZ").to_string();
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let room = (area.width as usize).saturating_sub(used + clock.len() + 1);
-    spans.push(Span::raw(" ".repeat(room)));
-    spans.push(Span::styled(clock, theme.muted()));
+    if used + clock.len() < area.width as usize {
+        let room = (area.width as usize).saturating_sub(used + clock.len());
+        spans.push(Span::raw(" ".repeat(room)));
+        spans.push(Span::styled(clock, theme.muted()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -262,13 +268,21 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .filter(|s| s.alert == AlertLevel::Ticket)
         .count();
     let runs: u64 = d.agents.values().map(|a| a.runs_last_minute).sum();
+    let narrow = area.width < 110;
     let mut spans = vec![
         Span::styled(" fleet ", theme.title()),
         Span::styled(
             format!("{} agents · {runs} runs/min · ", d.agents.len()),
             theme.text(),
         ),
-        Span::styled(format!("{} SLO series: ", d.slos.len()), theme.text()),
+        Span::styled(
+            if narrow {
+                format!("{} SLOs: ", d.slos.len())
+            } else {
+                format!("{} SLO series: ", d.slos.len())
+            },
+            theme.text(),
+        ),
     ];
     if paging > 0 {
         spans.push(Span::styled(format!("{paging} PAGE "), theme.critical()));
@@ -284,12 +298,21 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.ok(),
     ));
     spans.push(Span::styled(
-        format!(
-            " · incidents {} · approvals {} · controls {}",
-            d.incidents.len(),
-            d.approvals.len(),
-            d.controls.len()
-        ),
+        if narrow {
+            format!(
+                " · inc {} · appr {} · ctl {}",
+                d.incidents.len(),
+                d.approvals.len(),
+                d.controls.len()
+            )
+        } else {
+            format!(
+                " · incidents {} · approvals {} · controls {}",
+                d.incidents.len(),
+                d.approvals.len(),
+                d.controls.len()
+            )
+        },
         theme.text(),
     ));
     frame.render_widget(Paragraph::new(Line::from(spans)), parts[0]);
@@ -301,8 +324,9 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .position(|s| Some(&s.series) == selected_id.as_ref());
     let spark_cells = if area.width >= 150 { 30 } else { 15 };
+    let series_w: u16 = if area.width >= 150 { 32 } else { 26 };
     let columns: [(&str, u16, u8); 13] = [
-        ("agent/workflow", 26, 0),
+        ("agent/workflow", series_w, 0),
         ("SLO", 10, 1),
         ("budget", 12, 2),
         ("ratio", 7, 3),
@@ -321,7 +345,10 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|s| {
             let ok = s.ratio.is_none_or(|r| r >= s.objective);
             vec![
-                Cell::from(fit(&format!("{}/{}", s.agent, s.workflow), 26)),
+                Cell::from(fit(
+                    &format!("{}/{}", s.agent, s.workflow),
+                    series_w as usize,
+                )),
                 Cell::from(fit(&s.slo, 10)),
                 Cell::from(gauge(s, 8)).style(match s.alert {
                     AlertLevel::Page => theme.critical(),
