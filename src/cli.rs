@@ -223,7 +223,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Tui(args)) => crate::cmd::tui::run(args),
         Some(Command::Simulate(args)) => crate::cmd::simulate::run(args),
         Some(Command::Demo(args)) => crate::cmd::demo::run(args),
-        Some(Command::Replay(_)) => not_available("replay"),
+        Some(Command::Replay(args)) => crate::cmd::replay::run(args),
         Some(Command::Handoff(_)) => not_available("handoff"),
     }
 }

@@ -12,5 +12,6 @@ pub mod engine;
 pub mod hub;
 pub mod ingest;
 pub mod model;
+pub mod replay;
 pub mod sim;
 pub mod tui;

@@ -2,6 +2,7 @@
 //! code.
 
 pub mod demo;
+pub mod replay;
 pub mod serve;
 pub mod simulate;
 pub mod tui;

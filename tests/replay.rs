@@ -1,0 +1,103 @@
+//! `agentdeck replay`: the engine over recorded files, with no hub.
+
+use std::process::Command;
+
+use agentdeck::sim::agent::{Obeyed, SimAgent, Step};
+use agentdeck::sim::profile::fleet;
+use agentdeck::sim::scenario::Effects;
+use chrono::{Duration, TimeZone, Utc};
+
+/// Two hours of the refund bot, the second with its lookup tool failing.
+fn recording(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bot = SimAgent::new(fleet()[0].clone(), 0, 9);
+    let start = Utc.with_ymd_and_hms(2026, 11, 20, 1, 0, 0).unwrap();
+    let outage = Effects {
+        outage: Some(("refund-bot", "lookup_order", 0.9)),
+        ..Effects::default()
+    };
+    let mut lines = Vec::new();
+    for i in 0..7200 {
+        let t = start + Duration::seconds(i);
+        let effects = if i < 3600 {
+            Effects::default()
+        } else {
+            outage.clone()
+        };
+        if let Step::Done(env) = bot.step(t, &effects, &Obeyed::default()) {
+            lines.push(env.to_line());
+        }
+    }
+    lines.push("not json at all".into());
+    let path = dir.join("night.ndjson");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+#[test]
+fn summary_shows_the_burn_and_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = recording(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["replay", "--summary", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rejected"], 1);
+    let error = v["errors"][0].as_str().unwrap();
+    assert!(
+        error.starts_with("line ") && error.contains("invalid JSON"),
+        "{error}"
+    );
+    let s = &v["summary"];
+    assert!(s["events"].as_u64().unwrap() > 7000);
+    assert!(s["events_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(s["clock"], "2026-11-20T02:59:59Z");
+    let worst = &s["slos"][0];
+    assert_eq!(worst["series"], "completion/refund-bot/refund");
+    assert_eq!(worst["alert"], "page");
+
+    let text = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["replay", "--summary"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("events/s"), "{text}");
+    assert!(text.contains("completion/refund-bot/refund"), "{text}");
+    assert!(text.contains("page"), "{text}");
+}
+
+#[test]
+fn collector_file_exporter_output_is_read_line_by_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args([
+            "replay",
+            "--summary",
+            "--json",
+            "tests/fixtures/otlp/otel-tui_test_data.jsonl",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lines"], 97);
+    assert_eq!(v["spans"], 547);
+    assert_eq!(v["skipped_lines"], 56);
+    assert_eq!(v["rejected"], 0);
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["replay", "--summary", "/no/such/file.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.ndjson"));
+}
