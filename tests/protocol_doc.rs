@@ -48,6 +48,7 @@ const DOC: &str = include_str!("../docs/protocol.md");
 
 /// Every kind a ```json block may carry.
 const JSON_KINDS: &[&str] = &[
+    "me",
     "envelope",
     "ndjson",
     "ndjson-batch",
@@ -498,6 +499,7 @@ impl Report {
                 Ok(())
             }
             "ingest-response" => parse::<IngestResponse>(body).map(drop),
+            "me" => parse::<agentdeck::model::action::Me>(body).map(drop),
             "invalid-envelope" => self.invalid_envelope(block),
             "agent" => parse::<Agent>(body).map(drop),
             "slo-spec" => {

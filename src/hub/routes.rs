@@ -715,5 +715,9 @@ async fn agent_approval(
 }
 
 async fn whoami(Caller(who): Caller) -> Response {
-    axum::Json(serde_json::json!({"name": who.name, "role": who.role})).into_response()
+    axum::Json(crate::model::action::Me {
+        name: who.name,
+        role: who.role,
+    })
+    .into_response()
 }

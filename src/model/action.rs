@@ -317,3 +317,13 @@ pub struct ErrorBody {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+/// Answer to `GET /v1/me`: who the hub takes the caller to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Me {
+    /// Operator name, or agent id.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
