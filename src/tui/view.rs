@@ -122,7 +122,8 @@ fn keep_columns(widths: &[(u16, u8)], available: u16) -> Vec<usize> {
     keep
 }
 
-/// Renders a table whose columns drop by priority on narrow screens.
+/// Renders a table whose columns drop by priority on narrow screens; the
+/// `flex` column takes the width left over.
 #[allow(clippy::too_many_arguments)]
 fn table(
     frame: &mut Frame,
@@ -131,6 +132,7 @@ fn table(
     title: String,
     focused: bool,
     columns: &[(&str, u16, u8)],
+    flex: usize,
     rows: Vec<Vec<Cell<'static>>>,
     selected: Option<usize>,
 ) {
@@ -141,11 +143,15 @@ fn table(
         keep.iter()
             .map(|&i| Cell::from(columns[i].0).style(theme.muted().add_modifier(Modifier::BOLD))),
     );
+    let flex = if keep.contains(&flex) {
+        flex
+    } else {
+        keep.last().copied().unwrap_or(0)
+    };
     let widths: Vec<Constraint> = keep
         .iter()
-        .enumerate()
-        .map(|(n, &i)| {
-            if n + 1 == keep.len() {
+        .map(|&i| {
+            if i == flex {
                 Constraint::Min(columns[i].1)
             } else {
                 Constraint::Length(columns[i].1)
@@ -374,7 +380,7 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect();
     let title = filtered_title("SLOs, worst first", &list.filter);
     table(
-        frame, parts[1], theme, title, true, &columns, rows, selected,
+        frame, parts[1], theme, title, true, &columns, 0, rows, selected,
     );
 }
 
@@ -451,6 +457,7 @@ fn incidents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         filtered_title("Incidents by severity, then age", &list.filter),
         true,
         &columns,
+        2,
         rows,
         selected,
     );
@@ -633,6 +640,7 @@ fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         filtered_title("Pending approvals, nearest deadline first", &list.filter),
         true,
         &columns,
+        5,
         rows,
         selected,
     );
@@ -770,6 +778,7 @@ fn controls(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         filtered_title("Controls in force", &list.filter),
         true,
         &columns,
+        6,
         rows,
         selected,
     );
@@ -842,6 +851,7 @@ fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         filtered_title("Agents", &list.filter),
         true,
         &columns,
+        8,
         rows,
         selected,
     );
