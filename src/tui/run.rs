@@ -133,6 +133,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(
         &mut terminal,
+        EventStream::new(),
+        crate::cmd::serve::shutdown_signal(),
         &mut app,
         &theme,
         &mut feed_rx,
@@ -148,9 +150,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     result
 }
 
+/// The loop itself, over any backend and input stream (a benchmark drives
+/// it with a counting writer and no input). Returns when the operator
+/// quits, input ends, `stop` resolves or the terminal hangs up.
 #[allow(clippy::too_many_arguments)]
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+pub async fn event_loop<B, S>(
+    terminal: &mut ratatui::Terminal<B>,
+    mut events: S,
+    stop: impl std::future::Future<Output = ()>,
     app: &mut App,
     theme: &Theme,
     feed_rx: &mut mpsc::Receiver<FeedMsg>,
@@ -160,12 +167,15 @@ async fn event_loop(
     cancelled: &Cancelled,
     client: &reqwest::Client,
     hub: Option<&(String, String)>,
-) -> anyhow::Result<()> {
-    let mut events = EventStream::new();
+) -> anyhow::Result<()>
+where
+    B: ratatui::backend::Backend,
+    B::Error: Send + Sync + 'static,
+    S: futures_util::Stream<Item = std::io::Result<Event>> + Unpin,
+{
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = Instant::now() - FRAME;
-    let stop = crate::cmd::serve::shutdown_signal();
     tokio::pin!(stop);
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
