@@ -261,53 +261,62 @@ impl App {
             FeedMsg::Snapshot(s) => {
                 self.last_alive = Instant::now();
                 let first = !self.data.loaded;
+                let before = self.sev1_ids();
                 self.data.load(*s);
-                if first {
-                    // What is already open when we arrive is not news.
-                    self.rung.extend(self.data.incidents.keys().cloned());
+                // What is already open when we first arrive is not news; a
+                // resync after a reconnect rings for SEV1s opened meanwhile.
+                if !first {
+                    effects.extend(self.ring_for_sev1(&before));
                 }
             }
             FeedMsg::Delta(id, delta) => {
                 self.last_alive = Instant::now();
-                match self.data.apply(id, delta) {
-                    Change::NewIncident(id) => {
-                        let sev1 = self
-                            .data
-                            .incidents
-                            .get(&id)
-                            .is_some_and(|i| i.severity == Severity::Sev1);
-                        if sev1 && self.bell && self.rung.insert(id) {
-                            effects.push(Effect::Bell);
-                        }
-                    }
+                let before = self.sev1_ids();
+                let change = self.data.apply(id, delta);
+                // New SEV1s and incidents escalated to SEV1 ring once.
+                effects.extend(self.ring_for_sev1(&before));
+                match change {
+                    Change::NewIncident(_) => {}
                     Change::ApprovalClosed(a) => {
+                        // The row it was on is gone, so compare with the row
+                        // the operator saw selected: the remembered one, or
+                        // the first when they never moved.
                         let selected =
-                            self.list(Screen::Approvals).selected.as_deref() == Some(a.id.as_str());
-                        let mine = a.decisions.last().is_some_and(|d| {
-                            Some(&d.by) == self.operator.as_ref().map(|o| &o.name)
-                        });
-                        if selected && !mine {
-                            let by = a
-                                .decisions
-                                .last()
-                                .map(|d| d.by.clone())
-                                .unwrap_or_else(|| "the hub".into());
-                            self.say(
-                                Level::Info,
-                                format!("{} was {} by {by}", a.id, a.state.as_str()),
-                            );
-                            if matches!(self.dialog, Some(Dialog::Confirm { op: Op::Approve(ref x), .. }) if *x == a.id)
-                                || matches!(self.dialog, Some(Dialog::Text { purpose: TextPurpose::Reject(ref x), .. }) if *x == a.id)
-                            {
+                            self.list(Screen::Approvals).selected.clone().or_else(|| {
+                                let mut rows: Vec<&crate::model::approval::Approval> =
+                                    self.data.approvals.values().collect();
+                                rows.push(&a);
+                                rows.sort_by(|x, y| {
+                                    x.deadline.cmp(&y.deadline).then(x.id.cmp(&y.id))
+                                });
+                                rows.first().map(|x| x.id.clone())
+                            });
+                        let me = self.operator.as_ref().map(|o| o.name.clone());
+                        let expired = a.state == crate::model::approval::ApprovalState::Expired;
+                        let last = a.decisions.last().map(|d| d.by.clone());
+                        let mine = !expired && last.is_some() && last == me;
+                        let dialog_open = matches!(self.dialog, Some(Dialog::Confirm { op: Op::Approve(ref x), .. }) if *x == a.id)
+                            || matches!(self.dialog, Some(Dialog::Text { purpose: TextPurpose::Reject(ref x), .. }) if *x == a.id);
+                        if (selected.as_deref() == Some(a.id.as_str()) || dialog_open) && !mine {
+                            let already = if dialog_open { "already " } else { "" };
+                            let what = if expired {
+                                format!("{} {already}expired (treated as rejected)", a.id)
+                            } else {
+                                format!(
+                                    "{} was {already}{} by {}",
+                                    a.id,
+                                    a.state.as_str(),
+                                    last.unwrap_or_else(|| "the hub".into())
+                                )
+                            };
+                            if dialog_open {
+                                self.dialog = None;
                                 self.say(
                                     Level::Error,
-                                    format!(
-                                        "{} was already {} by {by}; your decision was not sent",
-                                        a.id,
-                                        a.state.as_str()
-                                    ),
+                                    format!("{what}; your decision was not sent"),
                                 );
-                                self.dialog = None;
+                            } else {
+                                self.say(Level::Info, what);
                             }
                         }
                     }
@@ -316,6 +325,35 @@ impl App {
             }
         }
         effects
+    }
+
+    fn sev1_ids(&self) -> std::collections::HashSet<String> {
+        self.data
+            .incidents
+            .values()
+            .filter(|i| i.severity == Severity::Sev1)
+            .map(|i| i.id.clone())
+            .collect()
+    }
+
+    /// Rings once for incidents that became SEV1 since `before` (new ones,
+    /// and ones escalated to SEV1).
+    fn ring_for_sev1(&mut self, before: &std::collections::HashSet<String>) -> Vec<Effect> {
+        let fresh: Vec<String> = self
+            .sev1_ids()
+            .into_iter()
+            .filter(|id| !before.contains(id) && !self.rung.contains(&format!("sev1:{id}")))
+            .collect();
+        if fresh.is_empty() {
+            return Vec::new();
+        }
+        self.rung
+            .extend(fresh.into_iter().map(|id| format!("sev1:{id}")));
+        if self.bell {
+            vec![Effect::Bell]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Applies an action's outcome.
@@ -1052,7 +1090,17 @@ impl App {
                         let parsed = if ttl_text.is_empty() {
                             Ok(None)
                         } else {
-                            crate::cmd::parse_duration(&ttl_text).map(|d| Some(d.as_secs().max(1)))
+                            crate::cmd::parse_duration(&ttl_text).and_then(|d| {
+                                let secs = d.as_secs();
+                                if secs == 0 {
+                                    Err("must be at least 1s (empty keeps it until lifted)"
+                                        .to_string())
+                                } else if secs > crate::model::action::MAX_CONTROL_TTL_S {
+                                    Err("at most 30 days".to_string())
+                                } else {
+                                    Ok(Some(secs))
+                                }
+                            })
                         };
                         match parsed {
                             Ok(ttl_s) => {
@@ -1260,6 +1308,15 @@ impl App {
         let Some(verb) = words.next() else {
             return Ok(Vec::new());
         };
+        if verb == "agent" {
+            let name = words.next().ok_or("usage: agent NAME")?;
+            if !self.data.agents.contains_key(name) {
+                return Err(format!("no agent {name:?}"));
+            }
+            self.screen = Screen::Agents;
+            self.list_mut(Screen::Agents).selected = Some(name.to_string());
+            return Ok(Vec::new());
+        }
         if let Some(s) = Screen::ALL
             .iter()
             .find(|s| s.command() == verb || s.command().starts_with(verb) && verb.len() >= 3)

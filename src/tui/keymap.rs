@@ -403,7 +403,9 @@ impl Keymap {
                         .map(|(s, _)| show(s)),
                 );
             }
-            if ctx == Context::Global {
+            // Dialogs do not fall back to global keys: there, typed keys go
+            // to the dialog.
+            if ctx == Context::Global || ctx == Context::Dialog {
                 break;
             }
         }

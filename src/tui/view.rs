@@ -227,8 +227,9 @@ fn gauge(s: &SloStatus, cells: usize) -> String {
     format!("▕{bar}▏{mark}")
 }
 
-/// The last hour of bad events per minute as block characters, `cells`
-/// wide, with `◆` where a version changed.
+/// The last hour as block characters, `cells` wide: each cell's height is
+/// the share of bad events in its minutes (`·` no traffic, `▁` none bad,
+/// `█` all bad), with `◆` where a version changed.
 fn sparkline(s: &SloStatus, cells: usize, now: chrono::DateTime<chrono::Utc>) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     if cells == 0 || s.bad_per_min.is_empty() {
@@ -236,15 +237,20 @@ fn sparkline(s: &SloStatus, cells: usize, now: chrono::DateTime<chrono::Utc>) ->
     }
     let n = s.bad_per_min.len();
     let per = n.div_ceil(cells).max(1);
-    let buckets: Vec<u32> = s.bad_per_min.chunks(per).map(|c| c.iter().sum()).collect();
-    let max = buckets.iter().copied().max().unwrap_or(0);
-    let mut out: Vec<char> = buckets
-        .iter()
-        .map(|&b| {
-            if max == 0 || b == 0 {
-                '▁'
+    let mut out: Vec<char> = s
+        .bad_per_min
+        .chunks(per)
+        .zip(s.total_per_min.chunks(per))
+        .map(|(bad, total)| {
+            let bad: u32 = bad.iter().sum();
+            let total: u32 = total.iter().sum();
+            if total == 0 {
+                '·'
+            } else if bad == 0 {
+                BARS[0]
             } else {
-                BARS[((b as usize * 7) / max as usize).min(7)]
+                let share = f64::from(bad) / f64::from(total);
+                BARS[1 + ((share * 6.999) as usize).min(6)]
             }
         })
         .collect();
@@ -333,7 +339,7 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let series_w: u16 = if area.width >= 150 { 32 } else { 26 };
     let columns: [(&str, u16, u8); 13] = [
         ("agent/workflow", series_w, 0),
-        ("SLO", 10, 1),
+        ("SLO", 12, 1),
         ("budget", 12, 2),
         ("ratio", 7, 3),
         ("alert", 6, 4),
@@ -343,7 +349,7 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("p95", 7, 6),
         ("p99", 7, 10),
         ("$/ok run", 8, 11),
-        ("last hour (bad/min)", spark_cells as u16, 7),
+        ("last hour (bad %)", spark_cells as u16, 7),
         ("objective", 9, 12),
     ];
     let rows: Vec<Vec<Cell>> = rows_data
@@ -355,7 +361,7 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     &format!("{}/{}", s.agent, s.workflow),
                     series_w as usize,
                 )),
-                Cell::from(fit(&s.slo, 10)),
+                Cell::from(fit(&s.slo, 12)),
                 Cell::from(gauge(s, 8)).style(match s.alert {
                     AlertLevel::Page => theme.critical(),
                     AlertLevel::Ticket => theme.warning(),
@@ -410,6 +416,12 @@ fn split_list_detail(area: Rect) -> (Rect, Rect) {
 }
 
 fn incidents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if app.list(Screen::Incidents).detail {
+        let detail = app
+            .selected(Screen::Incidents)
+            .and_then(|id| app.data.incidents.get(&id));
+        return incident_detail(app, theme, frame, area, detail);
+    }
     let (list_area, detail_area) = split_list_detail(area);
     let list = app.list(Screen::Incidents);
     let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
@@ -578,6 +590,12 @@ fn args_summary(a: &Approval) -> String {
 }
 
 fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    if app.list(Screen::Approvals).detail {
+        let detail = app
+            .selected(Screen::Approvals)
+            .and_then(|id| app.data.approvals.get(&id));
+        return approval_detail(app, theme, frame, area, detail);
+    }
     let (list_area, detail_area) = split_list_detail(area);
     let list = app.list(Screen::Approvals);
     let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
@@ -700,6 +718,14 @@ fn approval_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, a: O
     if let Some(c) = &a.context {
         lines.push(field("context", c.clone()));
     }
+    let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
+    let viewers = app.data.viewers(&a.id, me);
+    if !viewers.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("also looking: {}", viewers.join(", ")),
+            theme.warning(),
+        )));
+    }
     for d in &a.decisions {
         lines.push(field(
             "decided",
@@ -738,7 +764,7 @@ fn controls(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ("kind", 16, 2),
         ("target", 18, 4),
         ("set by", 10, 5),
-        ("time left", 9, 3),
+        ("time left", 12, 3),
         ("reason", 24, 6),
     ];
     let rows: Vec<Vec<Cell>> = rows_data
@@ -1032,6 +1058,27 @@ fn status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.critical().add_modifier(Modifier::REVERSED),
         ));
     }
+    if let Some(p) = app.pending.values().next() {
+        let n = app.pending.len();
+        let text = match &p.retrying {
+            Some((attempt, error)) => format!(
+                " ⧗ {n} pending: {} (retry {attempt}: {}; X cancels) ",
+                p.label,
+                fit(error, 30)
+            ),
+            None => format!(" ⧗ {n} pending: {} ", p.label),
+        };
+        spans.push(Span::styled(text, theme.warning()));
+    }
+    if let Some((level, text)) = app.message() {
+        spans.push(Span::styled(
+            format!(" {} ", clean(text)),
+            match level {
+                Level::Info => theme.ok(),
+                Level::Error => theme.critical(),
+            },
+        ));
+    }
     if let Some(op) = &app.operator {
         spans.push(Span::styled(
             format!(
@@ -1060,27 +1107,6 @@ fn status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(
             format!(" also here: {} ", fit(&others.join(", "), 40)),
             theme.accent(),
-        ));
-    }
-    if let Some(p) = app.pending.values().next() {
-        let n = app.pending.len();
-        let text = match &p.retrying {
-            Some((attempt, error)) => format!(
-                " ⧗ {n} pending: {} (retry {attempt}: {}; X cancels) ",
-                p.label,
-                fit(error, 30)
-            ),
-            None => format!(" ⧗ {n} pending: {} ", p.label),
-        };
-        spans.push(Span::styled(text, theme.warning()));
-    }
-    if let Some((level, text)) = app.message() {
-        spans.push(Span::styled(
-            format!(" {} ", clean(text)),
-            match level {
-                Level::Info => theme.ok(),
-                Level::Error => theme.critical(),
-            },
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -1126,7 +1152,7 @@ fn dialog(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, d: &Dialog) {
                         .map(|w| format!(" ({w})"))
                         .unwrap_or_default();
                     lines.push(Line::from(vec![
-                        Span::styled(format!("  {keys:<16}"), theme.accent()),
+                        Span::styled(format!("  {keys:<16} "), theme.accent()),
                         Span::raw(format!("{}{why}", a.help())),
                     ]));
                 }
