@@ -1,0 +1,1371 @@
+//! Hub benchmark (`cargo bench --bench hub`): ingest throughput and
+//! approval-to-stream delay of a real hub over loopback HTTP.
+//!
+//! One run measures:
+//!
+//! (a) ingest throughput: `POST /v1/events` with NDJSON bodies of 1,000
+//!     realistic `run.finished` envelopes (tool calls, tokens, versions, a
+//!     unique `id` and `run_id` per event, timestamps within the last two
+//!     minutes; 10 agents × 5 workflows) from several concurrent client
+//!     tasks, each reusing one keep-alive connection, against a fresh hub
+//!     whose SQLite file lives in a temp dir. Bodies are generated before
+//!     the clock starts, so the figure is the hub's (plus HTTP client
+//!     work), not the generator's. Afterwards, once a tick has published
+//!     them, the sum of `total` over the `completion` SLO series of
+//!     `GET /v1/state` must equal the accepted count.
+//! (b) approval delay: with background ingest at a steady 10,000 events/s,
+//!     300 `approval.requested` events are POSTed ~20 ms apart; the delay
+//!     of each runs from just before its POST is sent to the moment a
+//!     stream client (`GET /v1/stream` with a viewer token, parsed with
+//!     `eventsource-stream`) receives the `approval` delta with its
+//!     request id. Two shapes of background load: 1,000-event bodies
+//!     every 100 ms (the batch size of (a)), and 100-event bodies every
+//!     10 ms.
+//! (c) where the time goes: the ingest path of one 1,000-event body taken
+//!     apart in-process (decode, `Core::ingest` under the lock, and the
+//!     SQLite write of the same rows on their own).
+//!
+//! Hub and load generator run in one process on one tokio multi-thread
+//! runtime, so they share the machine's cores: an honest worst case for the
+//! hub, printed with the results.
+//!
+//! Environment: `AGENTDECK_BENCH_EVENTS` (default 500000) sets the events
+//! of each throughput run; `AGENTDECK_BENCH_CLIENTS` (default `2,4`) the
+//! concurrent client counts to try; `AGENTDECK_BENCH_APPROVALS` (default
+//! 300) the approvals of each delay run.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentdeck::engine::spec::default_specs;
+use agentdeck::hub::auth::TokenStore;
+use agentdeck::hub::core::StreamLimits;
+use agentdeck::hub::policy::Policy;
+use agentdeck::hub::store::{Batch, JournalRow, Store};
+use agentdeck::hub::{HubConfig, RunningHub};
+use agentdeck::model::role::Role;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+/// Events per throughput run.
+const DEFAULT_EVENTS: u64 = 500_000;
+/// Envelopes per NDJSON body in (a).
+const BATCH: usize = 1_000;
+/// Client counts tried in (a).
+const DEFAULT_CLIENTS: &[usize] = &[2, 4];
+/// Approvals per delay run.
+const DEFAULT_APPROVALS: usize = 300;
+/// Spacing of the approvals.
+const APPROVAL_SPACING: Duration = Duration::from_millis(20);
+/// Background ingest rate during (b).
+const BACKGROUND_EPS: u64 = 10_000;
+/// Targets.
+const TARGET_EPS: f64 = 100_000.0;
+const TARGET_P99_MS: f64 = 50.0;
+
+const AGENT_TOKEN: &str = "adk_bench_agent";
+const VIEWER_TOKEN: &str = "adk_bench_viewer";
+const LEAD_TOKEN: &str = "adk_bench_lead";
+
+const AGENTS: [&str; 10] = [
+    "refund-bot",
+    "triage-bot",
+    "billing-bot",
+    "kyc-bot",
+    "returns-bot",
+    "support-bot",
+    "fraud-bot",
+    "scheduling-bot",
+    "search-bot",
+    "onboarding-bot",
+];
+const WORKFLOWS: [&str; 5] = ["refund", "lookup", "classify", "summarize", "follow-up"];
+const TOOLS: [&str; 8] = [
+    "crm.lookup",
+    "orders.get",
+    "payments.refund",
+    "kb.search",
+    "email.send",
+    "tickets.update",
+    "identity.verify",
+    "calendar.book",
+];
+const MODELS: [&str; 3] = ["gpt-4o-2024-08-06", "claude-sonnet-4-5", "gemini-2.5-pro"];
+
+/// SplitMix64: small, fast, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Appends one `run.finished` line (no newline). Versions are fixed per
+/// agent (one deployment, so no version-change audit entries); 98 % of runs
+/// are good for the completion SLO, latencies stay under the latency SLO's
+/// threshold, so no alert fires and the load is steady.
+fn push_run(out: &mut String, rng: &mut Rng, id: &str, now: DateTime<Utc>) {
+    let a = rng.below(AGENTS.len() as u64) as usize;
+    let w = rng.below(WORKFLOWS.len() as u64) as usize;
+    let at = now - chrono::Duration::milliseconds(rng.below(120_000) as i64);
+    let roll = rng.below(1000);
+    let outcome = match roll {
+        0..=954 => "success",
+        955..=979 => "escalated",
+        980..=994 => "failed",
+        _ => "timed_out",
+    };
+    let latency = if outcome == "timed_out" {
+        30_000
+    } else {
+        300 + rng.below(4_500)
+    };
+    let input = 200 + rng.below(3_000);
+    let output = 20 + rng.below(600);
+    let cost = (input as f64 * 2.5 + output as f64 * 10.0) / 1_000_000.0;
+    let _ = write!(
+        out,
+        r#"{{"v":1,"type":"run.finished","ts":"{}","agent":"{}","id":"{id}","run_id":"run-{:016x}","workflow":"{}","outcome":"{outcome}","latency_ms":{latency},"cost_usd":{cost:.6},"tokens":{{"input":{input},"output":{output}}},"tool_calls":["#,
+        ts(at),
+        AGENTS[a],
+        rng.next(),
+        WORKFLOWS[w],
+    );
+    let calls = 1 + rng.below(4);
+    for c in 0..calls {
+        if c > 0 {
+            out.push(',');
+        }
+        let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
+        let tool_latency = 20 + rng.below(800);
+        if rng.below(100) == 0 {
+            let _ = write!(
+                out,
+                r#"{{"tool":"{tool}","status":"error","latency_ms":{tool_latency},"error":"503: upstream unavailable"}}"#
+            );
+        } else {
+            let _ = write!(
+                out,
+                r#"{{"tool":"{tool}","status":"ok","latency_ms":{tool_latency}}}"#
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r#"],"versions":{{"model":"{}","prompt":"v{}","tool":"tools-2026.11.3","policy":"{}-p12"}}"#,
+        MODELS[a % MODELS.len()],
+        8 + a,
+        AGENTS[a],
+    );
+    if outcome == "failed" {
+        out.push_str(r#","error":"issue_refund failed: 422: amount_usd must be a number""#);
+    }
+    out.push('}');
+}
+
+/// `events` run lines in bodies of `batch`, ids `evt-<tag>-<n>`.
+fn bodies(tag: &str, events: u64, batch: usize, seed: u64) -> Vec<String> {
+    let mut rng = Rng(seed);
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(events.div_ceil(batch as u64) as usize);
+    let mut n = 0u64;
+    let mut id = String::new();
+    while n < events {
+        let len = (events - n).min(batch as u64);
+        let mut body = String::with_capacity(len as usize * 560);
+        for _ in 0..len {
+            id.clear();
+            let _ = write!(id, "evt-{tag}-{n}");
+            push_run(&mut body, &mut rng, &id, now);
+            body.push('\n');
+            n += 1;
+        }
+        out.push(body);
+    }
+    out
+}
+
+fn approval_line(request_id: &str, now: DateTime<Utc>) -> String {
+    format!(
+        r#"{{"v":1,"type":"approval.requested","ts":"{}","agent":"refund-bot","id":"evt-{request_id}","request_id":"{request_id}","run_id":"run-{request_id}","workflow":"refund","action":"issue_refund","tool":"payments.refund","risk":"high","reason":"refund above the auto-approve limit","deadline":"{}","args":{{"order":"A-1042","amount_usd":420}}}}"#,
+        ts(now),
+        ts(now + chrono::Duration::hours(1)),
+    )
+}
+
+struct Hub {
+    hub: RunningHub,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Hub {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut tokens = TokenStore::default();
+        for (token, name, role) in [
+            (AGENT_TOKEN, "fleet", Role::Agent),
+            (VIEWER_TOKEN, "bench-viewer", Role::Viewer),
+            (LEAD_TOKEN, "bench-lead", Role::Lead),
+        ] {
+            tokens.add_token(token, name, role).expect("token");
+        }
+        let hub = agentdeck::hub::start(HubConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            db: dir.path().join("hub.db"),
+            tokens,
+            specs: default_specs(),
+            policy: Policy::default(),
+            max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
+            stream: StreamLimits::default(),
+        })
+        .await
+        .expect("hub starts");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
+        Self {
+            hub,
+            _dir: dir,
+            http,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.hub.url())
+    }
+
+    async fn state(&self) -> serde_json::Value {
+        self.http
+            .get(self.url("/v1/state"))
+            .bearer_auth(LEAD_TOKEN)
+            .send()
+            .await
+            .expect("GET /v1/state")
+            .json()
+            .await
+            .expect("state JSON")
+    }
+
+    /// Sum of `total` over the `completion` series.
+    async fn completion_total(&self) -> u64 {
+        let state = self.state().await;
+        state["slos"]
+            .as_array()
+            .map(|slos| {
+                slos.iter()
+                    .filter(|s| s["slo"] == "completion")
+                    .filter_map(|s| s["total"].as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// What the hub answered to a set of POSTs.
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    accepted: u64,
+    duplicates: u64,
+    rejected: u64,
+    failed_requests: u64,
+    first_error: Option<String>,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejected += other.rejected;
+        self.failed_requests += other.failed_requests;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+    }
+}
+
+async fn post_events(http: &reqwest::Client, url: &str, body: String) -> Counts {
+    let mut c = Counts::default();
+    match http
+        .post(url)
+        .bearer_auth(AGENT_TOKEN)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            if status.is_success() {
+                c.accepted = v["accepted"].as_u64().unwrap_or(0);
+                c.duplicates = v["duplicates"].as_u64().unwrap_or(0);
+                let rejected = v["rejected"].as_array().map_or(0, Vec::len) as u64;
+                c.rejected = rejected;
+                if rejected > 0 {
+                    c.first_error = Some(v["rejected"][0].to_string());
+                }
+            } else {
+                c.failed_requests = 1;
+                c.first_error = Some(format!("{status}: {v}"));
+            }
+        }
+        Err(e) => {
+            c.failed_requests = 1;
+            c.first_error = Some(e.to_string());
+        }
+    }
+    c
+}
+
+/// CPU time (user + system) of this process so far.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time every process of the machine has used so far (`/proc/stat`:
+/// user, nice, system, irq, softirq, steal), to tell how busy the machine
+/// was with other work while a phase ran.
+fn machine_cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(line) = stat.lines().next() else {
+        return Duration::ZERO;
+    };
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
+    Duration::from_millis(busy * 10)
+}
+
+/// Own and other processes' CPU time over a phase.
+struct CpuWatch {
+    own: Duration,
+    machine: Duration,
+    start: Instant,
+}
+
+impl CpuWatch {
+    fn start() -> Self {
+        Self {
+            own: cpu_time(),
+            machine: machine_cpu_time(),
+            start: Instant::now(),
+        }
+    }
+
+    /// (own %, others %) of one core over the phase.
+    fn stop(&self) -> (f64, f64) {
+        let wall = self.start.elapsed().as_secs_f64();
+        let own = cpu_time().saturating_sub(self.own).as_secs_f64();
+        let machine = machine_cpu_time()
+            .saturating_sub(self.machine)
+            .as_secs_f64();
+        (100.0 * own / wall, 100.0 * (machine - own).max(0.0) / wall)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------- (a)
+
+/// Samples, from a thread of its own, how often the hub's core lock is
+/// held (every 250 µs, `try_lock`), to tell a lock-bound hub from a
+/// CPU-bound one.
+struct LockSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl LockSampler {
+    fn start(core: Arc<std::sync::Mutex<agentdeck::hub::core::Core>>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut busy, mut total) = (0u64, 0u64);
+            while !flag.load(Ordering::Relaxed) {
+                if matches!(core.try_lock(), Err(std::sync::TryLockError::WouldBlock)) {
+                    busy += 1;
+                }
+                total += 1;
+                std::thread::sleep(Duration::from_micros(250));
+            }
+            busy as f64 / total.max(1) as f64
+        });
+        Self { stop, thread }
+    }
+
+    /// The fraction of samples that found the lock held.
+    fn stop(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(f64::NAN)
+    }
+}
+
+struct Throughput {
+    clients: usize,
+    events: u64,
+    elapsed: Duration,
+    /// Own and other processes' CPU, % of one core.
+    cpu: f64,
+    others: f64,
+    counts: Counts,
+    request_ms: Vec<f64>,
+    lock_busy: f64,
+    db_bytes: u64,
+    wal_bytes: u64,
+    state_total: u64,
+    visible_after: Option<Duration>,
+}
+
+async fn throughput(clients: usize, events: u64) -> (Throughput, Hub) {
+    let hub = Hub::start().await;
+    let generated = Instant::now();
+    let all = bodies(&format!("a{clients}"), events, BATCH, 42 + clients as u64);
+    let generated = generated.elapsed();
+    let mut shares: Vec<Vec<String>> = (0..clients).map(|_| Vec::new()).collect();
+    for (i, b) in all.into_iter().enumerate() {
+        shares[i % clients].push(b);
+    }
+    eprintln!(
+        "  (a) {clients} clients: {events} events generated in {:.2} s; posting…",
+        generated.as_secs_f64()
+    );
+    let url = hub.url("/v1/events");
+    let sampler = LockSampler::start(hub.hub.core.clone());
+    let watch = CpuWatch::start();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let http = hub.http.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut counts = Counts::default();
+            let mut times = Vec::with_capacity(share.len());
+            for body in share {
+                let t = Instant::now();
+                let c = post_events(&http, &url, body).await;
+                times.push(ms(t.elapsed()));
+                counts.add(&c);
+            }
+            (counts, times)
+        }));
+    }
+    let mut counts = Counts::default();
+    let mut request_ms = Vec::new();
+    for t in tasks {
+        let (c, times) = t.await.expect("client task");
+        counts.add(&c);
+        request_ms.extend(times);
+    }
+    let elapsed = start.elapsed();
+    let (cpu, others) = watch.stop();
+    let lock_busy = sampler.stop();
+    let file_size =
+        |name: &str| std::fs::metadata(hub._dir.path().join(name)).map_or(0, |m| m.len());
+    let (db_bytes, wal_bytes) = (file_size("hub.db"), file_size("hub.db-wal"));
+    request_ms.sort_by(f64::total_cmp);
+    // The state's SLO totals are published by the tick (every 500 ms).
+    let waiting = Instant::now();
+    let mut visible_after = None;
+    let mut state_total = 0;
+    while waiting.elapsed() < Duration::from_secs(30) {
+        state_total = hub.completion_total().await;
+        if state_total >= counts.accepted {
+            visible_after = Some(waiting.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (
+        Throughput {
+            clients,
+            events,
+            elapsed,
+            cpu,
+            others,
+            counts,
+            request_ms,
+            lock_busy,
+            db_bytes,
+            wal_bytes,
+            state_total,
+            visible_after,
+        },
+        hub,
+    )
+}
+
+// ---------------------------------------------------------------- (b)
+
+struct Delay {
+    label: String,
+    delays_ms: Vec<f64>,
+    post_ms: Vec<f64>,
+    lost: usize,
+    background: Counts,
+    background_eps: f64,
+    frames: u64,
+    resyncs: u64,
+    approval_rejects: u64,
+    /// Delays of approvals in flight while a tick's SLO deltas went out,
+    /// and of the others, sorted.
+    near_tick: Vec<f64>,
+    clear: Vec<f64>,
+    /// Ticks that published SLO deltas, their mean frame count and
+    /// mean spread (first to last frame), ms.
+    ticks: usize,
+    burst_frames: f64,
+    burst_ms: f64,
+    /// Own and other processes' CPU, % of one core.
+    cpu: f64,
+    others: f64,
+}
+
+/// One `approval` delta seen on the stream: its request id and when.
+type Seen = (String, Instant);
+
+/// What the stream client counted.
+#[derive(Default)]
+struct StreamStats {
+    frames: u64,
+    /// Snapshots after the first (a lagging client is resynchronised).
+    resyncs: u64,
+    /// Arrival of every `slo` delta (published by the tick in bursts).
+    slo_at: Vec<Instant>,
+}
+
+/// Opens the stream and forwards the arrival time of every `approval`
+/// delta. Returns once the first snapshot has arrived.
+async fn watch(
+    hub: &Hub,
+) -> (
+    mpsc::UnboundedReceiver<Seen>,
+    Arc<std::sync::Mutex<StreamStats>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use eventsource_stream::Eventsource;
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("stream client")
+        .get(hub.url("/v1/stream"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .expect("GET /v1/stream");
+    assert_eq!(response.status().as_u16(), 200, "stream refused");
+    let mut events = response.bytes_stream().eventsource();
+    let first = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .expect("snapshot within 30 s")
+        .expect("stream open")
+        .expect("stream event");
+    assert_eq!(first.event, "snapshot");
+    let stats = Arc::new(std::sync::Mutex::new(StreamStats::default()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = stats.clone();
+    let task = tokio::spawn(async move {
+        while let Some(Ok(e)) = events.next().await {
+            let now = Instant::now();
+            let mut stats = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            stats.frames += 1;
+            match e.event.as_str() {
+                "approval" => {
+                    // The first delta of a request id is its arrival;
+                    // later ones (escalation) are ignored by the collector.
+                    let v: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+                    if let Some(id) = v["request_id"].as_str() {
+                        let _ = tx.send((id.to_string(), now));
+                    }
+                }
+                "slo" => stats.slo_at.push(now),
+                "snapshot" => {
+                    stats.resyncs += 1;
+                    // A resynchronised client gets the open approvals in
+                    // the snapshot instead of as deltas.
+                    let v: serde_json::Value = serde_json::from_str(&e.data).unwrap_or_default();
+                    for a in v["approvals"].as_array().into_iter().flatten() {
+                        if let Some(id) = a["request_id"].as_str() {
+                            let _ = tx.send((id.to_string(), now));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    (rx, stats, task)
+}
+
+/// Bursts of `slo` deltas (one per tick that changed something): start and
+/// end of each, frames further apart than 100 ms starting a new one.
+fn bursts(times: &[Instant]) -> Vec<(Instant, Instant, usize)> {
+    let mut out: Vec<(Instant, Instant, usize)> = Vec::new();
+    for &t in times {
+        match out.last_mut() {
+            Some((_, end, n)) if t.saturating_duration_since(*end) < Duration::from_millis(100) => {
+                *end = t;
+                *n += 1;
+            }
+            _ => out.push((t, t, 1)),
+        }
+    }
+    out
+}
+
+async fn approval_delay(
+    hub: &Hub,
+    label: &str,
+    tag: &str,
+    bg_batch: usize,
+    approvals: usize,
+) -> Delay {
+    let (mut seen_rx, stream, watcher) = watch(hub).await;
+    // Background bodies for the whole run (1 s warm-up, the approvals, 2 s
+    // tail), generated before it starts.
+    // No background at all when `bg_batch` is 0 (the floor).
+    let period = Duration::from_secs_f64(bg_batch.max(1) as f64 / BACKGROUND_EPS as f64);
+    let run = Duration::from_secs(3) + APPROVAL_SPACING * approvals as u32;
+    let n_bodies = (run.as_secs_f64() / period.as_secs_f64()).ceil() as u64 + 1;
+    let mut bg_bodies = if bg_batch == 0 {
+        Vec::new().into_iter()
+    } else {
+        bodies(tag, n_bodies * bg_batch as u64, bg_batch, 7).into_iter()
+    };
+    let url = hub.url("/v1/events");
+    let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Counts>();
+    let bg_http = hub.http.clone();
+    let bg_url = url.clone();
+    let bg_start = Instant::now();
+    let cpu = CpuWatch::start();
+    let background = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        let mut sent = 0u64;
+        for body in bg_bodies.by_ref() {
+            tick.tick().await;
+            let http = bg_http.clone();
+            let url = bg_url.clone();
+            let tx = bg_tx.clone();
+            // One task per body: a slow answer does not slow the rate.
+            tokio::spawn(async move {
+                let _ = tx.send(post_events(&http, &url, body).await);
+            });
+            sent += 1;
+        }
+        sent
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(approvals);
+    let (post_tx, mut post_rx) = mpsc::unbounded_channel::<(f64, Counts)>();
+    let mut tick = tokio::time::interval(APPROVAL_SPACING);
+    let mut lines = Vec::with_capacity(approvals);
+    let now = Utc::now();
+    for i in 0..approvals {
+        let id = format!("{tag}-apr-{i}");
+        lines.push((approval_line(&id, now), id));
+    }
+    for (line, id) in lines {
+        tick.tick().await;
+        let http = hub.http.clone();
+        let url = url.clone();
+        let tx = post_tx.clone();
+        let t0 = Instant::now();
+        sent_at.insert(id, t0);
+        tokio::spawn(async move {
+            let c = post_events(&http, &url, line).await;
+            let _ = tx.send((ms(t0.elapsed()), c));
+        });
+    }
+    drop(post_tx);
+
+    // Collect arrivals until all are in or 5 s after the last was sent.
+    let mut delays_ms = Vec::with_capacity(approvals);
+    let mut windows = Vec::with_capacity(approvals);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while delays_ms.len() < approvals {
+        match tokio::time::timeout_at(deadline, seen_rx.recv()).await {
+            Ok(Some((id, at))) => {
+                if let Some(t0) = sent_at.remove(&id) {
+                    delays_ms.push(ms(at.saturating_duration_since(t0)));
+                    windows.push((t0, at));
+                }
+            }
+            _ => break,
+        }
+    }
+    let lost = sent_at.len();
+    let mut post_ms = Vec::with_capacity(approvals);
+    let mut approval_rejects = 0;
+    while let Some((t, c)) = post_rx.recv().await {
+        post_ms.push(t);
+        if c.accepted != 1 {
+            approval_rejects += 1;
+        }
+    }
+    let sent = background.await.expect("background task");
+    let mut bg = Counts::default();
+    for _ in 0..sent {
+        match bg_rx.recv().await {
+            Some(c) => bg.add(&c),
+            None => break,
+        }
+    }
+    let bg_elapsed = bg_start.elapsed();
+    let (cpu, others) = cpu.stop();
+    watcher.abort();
+    let stream = std::mem::take(
+        &mut *stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    // Which approvals were in flight while a tick's SLO deltas went out
+    // (from 10 ms before the burst's first frame: the tick holds the lock
+    // before it publishes).
+    let ticks = bursts(&stream.slo_at);
+    let (mut near_tick, mut clear): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for (t0, at) in &windows {
+        let d = ms(at.saturating_duration_since(*t0));
+        let overlaps = ticks
+            .iter()
+            .any(|(start, end, _)| *start <= *at + Duration::from_millis(10) && *end >= *t0);
+        if overlaps {
+            near_tick.push(d);
+        } else {
+            clear.push(d);
+        }
+    }
+    near_tick.sort_by(f64::total_cmp);
+    clear.sort_by(f64::total_cmp);
+    let burst_ms: Vec<f64> = ticks
+        .iter()
+        .map(|(s, e, _)| ms(e.saturating_duration_since(*s)))
+        .collect();
+    let burst_frames = ticks.iter().map(|b| b.2).sum::<usize>() as f64 / ticks.len().max(1) as f64;
+    delays_ms.sort_by(f64::total_cmp);
+    post_ms.sort_by(f64::total_cmp);
+    Delay {
+        label: label.to_string(),
+        delays_ms,
+        post_ms,
+        lost,
+        background_eps: bg.accepted as f64 / bg_elapsed.as_secs_f64(),
+        background: bg,
+        frames: stream.frames,
+        resyncs: stream.resyncs,
+        near_tick,
+        clear,
+        ticks: ticks.len(),
+        burst_frames,
+        burst_ms: burst_ms.iter().sum::<f64>() / burst_ms.len().max(1) as f64,
+        approval_rejects,
+        cpu,
+        others,
+    }
+}
+
+// ---------------------------------------------------------------- (c)
+
+/// One step of the ingest path, timed per body.
+#[derive(Default)]
+struct Step {
+    /// Wall time per body, ms, sorted.
+    wall_ms: Vec<f64>,
+    /// CPU time of the timing thread over all bodies.
+    cpu: Duration,
+}
+
+impl Step {
+    fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let cpu0 = thread_cpu_time();
+        let t = Instant::now();
+        let value = f();
+        self.wall_ms.push(ms(t.elapsed()));
+        self.cpu += thread_cpu_time().saturating_sub(cpu0);
+        value
+    }
+
+    fn mean(&self) -> f64 {
+        self.wall_ms.iter().sum::<f64>() / self.wall_ms.len().max(1) as f64
+    }
+
+    /// Share of the wall time spent on the CPU (the rest is waiting: disk
+    /// flushes, page faults, preemption).
+    fn on_cpu(&self) -> f64 {
+        ms(self.cpu) / self.wall_ms.iter().sum::<f64>().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, ns).
+fn thread_cpu_time() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// The recent-id memory as `Core` keeps it (a copy of its logic): owned
+/// `(agent, id)` pairs under SipHash, a FIFO of the same pairs, the oldest
+/// forgotten past 200,000.
+#[derive(Default)]
+struct PairIds {
+    set: std::collections::HashSet<(String, String)>,
+    order: std::collections::VecDeque<(String, String)>,
+}
+
+impl PairIds {
+    /// What `Core::ingest` does per event with an id: look up the key in
+    /// the memory and in the batch's own set, remember it in the batch's
+    /// set, and after the commit insert it into the memory.
+    fn ingest(&mut self, keys: impl Iterator<Item = (String, String)>) -> usize {
+        let mut new_ids = std::collections::HashSet::new();
+        let mut dups = 0;
+        for key in keys {
+            if self.set.contains(&key) || new_ids.contains(&key) {
+                dups += 1;
+                continue;
+            }
+            new_ids.insert(key);
+        }
+        for key in new_ids {
+            if self.set.insert(key.clone()) {
+                self.order.push_back(key);
+                if self.order.len() > agentdeck::hub::core::RECENT_EVENT_IDS
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.set.remove(&old);
+                }
+            }
+        }
+        dups
+    }
+}
+
+/// A hasher for keys that are already well-mixed 64-bit fingerprints.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64 ^ (n >> 64) as u64;
+    }
+}
+
+/// The alternative: a 128-bit fingerprint of `(agent, id)`, computed in
+/// the handler before the lock (not timed here), so the lock holder only
+/// does integer set operations and allocates nothing per event.
+#[derive(Default)]
+struct FingerprintIds {
+    set: std::collections::HashSet<u128, std::hash::BuildHasherDefault<PassThrough>>,
+    order: std::collections::VecDeque<u128>,
+}
+
+impl FingerprintIds {
+    fn ingest(&mut self, keys: &[u128]) -> usize {
+        let mut dups = 0;
+        let mut fresh: std::collections::HashSet<u128, std::hash::BuildHasherDefault<PassThrough>> =
+            std::collections::HashSet::with_capacity_and_hasher(keys.len(), Default::default());
+        for &k in keys {
+            if self.set.contains(&k) || !fresh.insert(k) {
+                dups += 1;
+            }
+        }
+        for k in fresh {
+            if self.set.insert(k) {
+                self.order.push_back(k);
+                if self.order.len() > agentdeck::hub::core::RECENT_EVENT_IDS
+                    && let Some(old) = self.order.pop_front()
+                {
+                    self.set.remove(&old);
+                }
+            }
+        }
+        dups
+    }
+}
+
+/// 128-bit fingerprint of `(agent, id)`: two SipHash passes with
+/// different keys, outside any lock.
+fn fingerprint(agent: &str, id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::hash::DefaultHasher::new();
+    (agent, id).hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    (id, agent, 0x5eed_u32).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+struct Breakdown {
+    rounds: usize,
+    rows: Vec<(&'static str, Step)>,
+}
+
+const EVENTS_SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, agent TEXT NOT NULL, line TEXT NOT NULL);
+CREATE INDEX events_ts ON events (ts);
+";
+
+/// A side database with the hub's `events` table and no automatic WAL
+/// checkpoint.
+fn raw_db(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("side db");
+    conn.execute_batch(EVENTS_SCHEMA).expect("schema");
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .expect("pragma");
+    conn
+}
+
+/// Inserts `rows` in one transaction, `per_statement` rows per INSERT.
+fn insert_rows(conn: &mut rusqlite::Connection, rows: &[JournalRow], per_statement: usize) {
+    let tx = conn.transaction().expect("begin");
+    {
+        let mut sql = String::from("INSERT INTO events (ts, agent, line) VALUES ");
+        for i in 0..per_statement {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?,?,?)");
+        }
+        let mut st = tx.prepare_cached(&sql).expect("prepare");
+        let mut one = tx
+            .prepare_cached("INSERT INTO events (ts, agent, line) VALUES (?1, ?2, ?3)")
+            .expect("prepare");
+        let mut chunks = rows.chunks_exact(per_statement);
+        for chunk in chunks.by_ref() {
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(3 * per_statement);
+            for e in chunk {
+                params.push(&e.ts);
+                params.push(&e.agent);
+                params.push(&e.line);
+            }
+            st.execute(params.as_slice()).expect("insert");
+        }
+        for e in chunks.remainder() {
+            one.execute(rusqlite::params![e.ts, e.agent, e.line])
+                .expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// The ingest path of one body, timed in pieces on this thread over
+/// `rounds` bodies. On the live hub: decode (what the handler does before
+/// taking the lock), `Core::ingest` (what runs under the lock) and
+/// `Core::tick` (also under the lock, every 500 ms). Then the parts of
+/// `Core::ingest` replayed on their own with the same events: the engine's
+/// `check` + `apply` on a separate engine, the recent-id memory (a copy of
+/// its logic, against a fingerprint set), and the journal write on side
+/// databases — as the store does it, with the automatic WAL checkpoint off,
+/// with multi-row INSERTs, with the body as one row — plus the checkpoint
+/// those side writes skipped, run on its own.
+fn breakdown(core: &std::sync::Mutex<agentdeck::hub::core::Core>, rounds: usize) -> Breakdown {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&dir.path().join("store.db")).expect("side store");
+    let mut per_row = raw_db(&dir.path().join("per-row.db"));
+    let mut multi = raw_db(&dir.path().join("multi.db"));
+    let mut one_row = raw_db(&dir.path().join("one-row.db"));
+    let mut engine = agentdeck::engine::Engine::new(default_specs());
+    let mut pairs = PairIds::default();
+    let mut prints = FingerprintIds::default();
+    // Warm the id memories to their steady size.
+    let mut n = 0u64;
+    while pairs.order.len() < agentdeck::hub::core::RECENT_EVENT_IDS {
+        let keys: Vec<(String, String)> = (0..BATCH)
+            .map(|i| {
+                n += 1;
+                (AGENTS[i % AGENTS.len()].to_string(), format!("warm-{n}"))
+            })
+            .collect();
+        let prints_keys: Vec<u128> = keys.iter().map(|(a, i)| fingerprint(a, i)).collect();
+        pairs.ingest(keys.into_iter());
+        prints.ingest(&prints_keys);
+    }
+    let names = [
+        "decode_body (handler, before the lock)",
+        "Core::ingest (under the core lock)",
+        "  Engine::check + apply, same events",
+        "  recent ids as Core keeps them (String pairs)",
+        "  … as 128-bit fingerprints (made before lock)",
+        "  SQLite as the store: 1 INSERT per event",
+        "  … automatic WAL checkpoint off",
+        "  … checkpoint off, 100 rows per INSERT",
+        "  … checkpoint off, the body as one row",
+        "  the WAL checkpoint, every 8 bodies, alone",
+        "Core::tick (under the core lock)",
+    ];
+    let mut steps: Vec<Step> = names.iter().map(|_| Step::default()).collect();
+    let all = bodies("c", (rounds * BATCH) as u64, BATCH, 99);
+    for (r, body) in all.into_iter().enumerate() {
+        let now = Utc::now();
+        let (good, bad) =
+            steps[0].time(|| agentdeck::ingest::ndjson::decode_body(body.as_bytes(), now));
+        assert!(bad.is_empty(), "bench lines must decode: {bad:?}");
+        let envs: Vec<_> = good.iter().map(|(env, _)| env.clone()).collect();
+        let rows: Vec<JournalRow> = good
+            .iter()
+            .map(|(env, line)| JournalRow {
+                ts: env.ts.timestamp(),
+                agent: env.agent.clone(),
+                line: line.clone(),
+            })
+            .collect();
+        let print_keys: Vec<u128> = envs
+            .iter()
+            .map(|e| fingerprint(&e.agent, e.id.as_deref().unwrap_or_default()))
+            .collect();
+        let out = steps[1].time(|| {
+            let mut core = core
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            core.ingest(good, now).expect("ingest")
+        });
+        assert_eq!(out.accepted as usize, BATCH);
+        steps[2].time(|| {
+            for e in &envs {
+                let _ = engine.check(e);
+            }
+            for e in &envs {
+                let _ = engine.apply(e);
+            }
+            engine.drain_signals()
+        });
+        // Keys are built inside the timing, as Core::ingest clones them.
+        let dups = steps[3].time(|| {
+            pairs.ingest(
+                envs.iter()
+                    .map(|e| (e.agent.clone(), e.id.clone().unwrap_or_default())),
+            )
+        });
+        assert_eq!(dups, 0);
+        let dups = steps[4].time(|| prints.ingest(&print_keys));
+        assert_eq!(dups, 0);
+        let batch = Batch {
+            events: rows,
+            ..Batch::default()
+        };
+        steps[5].time(|| store.write(&batch).expect("side write"));
+        steps[6].time(|| insert_rows(&mut per_row, &batch.events, 1));
+        steps[7].time(|| insert_rows(&mut multi, &batch.events, 100));
+        let one = [JournalRow {
+            ts: now.timestamp(),
+            agent: format!("batch-{r}"),
+            line: body,
+        }];
+        steps[8].time(|| insert_rows(&mut one_row, &one, 1));
+        if r % 8 == 7 {
+            steps[9].time(|| {
+                per_row
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    .expect("checkpoint")
+            });
+        }
+        if r % 5 == 4 {
+            steps[10].time(|| {
+                let mut core = core
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                core.tick(Utc::now()).expect("tick")
+            });
+        }
+    }
+    for step in &mut steps {
+        step.wall_ms.sort_by(f64::total_cmp);
+    }
+    Breakdown {
+        rounds,
+        rows: names.into_iter().zip(steps).collect(),
+    }
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() {
+    let events = env_u64("AGENTDECK_BENCH_EVENTS", DEFAULT_EVENTS);
+    let approvals = env_u64("AGENTDECK_BENCH_APPROVALS", DEFAULT_APPROVALS as u64) as usize;
+    let clients: Vec<usize> = std::env::var("AGENTDECK_BENCH_CLIENTS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|c| c.trim().parse().ok())
+                .filter(|&c| c > 0)
+                .collect()
+        })
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_CLIENTS.to_vec());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        eprintln!("hub bench: {events} events per throughput run, clients {clients:?}, {approvals} approvals per delay run");
+        let mut runs = Vec::new();
+        let mut last_hub = None;
+        for &c in &clients {
+            let (t, hub) = throughput(c, events).await;
+            runs.push(t);
+            if let Some(old) = last_hub.replace(hub) {
+                old.hub.stop().await;
+            }
+        }
+        // (b) on the hub of the last throughput run: a hub with history.
+        let hub = last_hub.expect("at least one throughput run");
+        eprintln!("  (b) approval delay, no background ingest…");
+        let d0 = approval_delay(&hub, "none (the floor)", "b0", 0, approvals).await;
+        eprintln!("  (b) approval delay, background 1,000-event bodies every 100 ms…");
+        let d1 = approval_delay(&hub, "1,000-event bodies every 100 ms", "b1", 1_000, approvals).await;
+        eprintln!("  (b) approval delay, background 100-event bodies every 10 ms…");
+        let d2 = approval_delay(&hub, "100-event bodies every 10 ms", "b2", 100, approvals).await;
+        eprintln!("  (c) breakdown…");
+        let core = hub.hub.core.clone();
+        let b = tokio::task::spawn_blocking(move || breakdown(&core, 100))
+            .await
+            .expect("breakdown");
+        hub.hub.stop().await;
+        report(cores, &runs, &[d0, d1, d2], &b);
+    });
+}
+
+fn report(cores: usize, runs: &[Throughput], delays: &[Delay], b: &Breakdown) {
+    println!();
+    println!("agentdeck hub bench — hub and load generator in ONE process, one tokio");
+    println!("multi-thread runtime, sharing {cores} cores (an honest worst case for the hub:");
+    println!("every client cycle spent generating, sending or parsing is a cycle the hub");
+    println!("does not get). Loopback HTTP, SQLite file (WAL, synchronous=NORMAL) in a");
+    println!("temp dir, default SLO specs (4 SLOs × 10 agents × 5 workflows = 200 series).");
+    println!();
+    println!("(a) ingest throughput — POST /v1/events, NDJSON bodies of {BATCH} run.finished");
+    println!(
+        "{:<8} {:>9} {:>8} {:>11} {:>9} {:>8} {:>5} {:>9} {:>9} {:>6} {:>6} {:>7} {:>13} {:>8}",
+        "clients",
+        "events",
+        "secs",
+        "events/s",
+        "accepted",
+        "rejected",
+        "dups",
+        "req p50ms",
+        "req p99ms",
+        "cpu %",
+        "other%",
+        "lock %",
+        "state total",
+        "target"
+    );
+    for r in runs {
+        let eps = r.events as f64 / r.elapsed.as_secs_f64();
+        let all_in = r.counts.accepted == r.events
+            && r.counts.rejected == 0
+            && r.counts.failed_requests == 0
+            && r.state_total == r.counts.accepted;
+        println!(
+            "{:<8} {:>9} {:>8.2} {:>11.0} {:>9} {:>8} {:>5} {:>9.1} {:>9.1} {:>6.0} {:>6.0} {:>7.0} {:>13} {:>8}",
+            r.clients,
+            r.events,
+            r.elapsed.as_secs_f64(),
+            eps,
+            r.counts.accepted,
+            r.counts.rejected + r.counts.failed_requests * BATCH as u64,
+            r.counts.duplicates,
+            percentile(&r.request_ms, 50.0),
+            percentile(&r.request_ms, 99.0),
+            r.cpu,
+            r.others,
+            100.0 * r.lock_busy,
+            r.state_total,
+            verdict(eps >= TARGET_EPS && all_in),
+        );
+        if let Some(e) = &r.counts.first_error {
+            println!("         first error: {e}");
+        }
+        match r.visible_after {
+            Some(d) => println!(
+                "         all {} in GET /v1/state (sum of completion totals) {:.0} ms after the last answer; db {:.0} MiB, WAL {:.1} MiB",
+                r.counts.accepted,
+                ms(d),
+                r.db_bytes as f64 / 1048576.0,
+                r.wal_bytes as f64 / 1048576.0,
+            ),
+            None => println!(
+                "         GET /v1/state shows {} of {} accepted after 30 s",
+                r.state_total, r.counts.accepted
+            ),
+        }
+    }
+    println!("  target: ≥ {TARGET_EPS:.0} events/s, every event accepted and counted in the state");
+    println!(
+        "  cpu %: this process's CPU time over wall time ({}% = every core busy); other%: the",
+        cores * 100
+    );
+    println!("  same for every other process on the machine (noise); lock %: share of");
+    println!(
+        "  250 µs samples that found the hub's core lock held; req: one POST of {BATCH} events"
+    );
+    println!();
+    println!(
+        "(b) approval delay — POST of approval.requested → `approval` delta received on GET /v1/stream,"
+    );
+    println!(
+        "    background ingest at {BACKGROUND_EPS} events/s in one of two shapes (or none, for the floor)"
+    );
+    println!(
+        "{:<34} {:>5} {:>7} {:>7} {:>7} {:>7} {:>5} {:>10} {:>8} {:>8} {:>8}",
+        "background",
+        "n",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "bg ev/s",
+        "bg rej",
+        "POST p99",
+        "target"
+    );
+    for d in delays {
+        let p99 = percentile(&d.delays_ms, 99.0);
+        println!(
+            "{:<34} {:>5} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>5} {:>10.0} {:>8} {:>8.1} {:>8}",
+            d.label,
+            d.delays_ms.len(),
+            percentile(&d.delays_ms, 50.0),
+            percentile(&d.delays_ms, 95.0),
+            p99,
+            d.delays_ms.last().copied().unwrap_or(f64::NAN),
+            d.lost,
+            d.background_eps,
+            d.background.rejected + d.background.failed_requests,
+            percentile(&d.post_ms, 99.0),
+            if d.label.starts_with("none") {
+                "(floor)"
+            } else {
+                verdict(p99 < TARGET_P99_MS && d.lost == 0 && d.approval_rejects == 0)
+            },
+        );
+        println!(
+            "         stream frames received: {}, resynchronising snapshots: {}, approval POSTs not accepted: {}; cpu {:.0} %, others {:.0} %",
+            d.frames, d.resyncs, d.approval_rejects, d.cpu, d.others
+        );
+        if d.ticks > 0 {
+            println!(
+                "         {} ticks sent SLO deltas ({:.0} frames each, spread over {:.1} ms); approvals in flight during one: {} (p50 {:.1} ms, max {:.1} ms); the other {}: p99 {:.1} ms, max {:.1} ms",
+                d.ticks,
+                d.burst_frames,
+                d.burst_ms,
+                d.near_tick.len(),
+                percentile(&d.near_tick, 50.0),
+                d.near_tick.last().copied().unwrap_or(f64::NAN),
+                d.clear.len(),
+                percentile(&d.clear, 99.0),
+                d.clear.last().copied().unwrap_or(f64::NAN),
+            );
+        }
+    }
+    println!("  target: p99 < {TARGET_P99_MS:.0} ms, none lost");
+    println!();
+    println!(
+        "(c) where the time goes — one {BATCH}-event body, in-process on one thread, {} bodies",
+        b.rounds
+    );
+    println!(
+        "    {:<48} {:>4} {:>7} {:>7} {:>7} {:>9} {:>7}",
+        "step", "n", "p50 ms", "mean ms", "max ms", "µs/event", "on-cpu"
+    );
+    for (name, step) in &b.rows {
+        let per_event = if name.contains("tick") || name.contains("checkpoint, every") {
+            "".to_string()
+        } else {
+            format!("{:.2}", step.mean() * 1000.0 / BATCH as f64)
+        };
+        println!(
+            "    {:<48} {:>4} {:>7.2} {:>7.2} {:>7.2} {:>9} {:>6.0}%",
+            name,
+            step.wall_ms.len(),
+            percentile(&step.wall_ms, 50.0),
+            step.mean(),
+            step.wall_ms.last().copied().unwrap_or(f64::NAN),
+            per_event,
+            100.0 * step.on_cpu(),
+        );
+    }
+    let lock = b.rows[1].1.mean();
+    println!(
+        "    one core lock ⇒ at most {:.0} events/s with Core::ingest as it is ({:.2} ms a body, mean)",
+        BATCH as f64 / (lock / 1000.0),
+        lock
+    );
+    println!(
+        "    on-cpu: share of wall time the thread ran; the rest waited (fsync in checkpoints, I/O,"
+    );
+    println!("    preemption by the other threads of the process or other processes)");
+}
