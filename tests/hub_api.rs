@@ -799,3 +799,117 @@ async fn the_audit_log_pages_and_chains() {
     assert_eq!(page["next_after"], 4);
     assert_eq!(entries[1]["prev_hash"], entries[0]["hash"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_needs_two_approvers_for_high_risk_and_restricts_who() {
+    let policy = agentdeck::hub::policy::Policy::parse(
+        "policy.toml",
+        "two_person_risk = [\"high\"]\n[[approvers]]\nagent = \"refund-bot\"\nnames = [\"approver\", \"approver2\"]\n",
+    )
+    .unwrap();
+    let h = start_with(support::Options {
+        policy,
+        ..Default::default()
+    })
+    .await;
+    let now = Utc::now();
+    h.post_events(
+        "agent",
+        approval_line("refund-bot", "q-1", now, now + Span::minutes(10)),
+    )
+    .await;
+    let path = "/v1/approvals/APR-1/decision";
+    // A lead not on the list is refused by policy.
+    let (s, body) = h
+        .post("lead", path, json!({"decision": "approve"}), None)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not among the approvers")
+    );
+    let (s, body) = h
+        .post("approver", path, json!({"decision": "approve"}), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["state"], "pending", "one approval of two");
+    let (s, _) = h
+        .post("approver", path, json!({"decision": "approve"}), None)
+        .await;
+    assert_eq!(s, 409, "the same approver twice");
+    let (s, body) = h
+        .post("approver2", path, json!({"decision": "approve"}), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(body["state"], "approved");
+    assert_eq!(body["decisions"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecided_approvals_expire_as_rejected_and_controls_lift_on_ttl() {
+    let h = start().await;
+    let now = Utc::now();
+    h.post_events(
+        "agent",
+        approval_line("refund-bot", "q-1", now, now + Span::seconds(1)),
+    )
+    .await;
+    let (s, _) = h
+        .post(
+            "responder",
+            "/v1/controls",
+            json!({"agent": "refund-bot", "kind": "force_fallback", "reason": "try it", "ttl_s": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201);
+    let state = h
+        .wait_state("expiry", |s| {
+            s["approvals"].as_array().unwrap().is_empty()
+                && s["controls"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert!(
+        state["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "approval.expired")
+    );
+    assert!(
+        state["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "control.expired")
+    );
+    // The agent learns its request was refused.
+    let (s, a) = h.get("bot", "/v1/agents/refund-bot/approvals/q-1").await;
+    assert_eq!(s, 200);
+    assert_eq!(a["state"], "expired");
+    let r = h
+        .http
+        .get(h.url("/v1/agents/refund-bot/controls"))
+        .bearer_auth(h.token("bot"))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["controls"].as_array().unwrap().is_empty());
+    // A late decision is told it expired.
+    let (s, body) = h
+        .post(
+            "approver",
+            "/v1/approvals/APR-1/decision",
+            json!({"decision": "approve"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409);
+    assert!(
+        body["error"].as_str().unwrap().contains("already expired"),
+        "{body}"
+    );
+}
