@@ -1,6 +1,8 @@
 //! Shared helpers for tests that run a real hub on loopback.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
