@@ -43,6 +43,37 @@ pub enum Command {
     /// Manage hub tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List the actions keys can be bound to, or check a keymap file.
+    Keys(KeysArgs),
+    /// Where agentdeck keeps its files on this machine.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Flags of `agentdeck keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// `check FILE`: validate a keymap file without starting the TUI.
+    #[command(subcommand)]
+    pub command: Option<KeysCommand>,
+}
+
+/// Subcommands of `agentdeck keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Validate a keymap file (merged over the default keymap, as the TUI
+    /// would) and say what is wrong.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Subcommands of `agentdeck config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print where config, themes, keymaps, logs and data live.
+    Path,
 }
 
 /// Subcommands of `agentdeck token`.
@@ -84,6 +115,14 @@ pub struct TuiArgs {
     /// loopback.
     #[arg(long)]
     pub insecure: bool,
+    /// Theme: dark (default), light, high-contrast, colorblind, or a file
+    /// NAME.toml in the config directory's themes/.
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Keymap: default, vim, emacs, or a file NAME.toml in the config
+    /// directory's keymaps/; keymap.toml there is merged over it.
+    #[arg(long)]
+    pub keymap: Option<String>,
 }
 
 /// Flags of the hub.
@@ -219,6 +258,8 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::cmd::serve::token_new(&name, &role, json)
         }
         Some(Command::Audit(AuditCommand::Verify { db })) => crate::cmd::serve::audit_verify(db),
+        Some(Command::Keys(args)) => crate::cmd::keys::run(args),
+        Some(Command::Config(ConfigCommand::Path)) => crate::cmd::keys::config_path(),
         None => crate::cmd::tui::run(cli.tui),
         Some(Command::Tui(args)) => crate::cmd::tui::run(args),
         Some(Command::Simulate(args)) => crate::cmd::simulate::run(args),

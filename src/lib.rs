@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod config;
 pub mod engine;
 pub mod hub;
 pub mod ingest;

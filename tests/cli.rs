@@ -7,6 +7,7 @@ fn agentdeck(args: &[&str]) -> std::process::Output {
         .args(args)
         .env_remove("AGENTDECK_HUB")
         .env_remove("AGENTDECK_TOKEN")
+        .env_remove("NO_COLOR")
         .output()
         .expect("run agentdeck")
 }
@@ -33,4 +34,76 @@ fn unknown_flags_are_refused_by_name() {
     let out = agentdeck(&["serve", "--colour"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--colour"));
+}
+
+#[test]
+fn keys_check_names_the_file_line_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[approvals]\napprove = \"A\"\n").unwrap();
+    let out = agentdeck(&["keys", "check", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[global]\n\nhelp = \"q\"\n").unwrap();
+    let out = agentdeck(&["keys", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad.toml:3:"), "{text}");
+    assert!(
+        text.contains("\"help\"") && text.contains("\"quit\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_broken_user_keymap_stops_the_tui_with_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agentdeck");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("keymap.toml"), "[global]\nquit = \"ctrl+q\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["--hub", "http://127.0.0.1:9", "--token", "x"])
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keymap.toml:2: bad key for \"quit\""), "{err}");
+    assert!(err.contains("agentdeck keys check"), "{err}");
+}
+
+#[test]
+fn an_unknown_theme_lists_the_shipped_ones() {
+    let out = agentdeck(&[
+        "--hub",
+        "http://127.0.0.1:9",
+        "--token",
+        "x",
+        "--theme",
+        "neon",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dark, light, high-contrast, colorblind"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_path_names_every_location() {
+    let out = agentdeck(&["config", "path"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for what in ["config", "themes", "keymaps", "log", "data"] {
+        assert!(text.lines().any(|l| l.starts_with(what)), "{what}: {text}");
+    }
+}
+
+#[test]
+fn tokens_never_go_over_plain_http_beyond_loopback() {
+    let out = agentdeck(&["--hub", "http://hub.example.com:7400", "--token", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"));
 }

@@ -131,18 +131,25 @@ async fn demo(args: DemoArgs) -> ExitCode {
         super::serve::shutdown_signal().await;
     } else if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         super::tui::init_file_logging();
-        let options = crate::tui::run::Options {
-            source: crate::tui::run::Source::Hub {
-                url: hub.url(),
-                token: lead_token.clone(),
-            },
-            read_only: false,
-            theme: super::tui::theme(args.no_color),
-            keymap: crate::tui::keymap::Keymap::default_keymap(),
-            bell: true,
-        };
-        if let Err(e) = crate::tui::run::run(options).await {
-            eprintln!("agentdeck demo: the TUI stopped: {e}");
+        let look = super::tui::theme(args.no_color, None)
+            .and_then(|t| super::tui::keymap(None).map(|k| (t, k)));
+        match look {
+            Ok((theme, keymap)) => {
+                let options = crate::tui::run::Options {
+                    source: crate::tui::run::Source::Hub {
+                        url: hub.url(),
+                        token: lead_token.clone(),
+                    },
+                    read_only: false,
+                    theme,
+                    keymap,
+                    bell: true,
+                };
+                if let Err(e) = crate::tui::run::run(options).await {
+                    eprintln!("agentdeck demo: the TUI stopped: {e}");
+                }
+            }
+            Err(e) => eprintln!("agentdeck demo: {e}"),
         }
     } else {
         println!(

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use crate::cli::ReplayArgs;
 use crate::engine::spec::{default_specs, parse_specs};
 use crate::replay::{self, Pace};
-use crate::tui::keymap::Keymap;
 use crate::tui::run::{Options, Source};
 
 use super::fail;
@@ -91,6 +90,12 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     super::tui::init_file_logging();
+    let (theme, keymap) = match super::tui::theme(false, None)
+        .and_then(|t| super::tui::keymap(None).map(|k| (t, k)))
+    {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -101,8 +106,8 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         let options = Options {
             source: Source::Local(rx),
             read_only: true,
-            theme: super::tui::theme(false),
-            keymap: Keymap::default_keymap(),
+            theme,
+            keymap,
             bell: false,
         };
         let result = crate::tui::run::run(options).await;

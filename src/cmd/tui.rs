@@ -22,6 +22,10 @@ pub struct ConfigFile {
     pub token: Option<String>,
     /// Ring the bell (default true).
     pub bell: Option<bool>,
+    /// Theme name.
+    pub theme: Option<String>,
+    /// Keymap name.
+    pub keymap: Option<String>,
 }
 
 /// Where the config file lives.
@@ -99,12 +103,42 @@ pub fn init_file_logging() {
         .try_init();
 }
 
-/// Theme from flags and environment.
-pub fn theme(no_color: bool) -> Theme {
+/// Theme from flags, config and environment: `NO_COLOR` or `--no-color`
+/// win; a 16-colour terminal gets the nearest ANSI colours.
+pub fn theme(no_color: bool, name: Option<&str>) -> Result<Theme, String> {
     if no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-        Theme::monochrome()
+        return Ok(Theme::monochrome());
+    }
+    let t = Theme::named(
+        name.unwrap_or("dark"),
+        crate::config::themes_dir().as_deref(),
+    )?;
+    Ok(if crate::tui::theme::terminal_has_many_colours() {
+        t
     } else {
-        Theme::dark()
+        t.downgraded_to_16()
+    })
+}
+
+/// The keymap chosen by name, with the user's keymap.toml merged over it.
+/// A broken file stops the TUI with the file, line and what to fix.
+pub fn keymap(name: Option<&str>) -> Result<Keymap, String> {
+    let base = Keymap::named(
+        name.unwrap_or("default"),
+        crate::config::keymaps_dir().as_deref(),
+    )
+    .map_err(|e| format!("{e}\n(check a file with `agentdeck keys check FILE`)"))?;
+    let Some(path) = crate::config::keymap_overrides() else {
+        return Ok(base);
+    };
+    match crate::config::read_optional(&path)? {
+        None => Ok(base),
+        Some(text) => base.merge(&path.display().to_string(), &text).map_err(|e| {
+            format!(
+                "{e}\n(fix the file, or check it with `agentdeck keys check {}`)",
+                path.display()
+            )
+        }),
     }
 }
 
@@ -132,11 +166,22 @@ pub fn run(args: TuiArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let theme = match theme(
+        args.no_color,
+        args.theme.as_deref().or(config.theme.as_deref()),
+    ) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let keymap = match keymap(args.keymap.as_deref().or(config.keymap.as_deref())) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
     let options = Options {
         source: Source::Hub { url: hub, token },
         read_only: args.read_only,
-        theme: theme(args.no_color),
-        keymap: Keymap::default_keymap(),
+        theme,
+        keymap,
         bell: !args.no_bell && config.bell.unwrap_or(true),
     };
     match runtime.block_on(crate::tui::run::run(options)) {

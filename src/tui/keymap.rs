@@ -12,6 +12,13 @@ use super::action::{Action, Context};
 /// The shipped default keymap.
 pub const DEFAULT_KEYMAP: &str = include_str!("../../keymaps/default.toml");
 
+/// Every shipped keymap: name and file text.
+pub const BUILT_IN: [(&str, &str); 3] = [
+    ("default", DEFAULT_KEYMAP),
+    ("vim", include_str!("../../keymaps/vim.toml")),
+    ("emacs", include_str!("../../keymaps/emacs.toml")),
+];
+
 /// One key press, normalised: a shifted letter is its capital, without
 /// the shift flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -366,6 +373,65 @@ impl Keymap {
         Ok(keymap)
     }
 
+    /// A keymap by name: a user file `NAME.toml` in `user_dir` wins over a
+    /// shipped keymap of the same name.
+    pub fn named(name: &str, user_dir: Option<&std::path::Path>) -> Result<Self, KeymapError> {
+        if let Some(dir) = user_dir {
+            let path = dir.join(format!("{name}.toml"));
+            let file = path.display().to_string();
+            match crate::config::read_optional(&path) {
+                Ok(Some(text)) => return Self::parse(&file, &text),
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(KeymapError {
+                        file,
+                        line: 0,
+                        message,
+                    });
+                }
+            }
+        }
+        match BUILT_IN.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => Self::parse(&format!("keymaps/{n}.toml"), text),
+            None => Err(KeymapError {
+                file: format!("{name}.toml"),
+                line: 0,
+                message: format!(
+                    "no keymap {name:?}: the shipped ones are {}",
+                    BUILT_IN.map(|(n, _)| n).join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// Merges a user's overrides over this keymap, per context and per
+    /// action: an action the user binds keeps only the user's keys there.
+    /// `inherit = false` at the top of the file starts from nothing
+    /// instead. A clash with a kept binding names the file and line.
+    pub fn merge(mut self, file: &str, text: &str) -> Result<Self, KeymapError> {
+        let (inherit, body) = split_inherit(text);
+        let user = Self::parse(file, &body)?;
+        if !inherit {
+            return Ok(user);
+        }
+        for (ctx, list) in &user.bindings {
+            let ours = self.bindings.entry(*ctx).or_default();
+            ours.retain(|(_, a)| !list.iter().any(|(_, ua)| ua == a));
+        }
+        for (ctx, list) in user.bindings {
+            for (seq, action) in list {
+                self.bind(ctx, seq, action).map_err(|e| KeymapError {
+                    file: file.to_string(),
+                    line: line_of_action(text, action),
+                    message: format!(
+                        "{e}; rebind that action in this file too, or set inherit = false"
+                    ),
+                })?;
+            }
+        }
+        Ok(self)
+    }
+
     /// Binds a sequence, refusing a clash with another action in the
     /// same context (the same sequence, or one a prefix of the other).
     pub fn bind(&mut self, ctx: Context, seq: Sequence, action: Action) -> Result<(), String> {
@@ -438,6 +504,38 @@ impl Keymap {
             Resolution::None
         }
     }
+}
+
+/// Takes a top-level `inherit = false|true` line out of a keymap file,
+/// keeping line numbers.
+fn split_inherit(text: &str) -> (bool, String) {
+    let mut inherit = true;
+    let mut in_table = false;
+    let body: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let t = line.trim();
+            if t.starts_with('[') {
+                in_table = true;
+            }
+            if !in_table && t.starts_with("inherit") && t.contains('=') {
+                inherit = !t
+                    .split('=')
+                    .nth(1)
+                    .is_some_and(|v| v.trim().starts_with("false"));
+                String::new()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    (inherit, body.join("\n"))
+}
+
+fn line_of_action(text: &str, action: Action) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(action.name()) && l.contains('='))
+        .map_or(0, |i| i + 1)
 }
 
 /// What pressed keys mean.
@@ -569,6 +667,89 @@ mod tests {
             k.resolve(&[Context::Overview, Context::Global], &[key("C-x")]),
             Resolution::Pending,
             "the emergency stop is a sequence"
+        );
+    }
+
+    #[test]
+    fn every_shipped_keymap_loads() {
+        for (name, text) in BUILT_IN {
+            let k = Keymap::parse(name, text).unwrap_or_else(|e| panic!("{e}"));
+            for ctx in [
+                Context::Global,
+                Context::Approvals,
+                Context::Incidents,
+                Context::Dialog,
+            ] {
+                assert!(!k.bindings(ctx).is_empty(), "{name} [{}]", ctx.name());
+            }
+            // Every screen-specific action the issue names is reachable.
+            for (ctx, action) in [
+                (Context::Approvals, Action::Approve),
+                (Context::Approvals, Action::Reject),
+                (Context::Incidents, Action::Resolve),
+                (Context::Controls, Action::Lift),
+                (Context::Global, Action::Quit),
+                (Context::Dialog, Action::Confirm),
+            ] {
+                assert!(!k.keys_for(ctx, action).is_empty(), "{name}: {:?}", action);
+            }
+        }
+        let vim = Keymap::named("vim", None).unwrap();
+        assert_eq!(
+            vim.resolve(&[Context::Global], &parse_sequence("C-d").unwrap()),
+            Resolution::Action(Action::PageDown)
+        );
+        assert!(
+            Keymap::named("dvorak", None)
+                .unwrap_err()
+                .to_string()
+                .contains("default, vim, emacs")
+        );
+    }
+
+    #[test]
+    fn user_overrides_merge_per_context_and_action() {
+        let base = Keymap::default_keymap();
+        let merged = base
+            .clone()
+            .merge("keymap.toml", "[approvals]\napprove = \"A\"\n")
+            .unwrap();
+        let r = |k: &Keymap, ctx: Context, s: &str| {
+            k.resolve(&[ctx, Context::Global], &parse_sequence(s).unwrap())
+        };
+        assert_eq!(
+            r(&merged, Context::Approvals, "A"),
+            Resolution::Action(Action::Approve)
+        );
+        assert_eq!(
+            r(&merged, Context::Approvals, "a"),
+            Resolution::None,
+            "the old key is gone"
+        );
+        assert_eq!(
+            r(&merged, Context::Approvals, "r"),
+            Resolution::Action(Action::Reject),
+            "the rest is kept"
+        );
+        // A user key that clashes with a kept default names the file and line.
+        let e = base
+            .clone()
+            .merge("keymap.toml", "\n[global]\nhelp = \"q\"\n")
+            .unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.to_string()
+                .contains("clashes with \"q\" bound to \"quit\""),
+            "{e}"
+        );
+        // inherit = false starts from nothing.
+        let only = base
+            .merge("keymap.toml", "inherit = false\n[global]\nquit = \"Q\"\n")
+            .unwrap();
+        assert_eq!(r(&only, Context::Global, "q"), Resolution::None);
+        assert_eq!(
+            r(&only, Context::Global, "Q"),
+            Resolution::Action(Action::Quit)
         );
     }
 

@@ -10,6 +10,17 @@ use serde::Deserialize;
 /// The shipped default theme.
 pub const DARK: &str = include_str!("../../themes/dark.toml");
 
+/// Every shipped theme: name and file text.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    ("dark", DARK),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+    ("colorblind", include_str!("../../themes/colorblind.toml")),
+];
+
 /// A theme as written in a file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +98,48 @@ impl Theme {
     pub fn dark() -> Self {
         // Parsed by a unit test, so this cannot fail in a release.
         Self::parse("themes/dark.toml", DARK).unwrap_or_else(|_| Self::monochrome())
+    }
+
+    /// A theme by name: a user file `NAME.toml` in `user_dir` wins over a
+    /// shipped theme of the same name.
+    pub fn named(name: &str, user_dir: Option<&std::path::Path>) -> Result<Self, String> {
+        if let Some(dir) = user_dir {
+            let path = dir.join(format!("{name}.toml"));
+            if let Some(text) = crate::config::read_optional(&path)? {
+                return Self::parse(&path.display().to_string(), &text);
+            }
+        }
+        match BUILT_IN.iter().find(|(n, _)| *n == name) {
+            Some((n, text)) => Self::parse(&format!("themes/{n}.toml"), text),
+            None => Err(format!(
+                "no theme {name:?}: the shipped ones are {}{}",
+                BUILT_IN.map(|(n, _)| n).join(", "),
+                user_dir
+                    .map(|d| format!(", or add {}/{name}.toml", d.display()))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+
+    /// The same theme for a terminal with only the 16 ANSI colours: every
+    /// RGB colour becomes the nearest of them.
+    pub fn downgraded_to_16(mut self) -> Self {
+        for c in [
+            &mut self.text,
+            &mut self.muted,
+            &mut self.accent,
+            &mut self.ok,
+            &mut self.warning,
+            &mut self.critical,
+            &mut self.selection_fg,
+            &mut self.selection_bg,
+            &mut self.border,
+            &mut self.border_focused,
+            &mut self.title,
+        ] {
+            *c = nearest_16(*c);
+        }
+        self
     }
 
     /// No colours.
@@ -179,9 +232,94 @@ impl Theme {
     }
 }
 
+/// True when the terminal says it shows more than 16 colours.
+pub fn terminal_has_many_colours() -> bool {
+    let colorterm = std::env::var("COLORTERM").unwrap_or_default();
+    let term = std::env::var("TERM").unwrap_or_default();
+    colorterm.contains("truecolor")
+        || colorterm.contains("24bit")
+        || term.contains("256")
+        || term.contains("direct")
+}
+
+fn nearest_16(c: Color) -> Color {
+    const ANSI: [(Color, (u8, u8, u8)); 16] = [
+        (Color::Black, (0, 0, 0)),
+        (Color::Red, (205, 0, 0)),
+        (Color::Green, (0, 205, 0)),
+        (Color::Yellow, (205, 205, 0)),
+        (Color::Blue, (0, 0, 238)),
+        (Color::Magenta, (205, 0, 205)),
+        (Color::Cyan, (0, 205, 205)),
+        (Color::Gray, (229, 229, 229)),
+        (Color::DarkGray, (127, 127, 127)),
+        (Color::LightRed, (255, 0, 0)),
+        (Color::LightGreen, (0, 255, 0)),
+        (Color::LightYellow, (255, 255, 0)),
+        (Color::LightBlue, (92, 92, 255)),
+        (Color::LightMagenta, (255, 0, 255)),
+        (Color::LightCyan, (0, 255, 255)),
+        (Color::White, (255, 255, 255)),
+    ];
+    let Color::Rgb(r, g, b) = c else {
+        return c;
+    };
+    let d = |(x, y, z): (u8, u8, u8)| {
+        let dr = i32::from(r) - i32::from(x);
+        let dg = i32::from(g) - i32::from(y);
+        let db = i32::from(b) - i32::from(z);
+        dr * dr + dg * dg + db * db
+    };
+    ANSI.iter()
+        .min_by_key(|(_, rgb)| d(*rgb))
+        .map(|(c, _)| *c)
+        .unwrap_or(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_theme_loads_and_keeps_ok_and_critical_apart() {
+        for (name, text) in BUILT_IN {
+            let t = Theme::parse(name, text).unwrap();
+            assert_ne!(t.ok, t.critical, "{name}");
+            let t16 = t.downgraded_to_16();
+            assert!(!matches!(t16.ok, Color::Rgb(..)), "{name}");
+        }
+        assert!(Theme::named("light", None).is_ok());
+        let e = Theme::named("neon", None).unwrap_err();
+        assert!(e.contains("dark, light, high-contrast, colorblind"), "{e}");
+    }
+
+    #[test]
+    fn the_colorblind_theme_has_no_red_green_pair() {
+        let t = Theme::named("colorblind", None).unwrap();
+        let hue = |c: Color| match c {
+            Color::Rgb(r, g, b) => (r, g, b),
+            _ => (0, 0, 0),
+        };
+        let (_, og, ob) = hue(t.ok);
+        let (cr, _, _) = hue(t.critical);
+        // ok is blue, critical is vermillion: told apart by blue/orange,
+        // which the common colour-vision deficiencies keep distinct.
+        assert!(ob > og, "ok is blue");
+        assert!(cr > 200, "critical is orange-red");
+    }
+
+    #[test]
+    fn a_user_theme_wins_over_a_shipped_one() {
+        let dir = std::env::temp_dir().join(format!("agentdeck-theme-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("dark.toml"), DARK.replace("#5fd75f", "#00ff00")).unwrap();
+        let t = Theme::named("dark", Some(&dir)).unwrap();
+        assert_eq!(t.ok, Color::Rgb(0, 255, 0));
+        std::fs::write(dir.join("broken.toml"), "text = 1").unwrap();
+        let e = Theme::named("broken", Some(&dir)).unwrap_err();
+        assert!(e.contains("broken.toml"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_dark_theme_parses() {
