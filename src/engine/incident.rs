@@ -51,6 +51,7 @@ impl Incident {
             summary: None,
             runbook: Some(new.category.as_str().to_string()),
             controls: Vec::new(),
+            steps: Vec::new(),
             timeline: vec![TimelineEntry {
                 at,
                 actor: actor.to_string(),

@@ -211,4 +211,7 @@ pub struct Incident {
     /// History, oldest first.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// Runbook steps completed, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<super::runbook::StepRecord>,
 }

@@ -17,6 +17,7 @@ pub mod incident;
 pub mod limits;
 pub mod raw;
 pub mod role;
+pub mod runbook;
 pub mod slo;
 pub mod stream;
 pub mod validate;
