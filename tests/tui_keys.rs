@@ -1557,25 +1557,15 @@ async fn the_run_loop_ignores_key_releases() {
         j(KeyEventKind::Release),
     ]);
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    let (_feed_tx, mut feed_rx) = mpsc::channel(1);
-    let (_out_tx, mut out_rx) = mpsc::channel(1);
-    let (_who_tx, mut who_rx) = mpsc::channel(1);
-    let (req_tx, _req_rx) = mpsc::channel(8);
-    let cancelled = Default::default();
-    let client = reqwest::Client::new();
+    let (_feed_tx, feed_rx) = mpsc::channel(1);
+    let mut wiring = agentdeck::tui::run::Wiring::detached(feed_rx);
     event_loop(
         &mut terminal,
         events,
         std::future::pending(),
         &mut app,
         &Theme::dark(),
-        &mut feed_rx,
-        &mut out_rx,
-        &mut who_rx,
-        &req_tx,
-        &cancelled,
-        &client,
-        None,
+        &mut wiring,
     )
     .await
     .unwrap();

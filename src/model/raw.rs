@@ -597,20 +597,33 @@ impl<'a> RawEnvelope<'a> {
 }
 
 fn tool_call(i: usize, call: RawToolCall<'_>) -> Result<ToolCall, DecodeError> {
+    // Field names carry the index; they are only built when something is
+    // wrong, since this runs for every call of every run.
     let field = |name: &str| format!("tool_calls[{i}].{name}");
-    let tool = call.tool.ok_or_else(|| DecodeError::MissingField {
+    let missing = |name: &str| DecodeError::MissingField {
         kind: "run.finished",
-        field: field("tool"),
-    })?;
-    let status = call.status.ok_or_else(|| DecodeError::MissingField {
-        kind: "run.finished",
-        field: field("status"),
-    })?;
+        field: field(name),
+    };
+    let tool = call.tool.ok_or_else(|| missing("tool"))?;
+    let status = call.status.ok_or_else(|| missing("status"))?;
+    let rename = |e: DecodeError, name: &str| match e {
+        DecodeError::TooLong { len, limit, .. } => DecodeError::TooLong {
+            field: field(name),
+            len,
+            limit,
+        },
+        DecodeError::Invalid { reason, .. } => DecodeError::Invalid {
+            field: field(name),
+            reason,
+        },
+        other => other,
+    };
     Ok(ToolCall {
-        tool: name_field(&field("tool"), tool)?,
-        status: enum_field(&field("status"), status, tool_status, "ok, error")?,
+        tool: name_field("tool", tool).map_err(|e| rename(e, "tool"))?,
+        status: enum_field("status", status, tool_status, "ok, error")
+            .map_err(|e| rename(e, "status"))?,
         latency_ms: call.latency_ms,
-        error: opt(call.error, &field("error"), text_field)?,
+        error: opt(call.error, "error", text_field).map_err(|e| rename(e, "error"))?,
     })
 }
 

@@ -11,6 +11,13 @@ pub fn id(field: &str, value: &str) -> Result<(), DecodeError> {
         return Err(DecodeError::invalid(field, "must not be empty"));
     }
     bounded(field, value, MAX_ID_BYTES)?;
+    // The common case, checked on bytes without decoding characters.
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'/' | b'@'))
+    {
+        return Ok(());
+    }
     match value
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '@')))
@@ -76,7 +83,13 @@ pub fn count(field: &str, len: usize, limit: usize) -> Result<(), DecodeError> {
 }
 
 fn no_controls(field: &str, value: &str) -> Result<(), DecodeError> {
-    if value.chars().any(char::is_control) {
+    // ASCII text is checked on bytes; anything else by character.
+    let control = if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    };
+    if control {
         return Err(DecodeError::invalid(
             field,
             "must not contain control characters",

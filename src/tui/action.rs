@@ -126,7 +126,9 @@ actions! {
     Acknowledge => "acknowledge", "acknowledge the incident", [Incidents];
     Take => "take", "assign the incident to me", [Incidents];
     Escalate => "escalate", "raise the severity", [Incidents];
-    Note => "note", "add a note", [Incidents];
+    Note => "note", "add a note (on Handoff: a note for the next shift, lead)", [Incidents, Handoff];
+    RunStep => "run_step", "run the focused runbook step (asks to confirm), or tick it by hand", [Runbook];
+    Refresh => "refresh", "fetch the summary again", [Handoff];
     Resolve => "resolve", "resolve with a summary", [Incidents];
     Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
     Confirm => "confirm", "confirm the dialog", [Dialog];

@@ -40,6 +40,8 @@ pub enum Effect {
     Copy(String),
     /// Tell the hub what the operator looks at.
     Presence(Option<String>),
+    /// Fetch the handoff summary.
+    FetchHandoff,
     /// Ring the terminal bell.
     Bell,
     /// Leave.
@@ -154,6 +156,12 @@ pub struct App {
     pub dirty: bool,
     /// What the hub was last told the operator looks at.
     viewing: Option<String>,
+    /// Runbooks the hub serves, by name.
+    pub runbooks: BTreeMap<String, crate::model::runbook::Runbook>,
+    /// The focused step on the Runbook screen (0-based).
+    pub step_focus: usize,
+    /// The last handoff summary: Markdown, or why it could not be fetched.
+    pub handoff: Option<Result<String, String>>,
 }
 
 fn list_key(s: Screen) -> &'static str {
@@ -185,6 +193,9 @@ impl App {
             now: Utc::now(),
             dirty: true,
             viewing: None,
+            runbooks: BTreeMap::new(),
+            step_focus: 0,
+            handoff: None,
         }
     }
 
@@ -423,7 +434,8 @@ impl App {
             | Action::Note
             | Action::Resolve
             | Action::Contain
-            | Action::Lift => &[Role::Responder, Role::Lead],
+            | Action::Lift
+            | Action::RunStep => &[Role::Responder, Role::Lead],
             Action::EmergencyStop => &[Role::Lead],
             _ => return None,
         };
@@ -490,7 +502,27 @@ impl App {
         }
     }
 
+    /// The runbook linked to the selected incident, if the hub serves it.
+    pub fn selected_runbook(&self) -> Option<&crate::model::runbook::Runbook> {
+        let id = self.selected(Screen::Incidents)?;
+        let name = self.data.incidents.get(&id)?.runbook.clone()?;
+        self.runbooks.get(&name).or_else(|| {
+            let category = self.data.incidents.get(&id)?.category.as_str();
+            self.runbooks
+                .values()
+                .find(|r| r.categories.iter().any(|c| c == category))
+        })
+    }
+
     fn move_selection(&mut self, delta: isize) {
+        if self.screen == Screen::Runbook {
+            let steps = self.selected_runbook().map_or(0, |r| r.steps.len());
+            if steps > 0 {
+                let next = (self.step_focus as isize + delta).clamp(0, steps as isize - 1);
+                self.step_focus = next as usize;
+            }
+            return;
+        }
         let s = if self.screen == Screen::Runbook {
             Screen::Incidents
         } else {
@@ -632,6 +664,9 @@ impl App {
             | Action::ShowHandoff => {
                 if let Some(s) = Screen::ALL.iter().find(|s| s.action() == action) {
                     self.screen = *s;
+                    if *s == Screen::Handoff {
+                        return vec![Effect::FetchHandoff];
+                    }
                 }
             }
             Action::NextScreen => {
@@ -757,8 +792,60 @@ impl App {
                 }
                 return effects;
             }
+            Action::Refresh => return vec![Effect::FetchHandoff],
+            Action::RunStep => return self.run_step(),
             Action::Confirm | Action::Cancel => {}
         }
+        Vec::new()
+    }
+
+    fn run_step(&mut self) -> Vec<Effect> {
+        let Some(incident) = self
+            .selected(Screen::Incidents)
+            .and_then(|id| self.data.incidents.get(&id).cloned())
+        else {
+            self.say(
+                Level::Error,
+                "no incident selected (choose one on screen 2)",
+            );
+            return Vec::new();
+        };
+        let Some(rb) = self.selected_runbook().cloned() else {
+            self.say(
+                Level::Error,
+                format!("{} has no runbook on this hub", incident.id),
+            );
+            return Vec::new();
+        };
+        let Some(step) = rb.steps.get(self.step_focus).cloned() else {
+            self.say(Level::Error, "this runbook has no steps");
+            return Vec::new();
+        };
+        if let Some(done) = incident
+            .steps
+            .iter()
+            .find(|s| s.runbook == rb.name && s.step == step.index)
+        {
+            self.say(
+                Level::Error,
+                format!(
+                    "step {} was done by {} at {}",
+                    step.index,
+                    done.by,
+                    done.at.format("%H:%M:%S")
+                ),
+            );
+            return Vec::new();
+        }
+        let what = match &step.action {
+            Some(a) => format!("runs: {}", serde_json::to_string(a).unwrap_or_default()),
+            None => "no action: ticks the step as done by hand".to_string(),
+        };
+        self.dialog = Some(Dialog::Confirm {
+            title: format!("Step {} of {} on {}?", step.index, rb.name, incident.id),
+            lines: vec![crate::tui::sanitize::fit(&step.text, 70), what],
+            op: Op::RunStep(incident.id.clone(), step.index),
+        });
         Vec::new()
     }
 
@@ -1240,6 +1327,12 @@ impl App {
                 }
                 Ok(self.send(Op::Note(id.clone(), text.to_string())))
             }
+            TextPurpose::HandoffNote => {
+                if text.is_empty() {
+                    return Err("the note is empty".into());
+                }
+                Ok(self.send(Op::HandoffNote(text.to_string())))
+            }
             TextPurpose::Resolve(id) => {
                 if text.is_empty() {
                     return Err("a summary is required to resolve".into());
@@ -1397,6 +1490,16 @@ impl App {
                 serde_json::to_value(c).ok(),
             ),
             Op::Lift(c) => (Method::Delete, format!("/v1/controls/{c}"), None),
+            Op::RunStep(i, n) => (
+                Method::Post,
+                format!("/v1/incidents/{i}/steps"),
+                Some(serde_json::json!({"step": n})),
+            ),
+            Op::HandoffNote(t) => (
+                Method::Post,
+                "/v1/handoff/notes".to_string(),
+                Some(serde_json::json!({"text": t})),
+            ),
         };
         self.pending.insert(
             id,

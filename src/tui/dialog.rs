@@ -28,6 +28,10 @@ pub enum Op {
     Control(ControlRequest),
     /// Lift a control.
     Lift(String),
+    /// Run (or tick) a runbook step on an incident.
+    RunStep(String, u32),
+    /// Leave a handoff note.
+    HandoffNote(String),
 }
 
 impl Op {
@@ -51,6 +55,8 @@ impl Op {
                 format!("{}{target} on {}", c.kind.as_str(), c.agent)
             }
             Self::Lift(id) => format!("lift {id}"),
+            Self::RunStep(id, n) => format!("step {n} on {id}"),
+            Self::HandoffNote(_) => "handoff note".to_string(),
         }
     }
 }
@@ -75,6 +81,8 @@ pub enum TextPurpose {
     Reject(String),
     /// A note on an incident.
     Note(String),
+    /// A note for the next shift.
+    HandoffNote,
     /// Summary to resolve an incident.
     Resolve(String),
     /// The typed confirmation of the fleet-wide pause.

@@ -6,6 +6,7 @@ pub mod app;
 pub mod data;
 pub mod dialog;
 pub mod keymap;
+pub mod markdown;
 pub mod run;
 pub mod sanitize;
 pub mod screen;

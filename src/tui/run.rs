@@ -25,6 +25,59 @@ use super::theme::Theme;
 /// Frames at most this often.
 pub const FRAME: Duration = Duration::from_millis(50);
 
+/// Everything the loop talks to besides the terminal: the feed, action
+/// outcomes, who the operator is, one-off fetches, and where to send.
+pub struct Wiring {
+    /// Feed messages.
+    pub feed_rx: mpsc::Receiver<FeedMsg>,
+    /// Action outcomes.
+    pub out_rx: mpsc::Receiver<(u64, actions::Outcome)>,
+    /// Who the operator is, once known.
+    pub who_rx: mpsc::Receiver<Operator>,
+    /// Answers of one-off fetches.
+    pub fetch_rx: mpsc::Receiver<Fetched>,
+    /// Where fetches answer.
+    pub fetch_tx: mpsc::Sender<Fetched>,
+    /// Actions to send.
+    pub req_tx: mpsc::Sender<actions::Request>,
+    /// Actions the operator cancelled.
+    pub cancelled: Cancelled,
+    /// HTTP client for presence and fetches.
+    pub client: reqwest::Client,
+    /// Hub URL and token, when there is a hub.
+    pub hub: Option<(String, String)>,
+}
+
+impl Wiring {
+    /// Wiring to nothing but the given feed: no hub, actions go nowhere
+    /// (for benchmarks and tests of the loop).
+    pub fn detached(feed_rx: mpsc::Receiver<FeedMsg>) -> Self {
+        let (_out_tx, out_rx) = mpsc::channel(1);
+        let (_who_tx, who_rx) = mpsc::channel(1);
+        let (fetch_tx, fetch_rx) = mpsc::channel(1);
+        let (req_tx, _req_rx) = mpsc::channel(256);
+        Self {
+            feed_rx,
+            out_rx,
+            who_rx,
+            fetch_rx,
+            fetch_tx,
+            req_tx,
+            cancelled: Default::default(),
+            client: reqwest::Client::new(),
+            hub: None,
+        }
+    }
+}
+
+/// Answers of one-off fetches.
+pub enum Fetched {
+    /// The hub's runbooks.
+    Runbooks(Vec<crate::model::runbook::Runbook>),
+    /// The handoff summary, or why not.
+    Handoff(Result<String, String>),
+}
+
 /// Where the TUI's data comes from.
 pub enum Source {
     /// A hub.
@@ -79,8 +132,9 @@ async fn whoami(client: &reqwest::Client, hub: &str, token: &str) -> Result<Oper
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let (feed_tx, mut feed_rx) = mpsc::channel::<FeedMsg>(1024);
     let (req_tx, req_rx) = mpsc::channel::<actions::Request>(256);
-    let (out_tx, mut out_rx) = mpsc::channel(256);
-    let (who_tx, mut who_rx) = mpsc::channel::<Operator>(1);
+    let (out_tx, out_rx) = mpsc::channel(256);
+    let (who_tx, who_rx) = mpsc::channel::<Operator>(1);
+    let (fetch_tx, fetch_rx) = mpsc::channel::<Fetched>(8);
     let cancelled: Cancelled = Arc::new(Mutex::new(Default::default()));
     let client = crate::client::http_client()?;
     let mut hub: Option<(String, String)> = None;
@@ -95,6 +149,27 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 out_tx,
                 cancelled.clone(),
             ));
+            let (c, u, t) = (client.clone(), url.clone(), token.clone());
+            let runbooks_tx = fetch_tx.clone();
+            tokio::spawn(async move {
+                // Runbooks change only when the hub restarts: fetch once,
+                // retrying until the hub answers.
+                loop {
+                    if let Ok(r) = c
+                        .get(format!("{}/v1/runbooks", u.trim_end_matches('/')))
+                        .bearer_auth(&t)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await
+                        && r.status().is_success()
+                        && let Ok(list) = r.json::<Vec<crate::model::runbook::Runbook>>().await
+                    {
+                        let _ = runbooks_tx.send(Fetched::Runbooks(list)).await;
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            });
             let (c, u, t) = (client.clone(), url.clone(), token.clone());
             tokio::spawn(async move {
                 // Who we are decides which actions are available; keep
@@ -130,6 +205,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     let theme = options.theme;
 
+    let mut wiring = Wiring {
+        feed_rx,
+        out_rx,
+        who_rx,
+        fetch_rx,
+        fetch_tx,
+        req_tx,
+        cancelled,
+        client,
+        hub,
+    };
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(
         &mut terminal,
@@ -137,13 +223,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         crate::cmd::serve::shutdown_signal(),
         &mut app,
         &theme,
-        &mut feed_rx,
-        &mut out_rx,
-        &mut who_rx,
-        &req_tx,
-        &cancelled,
-        &client,
-        hub.as_ref(),
+        &mut wiring,
     )
     .await;
     ratatui::restore();
@@ -160,13 +240,7 @@ pub async fn event_loop<B, S>(
     stop: impl std::future::Future<Output = ()>,
     app: &mut App,
     theme: &Theme,
-    feed_rx: &mut mpsc::Receiver<FeedMsg>,
-    out_rx: &mut mpsc::Receiver<(u64, actions::Outcome)>,
-    who_rx: &mut mpsc::Receiver<Operator>,
-    req_tx: &mpsc::Sender<actions::Request>,
-    cancelled: &Cancelled,
-    client: &reqwest::Client,
-    hub: Option<&(String, String)>,
+    wiring: &mut Wiring,
 ) -> anyhow::Result<()>
 where
     B: ratatui::backend::Backend,
@@ -176,6 +250,18 @@ where
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_draw = Instant::now() - FRAME;
+    let Wiring {
+        feed_rx,
+        out_rx,
+        who_rx,
+        fetch_rx,
+        fetch_tx,
+        req_tx,
+        cancelled,
+        client,
+        hub,
+    } = wiring;
+    let hub = hub.as_ref();
     tokio::pin!(stop);
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
@@ -219,6 +305,14 @@ where
             },
             Some((id, outcome)) = out_rx.recv() => { app.apply_outcome(id, outcome); Vec::new() }
             Some(op) = who_rx.recv() => { app.operator = Some(op); app.dirty = true; Vec::new() }
+            Some(f) = fetch_rx.recv() => {
+                match f {
+                    Fetched::Runbooks(list) => app.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect(),
+                    Fetched::Handoff(h) => app.handoff = Some(h),
+                }
+                app.dirty = true;
+                Vec::new()
+            }
             _ = tick.tick() => app.tick(Utc::now()),
         };
         for effect in effects {
@@ -253,6 +347,37 @@ where
                     let mut out = std::io::stdout();
                     let _ = out.write_all(b"\x07");
                     let _ = out.flush();
+                }
+                Effect::FetchHandoff => {
+                    if let Some((url, token)) = hub {
+                        let c = client.clone();
+                        let (url, token, tx) = (url.clone(), token.clone(), fetch_tx.clone());
+                        tokio::spawn(async move {
+                            let got = async {
+                                let r = c
+                                    .get(format!(
+                                        "{}/v1/handoff?format=markdown",
+                                        url.trim_end_matches('/')
+                                    ))
+                                    .bearer_auth(token)
+                                    .timeout(Duration::from_secs(10))
+                                    .send()
+                                    .await
+                                    .map_err(|e| feed::describe(&e))?;
+                                if !r.status().is_success() {
+                                    return Err(format!(
+                                        "the hub answered {}",
+                                        r.status().as_u16()
+                                    ));
+                                }
+                                r.text().await.map_err(|e| e.to_string())
+                            }
+                            .await;
+                            let _ = tx.send(Fetched::Handoff(got)).await;
+                        });
+                    } else {
+                        app.handoff = Some(Err("replays have no handoff summary".into()));
+                    }
                 }
                 Effect::Presence(viewing) => {
                     if let Some((url, token)) = hub {

@@ -887,76 +887,138 @@ fn runbook(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let incident = app
         .selected(Screen::Incidents)
         .and_then(|id| app.data.incidents.get(&id));
-    let lines = match incident {
-        Some(i) => vec![
+    let Some(incident) = incident else {
+        frame.render_widget(
+            Paragraph::new("No incident selected: choose one on screen 2; its runbook shows here.")
+                .style(theme.muted())
+                .block(theme.block(" Runbook ", true)),
+            area,
+        );
+        return;
+    };
+    let Some(rb) = app.selected_runbook() else {
+        let lines = vec![
             Line::from(vec![
-                Span::styled(format!("{} ", i.id), theme.accent()),
+                Span::styled(format!("{} ", incident.id), theme.accent()),
                 Span::styled(
-                    fit(&i.title, area.width.saturating_sub(12) as usize),
+                    fit(&incident.title, area.width.saturating_sub(12) as usize),
                     theme.title(),
                 ),
             ]),
             Line::from(""),
-            Line::from(vec![
-                Span::styled("linked runbook: ", theme.muted()),
-                Span::styled(
-                    i.runbook.clone().unwrap_or_else(|| "none".into()),
-                    theme.accent(),
-                ),
-            ]),
-            Line::from(Span::styled(
-                "This hub links runbooks by category; it serves no runbook files, so there are no steps to run here.",
-                theme.muted(),
+            Line::from(format!(
+                "linked runbook: {} — this hub serves no runbook of that name",
+                incident.runbook.as_deref().unwrap_or("none")
             )),
-            Line::from(Span::styled(
-                "Select another incident on screen 2; its runbook shows here.",
-                theme.muted(),
-            )),
-        ],
-        None => vec![Line::from(Span::styled(
-            "No incident selected.",
-            theme.muted(),
-        ))],
+        ];
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: true })
+                .block(theme.block(" Runbook ", true)),
+            area,
+        );
+        return;
     };
+    let (steps_area, body_area) = if area.width >= 140 {
+        let p = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+            .split(area);
+        (p[0], p[1])
+    } else {
+        let p =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).split(area);
+        (p[0], p[1])
+    };
+    let w = steps_area.width.saturating_sub(4) as usize;
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} ", incident.id), theme.accent()),
+        Span::styled(fit(&incident.title, w.saturating_sub(8)), theme.title()),
+    ])];
+    lines.push(Line::from(Span::styled(
+        format!("{} v{} · owner {}", rb.name, rb.version, rb.owner),
+        theme.muted(),
+    )));
+    let off = app.unavailable(super::action::Action::RunStep);
+    for (n, step) in rb.steps.iter().enumerate() {
+        let done = incident
+            .steps
+            .iter()
+            .find(|s| s.runbook == rb.name && s.step == step.index);
+        let mark = if done.is_some() { "☑" } else { "☐" };
+        let action = match &step.action {
+            Some(a) => {
+                let v = serde_json::to_value(a).unwrap_or_default();
+                format!(" [{}]", v["kind"].as_str().unwrap_or("action"))
+            }
+            None => String::new(),
+        };
+        let style = if n == app.step_focus {
+            theme.selection()
+        } else if done.is_some() {
+            theme.muted()
+        } else {
+            theme.text()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} {}. ", step.index), style),
+            Span::styled(fit(&step.text, w.saturating_sub(8 + action.len())), style),
+            Span::styled(
+                action,
+                if off.is_some() {
+                    theme.muted()
+                } else {
+                    theme.warning()
+                },
+            ),
+        ]));
+        if let Some(d) = done {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "    {} by {} at {}",
+                    fit(&d.result, w.saturating_sub(30)),
+                    d.by,
+                    d.at.format("%H:%M:%S")
+                ),
+                theme.ok(),
+            )));
+        }
+    }
+    if let Some(why) = off {
+        lines.push(Line::from(Span::styled(
+            format!("steps: {why}"),
+            theme.muted(),
+        )));
+    }
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: true })
-            .block(theme.block(" Runbook ", true)),
-        area,
+        Paragraph::new(lines).block(theme.block(" Steps (x runs the focused one) ", true)),
+        steps_area,
+    );
+    frame.render_widget(
+        Paragraph::new(super::markdown::lines(&rb.body, theme))
+            .wrap(Wrap { trim: false })
+            .block(theme.block(format!(" {} ", fit(&rb.title, 60)), false)),
+        body_area,
     );
 }
 
 fn handoff(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let d = &app.data;
-    let by_state = |s: IncidentState| d.incidents.values().filter(|i| i.state == s).count();
-    let lines = vec![
-        Line::from(Span::styled("Shift at a glance", theme.title())),
-        Line::from(""),
-        Line::from(format!(
-            "incidents open: {} (triggered {}, acknowledged {}, contained {})",
-            d.incidents.len(),
-            by_state(IncidentState::Triggered),
-            by_state(IncidentState::Acknowledged),
-            by_state(IncidentState::Contained)
-        )),
-        Line::from(format!("approvals pending: {}", d.approvals.len())),
-        Line::from(format!("controls in force: {}", d.controls.len())),
-        Line::from(format!(
-            "SLO series alerting: {} of {}",
-            d.slos
-                .values()
-                .filter(|s| s.alert != AlertLevel::None)
-                .count(),
-            d.slos.len()
-        )),
-        Line::from(""),
-        Line::from(Span::styled(
-            "Written handoff summaries (MTTA, MTTR, notes) are not served by this hub.",
+    let body = match &app.handoff {
+        Some(Ok(md)) => super::markdown::lines(md, theme),
+        Some(Err(e)) => vec![Line::from(Span::styled(
+            format!("could not fetch the summary: {}", clean(e)),
+            theme.critical(),
+        ))],
+        None => vec![Line::from(Span::styled(
+            "fetching the shift summary…",
             theme.muted(),
-        )),
-    ];
+        ))],
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(theme.block(" Handoff ", true)),
+        Paragraph::new(body)
+            .wrap(Wrap { trim: false })
+            .block(theme.block(
+                " Shift handoff (last 8 h) — r refresh · n note for the next shift ",
+                true,
+            )),
         area,
     );
 }
