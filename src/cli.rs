@@ -220,10 +220,10 @@ pub struct ReplayArgs {
 #[derive(Debug, Args)]
 pub struct HandoffArgs {
     /// Hub URL.
-    #[arg(long)]
+    #[arg(long, env = "AGENTDECK_HUB")]
     pub hub: Option<String>,
     /// Operator token.
-    #[arg(long, hide_env_values = true)]
+    #[arg(long, env = "AGENTDECK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Length of the shift ending now, e.g. 8h.
     #[arg(long)]
@@ -237,6 +237,10 @@ pub struct HandoffArgs {
     /// Write the summary to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Allow sending the token over plain HTTP to a host that is not
+    /// loopback.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Subcommands of `agentdeck audit`.
@@ -265,11 +269,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Simulate(args)) => crate::cmd::simulate::run(args),
         Some(Command::Demo(args)) => crate::cmd::demo::run(args),
         Some(Command::Replay(args)) => crate::cmd::replay::run(args),
-        Some(Command::Handoff(_)) => not_available("handoff"),
+        Some(Command::Handoff(args)) => crate::cmd::handoff::run(args),
     }
-}
-
-fn not_available(name: &str) -> ExitCode {
-    eprintln!("agentdeck {name}: not available yet");
-    ExitCode::from(EXIT_NOT_AVAILABLE)
 }

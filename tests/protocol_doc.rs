@@ -80,6 +80,11 @@ const JSON_KINDS: &[&str] = &[
     "callback",
     "callback-registration-request",
     "callback-registration",
+    "handoff",
+    "handoff-note-request",
+    "handoff-note",
+    "runbooks",
+    "step-request",
 ];
 
 /// Kinds checked in blocks of other languages.
@@ -571,6 +576,20 @@ impl Report {
             "resolve-request" => checked(body, ResolveRequest::validate).map(drop),
             "control-request" => checked(body, ControlRequest::validate).map(drop),
             "presence-request" => parse::<PresenceRequest>(body).map(drop),
+            "handoff" => check_handoff(&parse(body)?),
+            "runbooks" => check_runbooks(&parse(body)?),
+            "step-request" => {
+                let request: agentdeck::runbook::StepRequest = parse(body)?;
+                ensure(request.step >= 1, || "steps are numbered from 1".into())
+            }
+            "handoff-note-request" => {
+                let request: agentdeck::handoff::NoteRequest = parse(body)?;
+                request.validate()
+            }
+            "handoff-note" => {
+                let note: agentdeck::model::runbook::HandoffNote = parse(body)?;
+                agentdeck::handoff::NoteRequest { text: note.text }.validate()
+            }
             "error" => self.error(body),
             "otlp-request" => {
                 let mapped = map_export(body.as_bytes())?;
@@ -1214,6 +1233,34 @@ fn check_incident(doc: &Incident) -> Result<(), String> {
     }
     // The owner may have been set by an acknowledgement or an assignment,
     // both replayed; everything else follows from the timeline.
+    // Runbook steps are not replayed: each must have left its note.
+    for step in &doc.steps {
+        let prefix = format!("runbook {} step {} (", step.runbook, step.step);
+        let suffix = format!("): {}", step.result);
+        ensure(
+            doc.timeline.iter().any(|e| {
+                e.kind == "note"
+                    && e.actor == step.by
+                    && e.at == step.at
+                    && e.text.starts_with(&prefix)
+                    && e.text.ends_with(&suffix)
+            }),
+            || {
+                format!(
+                    "no timeline note `{prefix}…{suffix}` by {} at {}",
+                    step.by, step.at
+                )
+            },
+        )?;
+        if let Some(c) = &step.control {
+            ensure(doc.controls.contains(c), || {
+                format!("step control {c} is not in controls")
+            })?;
+        }
+    }
+    replay.steps = doc.steps.clone();
+    // The runbook's name depends on the runbooks the hub loaded.
+    replay.runbook = doc.runbook.clone();
     same_fields("the incident, replayed from its timeline,", doc, &replay)
 }
 
@@ -1460,4 +1507,90 @@ fn a_document_with_too_few_examples_fails() {
     );
     assert!(problems.iter().any(|p| p.contains("```json snapshot")));
     assert!(problems.iter().any(|p| p.contains("refused with TooMany")));
+}
+
+/// A handoff example must be consistent with its own definitions (§7.14).
+fn check_handoff(h: &agentdeck::handoff::Handoff) -> Result<(), String> {
+    ensure(h.from < h.to, || "from is not before to".into())?;
+    let i = &h.incidents;
+    for line in &i.opened {
+        ensure(h.from <= line.opened_at && line.opened_at < h.to, || {
+            format!(
+                "{} is listed as opened but opened outside the window",
+                line.id
+            )
+        })?;
+    }
+    for line in &i.resolved {
+        ensure(
+            line.resolved_at.is_some_and(|t| h.from <= t && t < h.to),
+            || {
+                format!(
+                    "{} is listed as resolved but not resolved in the window",
+                    line.id
+                )
+            },
+        )?;
+    }
+    let resolve: Vec<f64> = i
+        .resolved
+        .iter()
+        .filter_map(|l| {
+            l.resolved_at
+                .map(|r| (r - l.opened_at).num_seconds() as f64)
+        })
+        .collect();
+    if !resolve.is_empty() {
+        same(
+            "mttr_s",
+            &i.mttr_s,
+            &Some(resolve.iter().sum::<f64>() / resolve.len() as f64),
+        )?;
+    }
+    let a = &h.approvals;
+    same(
+        "approved + rejected",
+        &(a.approved + a.rejected),
+        &a.decided.len(),
+    )?;
+    let mut latencies: Vec<f64> = a.decided.iter().filter_map(|l| l.latency_s).collect();
+    latencies.sort_by(f64::total_cmp);
+    same(
+        "latency_p50_s",
+        &a.latency_p50_s,
+        &agentdeck::handoff::nearest_rank(&latencies, 50.0),
+    )?;
+    same(
+        "latency_p95_s",
+        &a.latency_p95_s,
+        &agentdeck::handoff::nearest_rank(&latencies, 95.0),
+    )
+}
+
+/// A `GET /v1/runbooks` answer: each runbook's body, parsed again behind
+/// its own front matter, gives its title and steps (lines aside, which
+/// depend on the front matter's length in the file).
+fn check_runbooks(list: &agentdeck::runbook::RunbookList) -> Result<(), String> {
+    ensure(!list.runbooks.is_empty(), || "no runbooks".into())?;
+    for r in &list.runbooks {
+        let file = format!(
+            "+++\ncategories = {:?}\nagents = {:?}\nowner = {:?}\nversion = {:?}\n+++\n{}",
+            r.categories, r.agents, r.owner, r.version, r.body
+        );
+        let parsed = agentdeck::runbook::parse("doc", &r.name, &file).map_err(|e| {
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        same("the title", &parsed.title, &r.title)?;
+        let strip = |steps: &[agentdeck::model::runbook::RunbookStep]| {
+            steps
+                .iter()
+                .map(|s| (s.index, s.text.clone(), s.action.clone()))
+                .collect::<Vec<_>>()
+        };
+        same("the steps", &strip(&parsed.steps), &strip(&r.steps))?;
+    }
+    Ok(())
 }

@@ -66,6 +66,10 @@ const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/agents/{agent}/controls"),
     ("PUT", "/v1/agents/{agent}/callback"),
     ("GET", "/v1/agents/{agent}/approvals/{request_id}"),
+    ("POST", "/v1/incidents/{id}/steps"),
+    ("GET", "/v1/runbooks"),
+    ("GET", "/v1/handoff"),
+    ("POST", "/v1/handoff/notes"),
 ];
 
 /// How a request is made for each row of the table. The key is the row's
@@ -91,6 +95,10 @@ enum Probe {
     AgentControlsOther,
     AgentApprovalOwn,
     CallbackOwn,
+    RunStep,
+    Runbooks,
+    Handoff,
+    HandoffNote,
 }
 
 const PROBES: &[(&str, Probe)] = &[
@@ -101,6 +109,10 @@ const PROBES: &[(&str, Probe)] = &[
     ("GET /v1/stream", Probe::Stream),
     ("GET /v1/state", Probe::State),
     ("GET /v1/audit", Probe::Audit),
+    ("POST /v1/incidents/{id}/steps", Probe::RunStep),
+    ("GET /v1/runbooks", Probe::Runbooks),
+    ("GET /v1/handoff", Probe::Handoff),
+    ("POST /v1/handoff/notes", Probe::HandoffNote),
     ("POST /v1/presence", Probe::Presence),
     ("POST /v1/approvals/{id}/decision", Probe::Decide),
     ("POST /v1/incidents", Probe::OpenIncident),
@@ -753,6 +765,40 @@ impl Ctx {
                 self.send(self.request(Method::GET, "/v1/audit?after=0&limit=5", caller))
                     .await
             }
+            Probe::Handoff => {
+                self.send(self.request(Method::GET, "/v1/handoff", caller))
+                    .await
+            }
+            Probe::HandoffNote => {
+                self.send(
+                    self.action(Method::POST, "/v1/handoff/notes", caller)
+                        .json(&json!({"text": self.unique("role matrix note")})),
+                )
+                .await
+            }
+            Probe::Runbooks => {
+                self.send(self.request(Method::GET, "/v1/runbooks", caller))
+                    .await
+            }
+            Probe::RunStep => {
+                // A fresh tool_failure incident: its runbook (the shipped
+                // one) starts with a step ticked by hand.
+                let answer = self
+                    .setup(
+                        "lead",
+                        Method::POST,
+                        "/v1/incidents",
+                        json!({"title": self.unique("role matrix step"), "severity": "SEV3", "category": "tool_failure", "agent": "refund-bot"}),
+                        201,
+                    )
+                    .await;
+                let id = answer["id"].as_str().expect("incident id");
+                self.send(
+                    self.action(Method::POST, &format!("/v1/incidents/{id}/steps"), caller)
+                        .json(&json!({"step": 1})),
+                )
+                .await
+            }
             Probe::Presence => {
                 // Presence is valid only with a stream open (§7.10): open one
                 // with the same credentials (refused for callers that may
@@ -984,7 +1030,11 @@ async fn every_endpoint_answers_every_role_as_the_protocol_table_says() {
     let began = Instant::now();
     let rows = parse_table(DOC);
     let cx = Ctx {
-        h: support::start().await,
+        h: support::start_with(support::Options {
+            runbooks: agentdeck::runbook::shipped().expect("the shipped runbooks load"),
+            ..support::Options::default()
+        })
+        .await,
         seq: AtomicU64::new(1),
     };
     // The table, the router and the probes must agree (also its own test).

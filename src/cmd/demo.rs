@@ -85,6 +85,13 @@ async fn demo(args: DemoArgs) -> ExitCode {
     {
         return fail(e);
     }
+    // The repository's runbooks when run from its root, else the copies
+    // compiled in.
+    let runbooks = match super::serve::load_runbooks(None) {
+        Ok(list) if !list.is_empty() => list,
+        Ok(_) => crate::runbook::shipped().unwrap_or_default(),
+        Err(e) => return fail(e),
+    };
     let hub = match crate::hub::start(HubConfig {
         listen: ([127, 0, 0, 1], 0).into(),
         db,
@@ -93,6 +100,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
         policy: Policy::default(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         stream: StreamLimits::default(),
+        runbooks,
     })
     .await
     {

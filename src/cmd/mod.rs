@@ -2,6 +2,7 @@
 //! code.
 
 pub mod demo;
+pub mod handoff;
 pub mod keys;
 pub mod replay;
 pub mod serve;

@@ -63,6 +63,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         Some(p) => Policy::load(p)?,
         None => Policy::default(),
     };
+    let runbooks = load_runbooks(args.runbooks.as_deref())?;
     Ok(HubConfig {
         listen,
         db,
@@ -71,7 +72,50 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         policy,
         max_body_bytes: args.max_body_bytes,
         stream: StreamLimits::default(),
+        runbooks,
     })
+}
+
+/// Loads `--runbooks DIR`, or `runbooks/` in the working directory when it
+/// exists, or none. Any invalid runbook refuses the start, naming every
+/// `file:line: problem`.
+pub fn load_runbooks(
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<crate::model::runbook::Runbook>, String> {
+    let dir = match dir {
+        Some(d) if !d.is_dir() => {
+            return Err(format!(
+                "--runbooks {}: not a directory of runbooks",
+                d.display()
+            ));
+        }
+        Some(d) => d.to_path_buf(),
+        None => {
+            let d = PathBuf::from("runbooks");
+            if !d.is_dir() {
+                tracing::info!(
+                    "no runbooks directory here and no --runbooks: incidents have no runbooks"
+                );
+                return Ok(Vec::new());
+            }
+            d
+        }
+    };
+    match crate::runbook::load_dir(&dir) {
+        Ok(list) => {
+            tracing::info!(dir = %dir.display(), count = list.len(), "runbooks loaded");
+            Ok(list)
+        }
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            Err(format!(
+                "{} problem(s) in the runbooks of {}; the hub does not start until they are fixed:\n{}",
+                errors.len(),
+                dir.display(),
+                lines.join("\n")
+            ))
+        }
+    }
 }
 
 /// `agentdeck serve`.

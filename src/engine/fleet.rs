@@ -589,6 +589,33 @@ impl Engine {
         })
     }
 
+    /// The share of the error budget of series `series_id` that its bad
+    /// events in the hour buckets overlapping `[from, to)` used up: those
+    /// bad events divided by the bad events the objective allows over the
+    /// SLO window as of `now` (`(1 − objective) × total`), the same
+    /// denominator as `budget_remaining`. `0.0` when the SLO window has no
+    /// events; none for an unknown series or an objective of 1.
+    pub fn budget_burned(
+        &self,
+        series_id: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        let s = self.series.iter().find(|s| s.id == series_id)?;
+        let spec = self.specs.get(s.spec)?;
+        let window = s.window_total(now.timestamp(), spec.window_days);
+        if window.total == 0 {
+            return Some(0.0);
+        }
+        let allowed = (1.0 - spec.objective) * window.total as f64;
+        if allowed <= 0.0 {
+            return None;
+        }
+        let shift = s.hours_between(from.timestamp(), to.timestamp());
+        Some(shift.bad() as f64 / allowed)
+    }
+
     /// One agent as of `now`.
     pub fn agent(&self, id: &str, now: DateTime<Utc>) -> Option<Agent> {
         self.agents

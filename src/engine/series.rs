@@ -137,6 +137,24 @@ impl SloSeries {
         self.hours(now_s, window_days as usize * 24)
     }
 
+    /// Counts of the hour buckets that overlap `[from_s, to_s)`: hour
+    /// granularity, so a window that starts or ends mid-hour counts its
+    /// whole first and last hours. Buckets older than the ring holds count
+    /// as empty.
+    pub fn hours_between(&self, from_s: i64, to_s: i64) -> Counts {
+        let mut c = Counts::default();
+        if to_s <= from_s {
+            return c;
+        }
+        let last = self.hours.bucket_of(to_s - 1);
+        let oldest_held = last - (self.hours.len() as i64 - 1);
+        let first = self.hours.bucket_of(from_s).max(oldest_held);
+        for bucket in first..=last {
+            c += self.hours.get(bucket);
+        }
+        c
+    }
+
     /// Per-minute counts over the last `n` minutes, oldest first.
     pub fn per_minute(&self, now_s: i64, n: usize) -> impl Iterator<Item = BucketCounts> + '_ {
         self.minutes.last(now_s, n)

@@ -75,6 +75,9 @@ pub struct Desk {
     pub approval_keys: HashMap<(String, String), String>,
     /// Every control in memory.
     pub controls: HashMap<String, Control>,
+    /// Every handoff note, oldest first. Like incidents, all are kept in
+    /// memory, so a handoff over any past window can be computed.
+    pub handoff_notes: Vec<crate::model::runbook::HandoffNote>,
     next_incident: u64,
     next_approval: u64,
     next_control: u64,
@@ -180,6 +183,7 @@ pub struct Core {
     outbox: Vec<CallbackJob>,
     recent_ids: RecentIds,
     sent_agents: HashMap<String, crate::model::agent::Agent>,
+    runbooks: crate::runbook::Library,
 }
 
 /// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
@@ -258,6 +262,7 @@ impl Core {
             desk.next_control = desk.next_control.max(id_number(&c.id));
             desk.controls.insert(c.id.clone(), c);
         }
+        desk.handoff_notes = loaded.handoff_notes;
         desk.next_incident = desk
             .next_incident
             .max(meta_u64(&loaded.meta, "next_incident"));
@@ -293,6 +298,7 @@ impl Core {
             outbox: Vec::new(),
             recent_ids: RecentIds::default(),
             sent_agents: HashMap::new(),
+            runbooks: crate::runbook::Library::default(),
         };
         core.replay_journal(now)?;
         Ok(core)
@@ -330,6 +336,16 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Sets the runbooks incidents are linked to (at start).
+    pub fn set_runbooks(&mut self, runbooks: crate::runbook::Library) {
+        self.runbooks = runbooks;
+    }
+
+    /// The runbooks incidents are linked to.
+    pub fn runbooks(&self) -> &crate::runbook::Library {
+        &self.runbooks
     }
 
     /// A new stream subscription.
@@ -446,6 +462,7 @@ impl Core {
             self.publish(&Delta::Control(Box::new(c.clone())));
             self.desk.controls.insert(c.id.clone(), c);
         }
+        self.desk.handoff_notes.extend(batch.handoff_notes);
         for e in batch.audit {
             self.publish(&Delta::Audit(Box::new(e.clone())));
             if self.audit_tail.len() >= AUDIT_TAIL {
@@ -684,6 +701,7 @@ impl Core {
                         &env.agent,
                         env.ts.min(now),
                     );
+                    self.runbooks.link(&mut incident);
                     if report.detail.is_some() || report.run_id.is_some() {
                         let text = match (&report.detail, &report.run_id) {
                             (Some(d), Some(r)) => format!("{d} (run {r})"),
@@ -932,7 +950,7 @@ impl Core {
                         alert.burn.h1,
                         alert.burn.h6,
                     );
-                    let incident = Incident::open(
+                    let mut incident = Incident::open(
                         NewIncident {
                             id: id.clone(),
                             title,
@@ -945,6 +963,7 @@ impl Core {
                         "hub",
                         now,
                     );
+                    self.runbooks.link(&mut incident);
                     change.audit(
                         now,
                         "hub",

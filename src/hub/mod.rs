@@ -51,6 +51,9 @@ pub struct HubConfig {
     pub max_body_bytes: usize,
     /// Stream buffer sizes.
     pub stream: StreamLimits,
+    /// Runbooks incidents are linked to (validated before the hub starts;
+    /// see [`crate::runbook::load_dir`]).
+    pub runbooks: Vec<crate::model::runbook::Runbook>,
 }
 
 /// A running hub.
@@ -90,15 +93,12 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     let specs = config.specs.clone();
     let policy = config.policy.clone();
     let limits = config.stream;
+    let runbooks = crate::runbook::Library::new(config.runbooks);
     let core = tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
         let store = Store::open(&db)?;
-        Ok(Core::open(
-            store,
-            Engine::new(specs),
-            policy,
-            limits,
-            Utc::now(),
-        )?)
+        let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
+        core.set_runbooks(runbooks);
+        Ok(core)
     })
     .await??;
     let core = Arc::new(Mutex::new(core));
@@ -117,6 +117,10 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
     let task = tokio::spawn(async move {
+        // Stream writes are small and latency matters: no Nagle delay.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = shutdown_rx.await;

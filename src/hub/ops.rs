@@ -126,6 +126,7 @@ pub fn open_incident(
         &who.name,
         now,
     );
+    core.runbooks().link(&mut incident);
     if let Some(detail) = &req.detail {
         incident.note(&who.name, detail, now);
     }
@@ -385,4 +386,231 @@ pub fn register_callback(
         json!({"agent": agent, "url": url, "secret": secret}),
         change,
     ))
+}
+
+/// `POST /v1/incidents/{id}/steps`: runs step `req.step` of the incident's
+/// runbook. A step with an action does what the matching operator action
+/// does (a control linked to the incident, an escalation, a page recorded on
+/// the timeline); a step without one is ticked by hand. Either way a
+/// [`StepRecord`](crate::model::runbook::StepRecord) is added to the
+/// incident, a timeline note says what was done, and `runbook.step` is
+/// audited.
+pub fn run_step(
+    core: &mut Core,
+    who: &Principal,
+    id: &str,
+    req: crate::runbook::StepRequest,
+    now: DateTime<Utc>,
+) -> Outcome {
+    use crate::model::incident::IncidentState;
+    use crate::model::runbook::{StepAction, StepRecord};
+
+    let incident = core
+        .desk
+        .incidents
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    let runbook = core
+        .runbooks()
+        .for_incident(&incident)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "{id} has no runbook: no loaded runbook claims category {}{}",
+                incident.category.as_str(),
+                incident
+                    .agent
+                    .as_deref()
+                    .map(|a| format!(" for agent {a}"))
+                    .unwrap_or_default()
+            ))
+        })?;
+    let step = runbook
+        .steps
+        .iter()
+        .find(|s| s.index == req.step)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "runbook {} has no step {} (it has steps 1 to {})",
+                runbook.name,
+                req.step,
+                runbook.steps.len()
+            ))
+        })?;
+    if incident.state == IncidentState::Resolved {
+        return Err(ApiError::Conflict {
+            message: format!("cannot run a runbook step on {id}: it is resolved"),
+            current: to_value(&incident),
+        });
+    }
+    if let Some(done) = incident
+        .steps
+        .iter()
+        .find(|s| s.runbook == runbook.name && s.step == step.index)
+    {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "step {} of runbook {} was already done on {id} by {} at {}: {}",
+                step.index,
+                runbook.name,
+                done.by,
+                done.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                done.result
+            ),
+            current: to_value(&incident),
+        });
+    }
+    let roles = crate::runbook::roles_for(step.action.as_ref());
+    if !roles.contains(&who.role) {
+        return Err(ApiError::forbidden(
+            &format!("running step {} of runbook {}", step.index, runbook.name),
+            roles,
+        ));
+    }
+    let label = format!("runbook {} step {}", runbook.name, step.index);
+    let conflict = |e: crate::engine::TransitionError, i: &Incident| ApiError::Conflict {
+        message: e.to_string(),
+        current: to_value(i),
+    };
+    let control_kind = |a: &StepAction| match a {
+        StepAction::DisableTool { .. } => Some(ControlKind::DisableTool),
+        StepAction::ForceFallback => Some(ControlKind::ForceFallback),
+        StepAction::RouteToHumans => Some(ControlKind::RouteToHumans),
+        StepAction::RequireApproval => Some(ControlKind::RequireApproval),
+        StepAction::PinVersion { .. } => Some(ControlKind::PinVersion),
+        StepAction::PauseAgent => Some(ControlKind::PauseAgent),
+        StepAction::Escalate { .. } | StepAction::Page { .. } => None,
+    };
+    let (mut change, mut incident, result, control) = match &step.action {
+        None => (core.change(), incident, "done by hand".to_string(), None),
+        Some(action) if control_kind(action).is_some() => {
+            let Some(agent) = incident.agent.clone() else {
+                return Err(ApiError::Conflict {
+                    message: format!(
+                        "{id} names no agent, so {label} ({}) has nothing to apply to: apply a control with POST /v1/controls, then tick the step",
+                        crate::runbook::action_text(action)
+                    ),
+                    current: to_value(&incident),
+                });
+            };
+            let mut reason = format!("{label}: {}", step.text);
+            if reason.len() > 1000 {
+                let mut cut = 1000;
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                reason.truncate(cut);
+                reason.push('…');
+            }
+            let request = ControlRequest {
+                agent,
+                kind: control_kind(action).unwrap_or(ControlKind::PauseAgent),
+                tool: match action {
+                    StepAction::DisableTool { tool } => Some(tool.clone()),
+                    _ => None,
+                },
+                version: match action {
+                    StepAction::PinVersion { version } => Some(version.clone()),
+                    _ => None,
+                },
+                reason,
+                ttl_s: None,
+                incident: Some(id.to_string()),
+            };
+            let (_, control, change) = create_control(core, who, request, now)?;
+            let control_id = control["id"].as_str().unwrap_or_default().to_string();
+            // create_control contained the incident: continue from its copy.
+            let incident = change
+                .batch
+                .incidents
+                .iter()
+                .find(|i| i.id == id)
+                .cloned()
+                .unwrap_or(incident);
+            (
+                change,
+                incident,
+                format!("control {control_id} applied"),
+                Some(control_id),
+            )
+        }
+        Some(StepAction::Escalate { severity }) => {
+            let mut change = core.change();
+            let from = incident.severity;
+            let mut after = incident.clone();
+            let result = if *severity < from {
+                after
+                    .escalate(&who.name, *severity, now)
+                    .map_err(|e| conflict(e, &incident))?;
+                change.audit(
+                    now,
+                    &who.name,
+                    Some(who.role),
+                    "incident.escalated",
+                    id,
+                    json!({"from": from, "severity": severity, "runbook": runbook.name, "step": step.index}),
+                );
+                format!("escalated {} → {}", from.as_str(), severity.as_str())
+            } else {
+                format!(
+                    "already {} (escalate {} would not raise it)",
+                    from.as_str(),
+                    severity.as_str()
+                )
+            };
+            (change, after, result, None)
+        }
+        Some(StepAction::Page { role }) => {
+            let mut change = core.change();
+            change.audit(
+                now,
+                &who.name,
+                Some(who.role),
+                "incident.paged",
+                id,
+                json!({"role": role, "runbook": runbook.name, "step": step.index}),
+            );
+            (change, incident, format!("paged {}", role.as_str()), None)
+        }
+        Some(_) => {
+            return Err(ApiError::Internal(format!(
+                "{label}: an action with no handler"
+            )));
+        }
+    };
+    incident.note(
+        &who.name,
+        &format!("{label} ({}): {result}", step.text),
+        now,
+    );
+    let record = StepRecord {
+        runbook: runbook.name.clone(),
+        step: step.index,
+        by: who.name.clone(),
+        at: now,
+        result: result.clone(),
+        control: control.clone(),
+    };
+    change.audit(
+        now,
+        &who.name,
+        Some(who.role),
+        "runbook.step",
+        id,
+        json!({
+            "runbook": runbook.name,
+            "version": runbook.version,
+            "step": step.index,
+            "text": step.text,
+            "action": step.action.as_ref().map(crate::runbook::action_text),
+            "result": result,
+            "control": control,
+        }),
+    );
+    incident.steps.push(record);
+    let answer = to_value(&incident);
+    change.incident(incident);
+    Ok((StatusCode::OK, answer, change))
 }

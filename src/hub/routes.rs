@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -182,7 +182,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/audit", get(get_audit))
         .route("/v1/approvals/{id}/decision", post(decide))
         .route("/v1/incidents", post(open_incident))
+        .route("/v1/incidents/{id}/steps", post(run_step))
         .route("/v1/incidents/{id}/{action}", post(incident_action))
+        .route("/v1/runbooks", get(get_runbooks))
         .route("/v1/controls", post(create_control))
         .route("/v1/controls/{id}", delete(lift_control))
         .route("/v1/presence", post(presence))
@@ -192,6 +194,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/v1/agents/{agent}/approvals/{request_id}",
             get(agent_approval),
         )
+        .route("/v1/handoff", get(get_handoff))
+        .route("/v1/handoff/notes", post(post_handoff_note))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::map_response(move |r: Response| {
             json_errors(r, max_body_bytes)
@@ -511,6 +515,49 @@ async fn incident_action(
     .await
 }
 
+async fn run_step(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "running runbook steps", RESPONDERS) {
+        return e.into_response();
+    }
+    let req: crate::runbook::StepRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/v1/incidents/{id}/steps");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &body,
+        move |core, who| ops::run_step(core, who, &id, req, Utc::now()),
+    )
+    .await
+}
+
+async fn get_runbooks(State(state): State<AppState>, Caller(who): Caller) -> Response {
+    if let Err(e) = require(&who, "reading runbooks", OPERATORS) {
+        return e.into_response();
+    }
+    match state
+        .with_core(|core| crate::runbook::RunbookList {
+            runbooks: core.runbooks().all().to_vec(),
+        })
+        .await
+    {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn create_control(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -720,4 +767,164 @@ async fn whoami(Caller(who): Caller) -> Response {
         role: who.role,
     })
     .into_response()
+}
+
+/// Query of `GET /v1/handoff`.
+#[derive(Debug, Deserialize)]
+pub struct HandoffQuery {
+    /// Start of the shift, RFC 3339 (default: `to` − 8 h).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End of the shift, RFC 3339 (default: now).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `markdown` for the Markdown summary, `json` (the default) for JSON.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+fn query_time(name: &str, value: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "parameter {name:?}: {v:?} is not an RFC 3339 time ({e}), e.g. 2026-11-21T08:00:00Z"
+                ))
+            }),
+    }
+}
+
+/// Reads the shift window of a handoff request: `to` defaults to now and
+/// `from` to `to` − 8 h; `from` must come before `to`.
+fn handoff_window(
+    q: &HandoffQuery,
+    now: DateTime<Utc>,
+) -> Result<crate::handoff::Window, ApiError> {
+    let to = query_time("to", &q.to)?.unwrap_or(now);
+    let from = query_time("from", &q.from)?
+        .unwrap_or(to - chrono::Duration::seconds(crate::handoff::DEFAULT_SHIFT_S));
+    if from >= to {
+        return Err(ApiError::BadRequest(format!(
+            "parameter \"from\" ({from}) must be before \"to\" ({to})"
+        )));
+    }
+    Ok(crate::handoff::Window { from, to })
+}
+
+async fn get_handoff(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Query(q): Query<HandoffQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = require(&who, "reading the handoff summary", OPERATORS) {
+        return e.into_response();
+    }
+    let markdown = match q.format.as_deref() {
+        Some("markdown" | "md") => true,
+        Some("json") => false,
+        Some(other) => {
+            return ApiError::BadRequest(format!(
+                "parameter \"format\": {other:?} is not markdown or json"
+            ))
+            .into_response();
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/markdown")),
+    };
+    let now = Utc::now();
+    let window = match handoff_window(&q, now) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let result = state
+        .with_core(move |core| {
+            let incidents: Vec<_> = core.desk.incidents.values().cloned().collect();
+            let approvals: Vec<_> = core.desk.approvals.values().cloned().collect();
+            let controls: Vec<_> = core.desk.controls.values().cloned().collect();
+            let slos: Vec<_> = core
+                .engine
+                .statuses(now)
+                .into_iter()
+                .map(|status| crate::handoff::SloNow {
+                    budget_burned: core.engine.budget_burned(
+                        &status.series,
+                        window.from,
+                        window.to,
+                        now,
+                    ),
+                    status,
+                })
+                .collect();
+            crate::handoff::summarize(
+                window,
+                &incidents,
+                &approvals,
+                &controls,
+                &slos,
+                &core.desk.handoff_notes,
+                now,
+            )
+        })
+        .await;
+    match result {
+        Ok(h) if markdown => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            crate::handoff::to_markdown(&h),
+        )
+            .into_response(),
+        Ok(h) => axum::Json(h).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn post_handoff_note(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = require(&who, "writing handoff notes", &[Role::Lead]) {
+        return e.into_response();
+    }
+    let req: crate::handoff::NoteRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        "/v1/handoff/notes",
+        &body,
+        move |core, who| {
+            req.validate().map_err(ApiError::BadRequest)?;
+            let now = Utc::now();
+            let note = crate::model::runbook::HandoffNote {
+                by: who.name.clone(),
+                at: now,
+                text: req.text,
+            };
+            let mut change = core.change();
+            change.audit(
+                now,
+                &who.name,
+                Some(who.role),
+                "handoff.noted",
+                "handoff",
+                serde_json::json!({"text": note.text}),
+            );
+            let answer = serde_json::to_value(&note).unwrap_or_default();
+            change.batch.handoff_notes.push(note);
+            Ok((StatusCode::CREATED, answer, change))
+        },
+    )
+    .await
 }

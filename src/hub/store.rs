@@ -16,6 +16,7 @@ use crate::model::audit::AuditEntry;
 use crate::model::control::Control;
 use crate::model::incident::Incident;
 use crate::model::role::Role;
+use crate::model::runbook::HandoffNote;
 
 use super::audit::GENESIS_HASH;
 
@@ -38,7 +39,8 @@ impl From<serde_json::Error> for StoreError {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, agent TEXT NOT NULL, line TEXT NOT NULL);
 CREATE INDEX events_ts ON events (ts);
@@ -48,7 +50,11 @@ CREATE TABLE controls (id TEXT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT 
 CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT NOT NULL, role TEXT, action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE idempotency (principal TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (principal, key));
 CREATE TABLE callbacks (agent TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, updated_at TEXT NOT NULL);
-"#];
+"#,
+    r#"
+CREATE TABLE handoff_notes (id INTEGER PRIMARY KEY, at TEXT NOT NULL, by TEXT NOT NULL, text TEXT NOT NULL);
+"#,
+];
 
 /// One accepted event line for the journal.
 #[derive(Debug, Clone)]
@@ -106,6 +112,8 @@ pub struct Batch {
     pub meta: Vec<(&'static str, String)>,
     /// Callback registrations.
     pub callbacks: Vec<CallbackRow>,
+    /// New handoff notes.
+    pub handoff_notes: Vec<HandoffNote>,
 }
 
 impl Batch {
@@ -119,6 +127,7 @@ impl Batch {
             && self.idempotency.is_none()
             && self.meta.is_empty()
             && self.callbacks.is_empty()
+            && self.handoff_notes.is_empty()
     }
 }
 
@@ -139,6 +148,8 @@ pub struct Loaded {
     pub meta: HashMap<String, String>,
     /// Callback registrations.
     pub callbacks: Vec<CallbackRow>,
+    /// Every handoff note, oldest first.
+    pub handoff_notes: Vec<HandoffNote>,
 }
 
 /// An open database.
@@ -313,6 +324,10 @@ impl Store {
                 )?
                 .execute(params![c.agent, c.url, c.secret, rfc3339(Utc::now())])?;
             }
+            for n in &batch.handoff_notes {
+                tx.prepare_cached("INSERT INTO handoff_notes (at, by, text) VALUES (?1, ?2, ?3)")?
+                    .execute(params![rfc3339(n.at), n.by, n.text])?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -352,6 +367,22 @@ impl Store {
             })
         })? {
             loaded.callbacks.push(row?);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT at, by, text FROM handoff_notes ORDER BY id")?;
+        for row in st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })? {
+            let (at, by, text) = row?;
+            let at = DateTime::parse_from_rfc3339(&at)
+                .map_err(|e| StoreError(format!("handoff note: bad time {at:?}: {e}")))?
+                .with_timezone(&Utc);
+            loaded.handoff_notes.push(HandoffNote { by, at, text });
         }
         let head: Option<(i64, String)> = self
             .conn

@@ -202,7 +202,8 @@ pub struct Incident {
     /// Resolution summary.
     #[serde(default)]
     pub summary: Option<String>,
-    /// Name of the linked runbook (its category, until runbook files exist).
+    /// The linked runbook: its name when the hub serves one for this
+    /// category (and agent), else the category.
     #[serde(default)]
     pub runbook: Option<String>,
     /// Ids of controls applied for it.

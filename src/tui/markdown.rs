@@ -26,7 +26,7 @@ pub fn lines(markdown: &str, theme: &Theme) -> Vec<Line<'static>> {
     };
     let parser = Parser::new_ext(
         markdown,
-        Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH,
+        Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
     );
     for event in parser {
         let style = *styles.last().unwrap_or(&Style::default());
@@ -135,6 +135,22 @@ pub fn lines(markdown: &str, theme: &Theme) -> Vec<Line<'static>> {
             }
             Event::SoftBreak => spans.push(Span::raw(" ")),
             Event::HardBreak => flush(&mut spans, &mut out),
+            // Tables: one line per row, cells separated by a bar.
+            Event::Start(Tag::Table(_)) => flush(&mut spans, &mut out),
+            Event::End(TagEnd::Table) => {
+                flush(&mut spans, &mut out);
+                out.push(Line::from(""));
+            }
+            Event::Start(Tag::TableHead) => styles.push(theme.title()),
+            Event::End(TagEnd::TableHead) => {
+                styles.pop();
+                flush(&mut spans, &mut out);
+            }
+            Event::Start(Tag::TableRow) => flush(&mut spans, &mut out),
+            Event::End(TagEnd::TableRow) => flush(&mut spans, &mut out),
+            Event::Start(Tag::TableCell) if !spans.is_empty() => {
+                spans.push(Span::styled(" │ ", theme.muted()));
+            }
             Event::Rule => {
                 flush(&mut spans, &mut out);
                 out.push(Line::from(Span::styled("────────", theme.muted())));
@@ -179,6 +195,13 @@ mod tests {
         assert!(got.contains(&"☑ page the lead".to_string()), "{got:?}");
         assert!(got.contains(&"2. two".to_string()), "{got:?}");
         assert!(got.contains(&"  curl x".to_string()), "{got:?}");
+    }
+
+    #[test]
+    fn tables_are_one_line_per_row() {
+        let md = "| id | state |\n|---|---|\n| INC-1 | open |\n| INC-2 | resolved |\n";
+        let got = text(&lines(md, &Theme::monochrome()));
+        assert_eq!(got, vec!["id │ state", "INC-1 │ open", "INC-2 │ resolved"]);
     }
 
     #[test]

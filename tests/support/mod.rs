@@ -59,6 +59,8 @@ pub struct Options {
     pub stream: StreamLimits,
     pub max_body_bytes: usize,
     pub db: Option<PathBuf>,
+    /// Runbooks the hub links incidents to (default: none).
+    pub runbooks: Vec<agentdeck::model::runbook::Runbook>,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             stream: StreamLimits::default(),
             max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
             db: None,
+            runbooks: Vec::new(),
         }
     }
 }
@@ -92,6 +95,7 @@ pub async fn start_with(options: Options) -> TestHub {
         policy: options.policy,
         max_body_bytes: options.max_body_bytes,
         stream: options.stream,
+        runbooks: options.runbooks,
     })
     .await
     .unwrap();
