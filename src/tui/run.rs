@@ -162,9 +162,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                         .send()
                         .await
                         && r.status().is_success()
-                        && let Ok(list) = r.json::<Vec<crate::model::runbook::Runbook>>().await
+                        && let Ok(list) = r.json::<crate::runbook::RunbookList>().await
                     {
-                        let _ = runbooks_tx.send(Fetched::Runbooks(list)).await;
+                        let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
                         return;
                     }
                     tokio::time::sleep(Duration::from_secs(5)).await;
