@@ -389,32 +389,17 @@ impl Core {
 
     /// Allocates the next incident id.
     pub fn next_incident_id(&mut self, change: &mut Change) -> String {
-        self.desk.next_incident += 1;
-        change
-            .batch
-            .meta
-            .push(("next_incident", self.desk.next_incident.to_string()));
-        format!("INC-{}", self.desk.next_incident)
+        allocate(&mut self.desk.next_incident, "next_incident", "INC", change)
     }
 
     /// Allocates the next approval id.
     pub fn next_approval_id(&mut self, change: &mut Change) -> String {
-        self.desk.next_approval += 1;
-        change
-            .batch
-            .meta
-            .push(("next_approval", self.desk.next_approval.to_string()));
-        format!("APR-{}", self.desk.next_approval)
+        allocate(&mut self.desk.next_approval, "next_approval", "APR", change)
     }
 
     /// Allocates the next control id.
     pub fn next_control_id(&mut self, change: &mut Change) -> String {
-        self.desk.next_control += 1;
-        change
-            .batch
-            .meta
-            .push(("next_control", self.desk.next_control.to_string()));
-        format!("CTL-{}", self.desk.next_control)
+        allocate(&mut self.desk.next_control, "next_control", "CTL", change)
     }
 
     /// Makes sure `n` more stream ids are reserved, adding the reservation
@@ -1072,6 +1057,14 @@ impl Core {
         change.audit(now, actor, None, action, subject, details);
         self.commit(change)
     }
+}
+
+/// Bumps an id counter, records it in the change so it survives a
+/// restart, and returns `PREFIX-n`.
+fn allocate(counter: &mut u64, key: &'static str, prefix: &str, change: &mut Change) -> String {
+    *counter += 1;
+    change.batch.meta.push((key, counter.to_string()));
+    format!("{prefix}-{counter}")
 }
 
 /// The body of an approval callback.
