@@ -444,8 +444,8 @@ fn agents_are_listed_with_what_was_seen() {
     assert_eq!(agents.len(), 1);
     let a = &agents[0];
     assert_eq!(a.id, "refund-bot");
-    assert_eq!(a.first_seen, at(5));
-    assert_eq!(a.last_seen, at(65));
+    assert_eq!(a.first_seen, Some(at(5)));
+    assert_eq!(a.last_seen, Some(at(65)));
     assert_eq!(a.tools, vec!["lookup_order"]);
     assert_eq!(a.workflows, vec!["refund"]);
     assert_eq!(a.versions.model.as_deref(), Some("m1"));

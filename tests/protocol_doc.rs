@@ -32,7 +32,8 @@ use agentdeck::model::agent::Agent;
 use agentdeck::model::approval::{Approval, ApprovalState};
 use agentdeck::model::audit::AuditEntry;
 use agentdeck::model::control::{Control, ControlKind, ControlState};
-use agentdeck::model::envelope::{ApprovalRequest, Envelope, Event};
+use agentdeck::model::drill;
+use agentdeck::model::envelope::{ApprovalRequest, Envelope, Event, Outcome};
 use agentdeck::model::error::DecodeError;
 use agentdeck::model::incident::{Incident, IncidentState, Severity};
 use agentdeck::model::slo::{AlertLevel, BurnRates, DEFAULT_MIN_EVENTS, SloSpec, SloStatus};
@@ -84,6 +85,14 @@ const JSON_KINDS: &[&str] = &[
     "handoff-note-request",
     "handoff-note",
     "runbooks",
+    "agent-registration-request",
+    "agents",
+    "agent-performance",
+    "agent-runs",
+    "agent-failed-runs",
+    "agent-tools",
+    "agent-approvals",
+    "agent-changes",
     "step-request",
 ];
 
@@ -506,7 +515,7 @@ impl Report {
             "ingest-response" => parse::<IngestResponse>(body).map(drop),
             "me" => parse::<agentdeck::model::action::Me>(body).map(drop),
             "invalid-envelope" => self.invalid_envelope(block),
-            "agent" => parse::<Agent>(body).map(drop),
+            "agent" => check_agent(&parse::<Agent>(body)?),
             "slo-spec" => {
                 let spec: SloSpec = parse(body)?;
                 check_spec(&spec)?;
@@ -621,6 +630,25 @@ impl Report {
                     || "the secret is 64 hex digits".into(),
                 )
             }
+            "agent-registration-request" => {
+                checked(body, agentdeck::model::profile::AgentProfile::validate).map(drop)
+            }
+            "agents" => {
+                let list: AgentList = parse(body)?;
+                list.agents.iter().try_for_each(check_agent)
+            }
+            "agent-performance" => check_performance(&parse(body)?),
+            "agent-runs" => check_top_runs(&parse(body)?),
+            "agent-failed-runs" => {
+                let runs: drill::FailedRuns = parse(body)?;
+                ensure(
+                    runs.runs.iter().all(|r| r.outcome != Outcome::Success),
+                    || "a failed run ended in success".into(),
+                )
+            }
+            "agent-tools" => check_tools(&parse(body)?),
+            "agent-approvals" => check_approval_metrics(&parse(body)?),
+            "agent-changes" => check_changes(&parse(body)?),
             other => Err(format!("no check for kind {other:?}")),
         }
     }
@@ -1382,8 +1410,7 @@ fn check_snapshot(s: &Snapshot) -> Result<(), String> {
     check_audit(&s.audit)?;
     let latest = |t: Option<DateTime<Utc>>| t.is_none_or(|t| t <= s.at);
     ensure(
-        s.audit.iter().all(|e| latest(Some(e.ts)))
-            && s.agents.iter().all(|a| latest(Some(a.last_seen))),
+        s.audit.iter().all(|e| latest(Some(e.ts))) && s.agents.iter().all(|a| latest(a.last_seen)),
         || "the snapshot holds something from after its `at`".into(),
     )
 }
@@ -1591,6 +1618,162 @@ fn check_runbooks(list: &agentdeck::runbook::RunbookList) -> Result<(), String> 
                 .collect::<Vec<_>>()
         };
         same("the steps", &strip(&parsed.steps), &strip(&r.steps))?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentList {
+    agents: Vec<Agent>,
+}
+
+fn ratio_is(what: &str, got: Option<f64>, num: u64, den: u64) -> Result<(), String> {
+    let want = (den > 0).then(|| num as f64 / den as f64);
+    match (got, want) {
+        (None, None) => Ok(()),
+        (Some(g), Some(w)) if (g - w).abs() < 1e-9 => Ok(()),
+        _ => Err(format!("{what} is {got:?}, but {num}/{den} gives {want:?}")),
+    }
+}
+
+/// An agent's findings are what its registration, tools and sightings say.
+fn check_agent(a: &Agent) -> Result<(), String> {
+    let want =
+        agentdeck::model::profile::findings(a.profile.as_ref(), &a.tools, a.last_seen.is_some());
+    same_debug("findings", &a.findings, &want)?;
+    ensure(a.registered == a.profile.is_some(), || {
+        "`registered` is true exactly when there is a profile".into()
+    })
+}
+
+fn same_debug<T: std::fmt::Debug + PartialEq>(what: &str, got: &T, want: &T) -> Result<(), String> {
+    ensure(got == want, || {
+        format!("{what}: {got:?}, expected {want:?}")
+    })
+}
+
+fn check_performance(p: &drill::Performance) -> Result<(), String> {
+    let names: Vec<&str> = p.windows.iter().map(|w| w.window.as_str()).collect();
+    same_debug("windows", &names, &vec!["hour", "day", "week"])?;
+    for w in &p.windows {
+        ratio_is("success_ratio", w.success_ratio, w.success, w.runs)?;
+        ensure(w.success + w.escalated + w.failed == w.runs, || {
+            format!("{}: outcomes do not add up to runs", w.window)
+        })?;
+        ensure(w.since <= p.at, || "`since` after `at`".into())?;
+        ensure(w.p50_ms <= w.p95_ms && w.p95_ms <= w.p99_ms, || {
+            "percentiles out of order".into()
+        })?;
+    }
+    let c = &p.cost;
+    let per = |cost: f64, runs: u64| (runs > 0).then(|| cost / runs as f64);
+    let near = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        _ => false,
+    };
+    ensure(
+        near(c.today_per_run_usd, per(c.today_cost_usd, c.today_runs))
+            && near(
+                c.last_week_per_run_usd,
+                per(c.last_week_cost_usd, c.last_week_runs),
+            )
+            && near(
+                c.ratio,
+                c.today_per_run_usd
+                    .zip(c.last_week_per_run_usd)
+                    .map(|(t, w)| t / w),
+            ),
+        || "cost per run and ratio do not follow from the totals".into(),
+    )
+}
+
+fn check_top_runs(t: &drill::TopRuns) -> Result<(), String> {
+    ensure(t.runs.len() <= 20, || "more than 20 runs".into())?;
+    let key = |r: &drill::RunSample| {
+        if t.by == "cost" {
+            r.cost_usd
+        } else {
+            r.latency_ms as f64
+        }
+    };
+    ensure(matches!(t.by.as_str(), "latency" | "cost"), || {
+        "`by` is latency or cost".into()
+    })?;
+    ensure(t.runs.windows(2).all(|w| key(&w[0]) >= key(&w[1])), || {
+        "runs are not largest first".into()
+    })?;
+    for r in &t.runs {
+        if let Some(d) = &r.dominant {
+            let share = d.latency_ms as f64 / r.latency_ms as f64;
+            ensure((d.share - share.min(1.0)).abs() < 1e-9, || {
+                format!("{}: dominant share {} is not {share}", r.run_id, d.share)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn check_tools(t: &drill::ToolRates) -> Result<(), String> {
+    for tool in &t.tools {
+        ratio_is(
+            "hour.error_rate",
+            tool.hour.error_rate,
+            tool.hour.errors,
+            tool.hour.calls,
+        )?;
+        ratio_is(
+            "day.error_rate",
+            tool.day.error_rate,
+            tool.day.errors,
+            tool.day.calls,
+        )?;
+    }
+    ensure(
+        t.tools
+            .windows(2)
+            .all(|w| w[0].day.error_rate.unwrap_or(0.0) >= w[1].day.error_rate.unwrap_or(0.0)),
+        || "tools are not worst first".into(),
+    )
+}
+
+fn check_approval_metrics(m: &drill::ApprovalMetrics) -> Result<(), String> {
+    for c in &m.classes {
+        ensure(
+            c.open + c.approved + c.rejected + c.expired == c.requests,
+            || format!("{}: outcomes do not add up to requests", c.action),
+        )?;
+        ratio_is(
+            "timeout_rate",
+            c.timeout_rate,
+            c.expired,
+            c.approved + c.rejected + c.expired,
+        )?;
+        ratio_is(
+            "rejection_rate",
+            c.rejection_rate,
+            c.rejected,
+            c.approved + c.rejected,
+        )?;
+        ratio_is(
+            "callback_success_rate",
+            c.callback_success_rate,
+            c.callbacks_delivered,
+            c.callbacks_delivered + c.callbacks_failed,
+        )?;
+    }
+    Ok(())
+}
+
+fn check_changes(c: &drill::Changes) -> Result<(), String> {
+    ensure(c.changes.windows(2).all(|w| w[0].at >= w[1].at), || {
+        "changes are not newest first".into()
+    })?;
+    for ch in &c.changes {
+        for side in [ch.before, ch.after].into_iter().flatten() {
+            ratio_is("success_ratio", side.success_ratio, side.success, side.runs)?;
+        }
     }
     Ok(())
 }

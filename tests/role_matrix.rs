@@ -65,6 +65,15 @@ const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/presence"),
     ("GET", "/v1/agents/{agent}/controls"),
     ("PUT", "/v1/agents/{agent}/callback"),
+    ("GET", "/v1/agents"),
+    ("GET", "/v1/agents/{agent}"),
+    ("PUT", "/v1/agents/{agent}"),
+    ("GET", "/v1/agents/{agent}/detail"),
+    ("GET", "/v1/agents/{agent}/performance"),
+    ("GET", "/v1/agents/{agent}/runs/{which}"),
+    ("GET", "/v1/agents/{agent}/tools"),
+    ("GET", "/v1/agents/{agent}/approvals"),
+    ("GET", "/v1/agents/{agent}/changes"),
     ("GET", "/v1/agents/{agent}/approvals/{request_id}"),
     ("POST", "/v1/incidents/{id}/steps"),
     ("GET", "/v1/runbooks"),
@@ -95,6 +104,9 @@ enum Probe {
     AgentControlsOther,
     AgentApprovalOwn,
     CallbackOwn,
+    RegisterOwn,
+    RegisterOther,
+    AgentRead(&'static str),
     RunStep,
     Runbooks,
     Handoff,
@@ -158,6 +170,48 @@ const PROBES: &[(&str, Probe)] = &[
     (
         "PUT /v1/agents/{agent}/callback, an agent the token speaks for",
         Probe::CallbackOwn,
+    ),
+    (
+        "PUT /v1/agents/{agent}, an agent the token speaks for",
+        Probe::RegisterOwn,
+    ),
+    (
+        "PUT /v1/agents/{agent}, another agent",
+        Probe::RegisterOther,
+    ),
+    ("GET /v1/agents", Probe::AgentRead("")),
+    ("GET /v1/agents/{agent}", Probe::AgentRead("/refund-bot")),
+    (
+        "GET /v1/agents/{agent}/detail",
+        Probe::AgentRead("/refund-bot/detail"),
+    ),
+    (
+        "GET /v1/agents/{agent}/performance",
+        Probe::AgentRead("/refund-bot/performance"),
+    ),
+    (
+        "GET /v1/agents/{agent}/runs/slowest",
+        Probe::AgentRead("/refund-bot/runs/slowest"),
+    ),
+    (
+        "GET /v1/agents/{agent}/runs/costliest",
+        Probe::AgentRead("/refund-bot/runs/costliest"),
+    ),
+    (
+        "GET /v1/agents/{agent}/runs/failed",
+        Probe::AgentRead("/refund-bot/runs/failed"),
+    ),
+    (
+        "GET /v1/agents/{agent}/tools",
+        Probe::AgentRead("/refund-bot/tools"),
+    ),
+    (
+        "GET /v1/agents/{agent}/approvals",
+        Probe::AgentRead("/refund-bot/approvals"),
+    ),
+    (
+        "GET /v1/agents/{agent}/changes",
+        Probe::AgentRead("/refund-bot/changes"),
     ),
 ];
 
@@ -231,12 +285,20 @@ const CALLERS: &[Caller] = &[
 ];
 
 /// Cells of the table that cannot be probed for a caller: (row, caller, why).
-const NOT_APPLICABLE: &[(&str, &str, &str)] = &[(
-    "GET /v1/agents/{agent}/controls, another agent",
-    "agent",
-    "the `agent` token speaks for every agent (agents = [\"*\"]): there is no other agent; \
-     the `bot` token covers this cell of the agent column",
-)];
+const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
+    (
+        "GET /v1/agents/{agent}/controls, another agent",
+        "agent",
+        "the `agent` token speaks for every agent (agents = [\"*\"]): there is no other agent; \
+         the `bot` token covers this cell of the agent column",
+    ),
+    (
+        "PUT /v1/agents/{agent}, another agent",
+        "agent",
+        "the `agent` token speaks for every agent (agents = [\"*\"]): there is no other agent; \
+         the `bot` token covers this cell of the agent column",
+    ),
+];
 
 /// ALLOW-LIST of known disagreements between docs/protocol.md §6.2 and the
 /// hub: (row as in the doc without backticks, caller, status the hub
@@ -904,6 +966,24 @@ impl Ctx {
                     caller,
                 ))
                 .await
+            }
+            Probe::RegisterOwn | Probe::RegisterOther => {
+                let agent = if matches!(probe, Probe::RegisterOwn) {
+                    "refund-bot"
+                } else {
+                    "triage-bot"
+                };
+                self.send(
+                    self.action(Method::PUT, &format!("/v1/agents/{agent}"), caller)
+                        .json(&json!({"criticality": "high"})),
+                )
+                .await
+            }
+            Probe::AgentRead(rest) => {
+                // The agent must be known for its drill-down to answer.
+                self.new_approval().await;
+                self.send(self.request(Method::GET, &format!("/v1/agents{rest}"), caller))
+                    .await
             }
             Probe::CallbackOwn => {
                 // Port 9 (discard): nothing listens; deliveries fail quietly.

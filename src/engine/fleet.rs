@@ -649,11 +649,11 @@ fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
     workflows.sort();
     let mut tools: Vec<String> = a.tools.keys().cloned().collect();
     tools.sort();
-    Agent {
+    let mut agent = Agent {
         id: id.to_string(),
         registered: false,
-        first_seen: utc(a.first_seen_s),
-        last_seen: utc(a.last_seen_s),
+        first_seen: Some(utc(a.first_seen_s)),
+        last_seen: Some(utc(a.last_seen_s)),
         last_heartbeat: a.last_heartbeat_s.map(utc),
         health: a.health,
         versions: a.versions.clone(),
@@ -665,7 +665,11 @@ fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
             .values()
             .map(|w| w.stats.last_minutes(now_s - 60, 1).runs)
             .sum(),
-    }
+        profile: None,
+        findings: Vec::new(),
+    };
+    agent.set_profile(None);
+    agent
 }
 
 fn workflow_mut<'a>(

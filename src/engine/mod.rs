@@ -9,6 +9,7 @@ pub mod approval;
 pub mod burn;
 pub mod control;
 pub mod drift;
+pub mod drill;
 mod fleet;
 pub mod incident;
 pub mod ring;

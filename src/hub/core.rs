@@ -17,11 +17,13 @@ use tokio::sync::broadcast;
 use crate::engine::Engine;
 use crate::engine::incident::NewIncident;
 use crate::model::action::Presence;
+use crate::model::agent::Agent;
 use crate::model::approval::{Approval, ApprovalState};
 use crate::model::audit::AuditEntry;
 use crate::model::control::Control;
 use crate::model::envelope::{Envelope, Event};
 use crate::model::incident::{Category, Incident, IncidentSource, IncidentState, Severity};
+use crate::model::profile::AgentProfile;
 use crate::model::role::Role;
 use crate::model::slo::{AlertLevel, SloStatus};
 use crate::model::stream::{Delta, Snapshot};
@@ -184,6 +186,12 @@ pub struct Core {
     recent_ids: RecentIds,
     sent_agents: HashMap<String, crate::model::agent::Agent>,
     runbooks: crate::runbook::Library,
+    /// Per-agent samples for the drill-down endpoints.
+    pub drill: crate::engine::drill::Drill,
+    /// Agent registrations by agent.
+    pub profiles: HashMap<String, AgentProfile>,
+    /// Decision callbacks delivered and failed, by (agent, action).
+    pub callback_tally: HashMap<(String, String), (u64, u64)>,
 }
 
 /// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
@@ -299,7 +307,11 @@ impl Core {
             recent_ids: RecentIds::default(),
             sent_agents: HashMap::new(),
             runbooks: crate::runbook::Library::default(),
+            drill: crate::engine::drill::Drill::new(256),
+            profiles: loaded.profiles.into_iter().collect(),
+            callback_tally: HashMap::new(),
         };
+        core.tally_callbacks_since(now - chrono::Duration::days(7))?;
         core.replay_journal(now)?;
         Ok(core)
     }
@@ -315,11 +327,20 @@ impl Core {
             .max(7);
         let since = now.timestamp() - i64::from(horizon_days) * 86_400;
         let engine = &mut self.engine;
+        let drill = &mut self.drill;
+        // Ids of journalled events are remembered again, so a batch whose
+        // answer was lost in the crash is a repeat when it is re-sent.
+        let recent_ids = &mut self.recent_ids;
         let mut bad = 0u64;
         self.store
             .for_each_event(since, |line| match Envelope::decode(line) {
                 Ok(env) => {
-                    let _ = engine.apply(&env);
+                    if let Some(id) = &env.id {
+                        recent_ids.insert((env.agent.clone(), id.clone()));
+                    }
+                    if engine.apply(&env).is_ok() {
+                        drill.record(&env);
+                    }
                 }
                 Err(_) => bad += 1,
             })?;
@@ -448,6 +469,7 @@ impl Core {
             self.desk.controls.insert(c.id.clone(), c);
         }
         self.desk.handoff_notes.extend(batch.handoff_notes);
+        self.profiles.extend(batch.profiles);
         for e in batch.audit {
             self.publish(&Delta::Audit(Box::new(e.clone())));
             if self.audit_tail.len() >= AUDIT_TAIL {
@@ -539,7 +561,7 @@ impl Core {
         Snapshot {
             seq: self.seq,
             at: now,
-            agents: self.engine.agents(now),
+            agents: self.agents(now),
             specs: self.engine.specs().to_vec(),
             slos,
             incidents,
@@ -722,8 +744,9 @@ impl Core {
         for env in &accepted {
             // Checked above; a refusal here would only mean a limit was
             // reached by an earlier event of the same batch.
-            if let Err(e) = self.engine.apply(env) {
-                tracing::debug!(error = %e, "event refused by engine limits");
+            match self.engine.apply(env) {
+                Ok(()) => self.drill.record(env),
+                Err(e) => tracing::debug!(error = %e, "event refused by engine limits"),
             }
         }
         outcome.accepted = accepted.len() as u64 + outcome.duplicates;
@@ -813,7 +836,7 @@ impl Core {
             self.publish_volatile(&Delta::Slo(Box::new(status.clone())))?;
             self.sent_slo.insert(status.series.clone(), status);
         }
-        for agent in self.engine.agents(now) {
+        for agent in self.agents(now) {
             if self.sent_agents.get(&agent.id) == Some(&agent) {
                 continue;
             }
@@ -949,6 +972,12 @@ impl Core {
                         now,
                     );
                     self.runbooks.link(&mut incident);
+                    let burn_start = self.burn_start(&alert, now);
+                    if let Some(note) =
+                        super::inventory::change_note(self, &alert.agent, burn_start)
+                    {
+                        incident.note("hub", &note, now);
+                    }
                     change.audit(
                         now,
                         "hub",
@@ -967,6 +996,20 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// When the burn behind `alert` started: for a completion SLO, from
+    /// the agent's 5-minute outcome buckets; otherwise the alert time.
+    fn burn_start(&self, alert: &crate::engine::Alerting, now: DateTime<Utc>) -> DateTime<Utc> {
+        if alert.sli != crate::model::slo::SliKind::Completion {
+            return now;
+        }
+        let Some(spec) = self.engine.specs().iter().find(|s| s.name == alert.slo) else {
+            return now;
+        };
+        self.drill
+            .burn_start(&alert.agent, now, 1.0 - spec.objective)
+            .unwrap_or(now)
     }
 
     /// Queues the callback for an agent if it registered one.
@@ -1053,9 +1096,81 @@ impl Core {
         subject: &str,
         details: serde_json::Value,
     ) -> Result<(), StoreError> {
+        if let Some(ok) = match action {
+            "callback.delivered" => Some(true),
+            "callback.failed" => Some(false),
+            _ => None,
+        } {
+            self.tally_callback(subject, ok);
+        }
         let mut change = self.change();
         change.audit(now, actor, None, action, subject, details);
         self.commit(change)
+    }
+
+    /// Counts one decision callback's outcome under its approval's agent
+    /// and action.
+    fn tally_callback(&mut self, approval_id: &str, delivered: bool) {
+        let Some(a) = self.desk.approvals.get(approval_id) else {
+            return; // a control callback: not an approval metric
+        };
+        let entry = self
+            .callback_tally
+            .entry((a.agent.clone(), a.action.clone()))
+            .or_default();
+        if delivered {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+
+    /// Rebuilds the callback tally from the audit log at start.
+    fn tally_callbacks_since(&mut self, since: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut seen = Vec::new();
+        self.store.for_each_audit_action(
+            &["callback.delivered", "callback.failed"],
+            since,
+            |e| {
+                seen.push((e.subject, e.action == "callback.delivered"));
+            },
+        )?;
+        for (subject, ok) in seen {
+            self.tally_callback(&subject, ok);
+        }
+        Ok(())
+    }
+
+    /// Every agent, seen or registered, with its registration and
+    /// findings, sorted by id.
+    pub fn agents(&self, now: DateTime<Utc>) -> Vec<Agent> {
+        let mut out = self.engine.agents(now);
+        let mut unseen: std::collections::HashSet<&String> = self.profiles.keys().collect();
+        for a in &mut out {
+            if let Some(p) = self.profiles.get(&a.id) {
+                unseen.remove(&a.id);
+                a.set_profile(Some(p.clone()));
+            }
+        }
+        for id in unseen {
+            out.push(Agent::registered_only(id, self.profiles[id].clone()));
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// One agent, seen or registered.
+    pub fn agent(&self, id: &str, now: DateTime<Utc>) -> Option<Agent> {
+        match (self.engine.agent(id, now), self.profiles.get(id)) {
+            (Some(mut a), p) => {
+                if let Some(p) = p {
+                    a.set_profile(Some(p.clone()));
+                }
+                Some(a)
+            }
+            (None, Some(p)) => Some(Agent::registered_only(id, p.clone())),
+            (None, None) => None,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod core;
 pub mod error;
+pub mod inventory;
 pub mod ops;
 pub mod policy;
 pub mod routes;

@@ -188,6 +188,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/controls", post(create_control))
         .route("/v1/controls/{id}", delete(lift_control))
         .route("/v1/presence", post(presence))
+        .route("/v1/agents", get(list_agents))
+        .route("/v1/agents/{agent}", get(get_agent).put(register_agent))
+        .route("/v1/agents/{agent}/detail", get(agent_detail))
+        .route("/v1/agents/{agent}/performance", get(agent_performance))
+        .route("/v1/agents/{agent}/runs/{which}", get(agent_runs))
+        .route("/v1/agents/{agent}/tools", get(agent_tools))
+        .route("/v1/agents/{agent}/approvals", get(agent_approval_metrics))
+        .route("/v1/agents/{agent}/changes", get(agent_changes))
         .route("/v1/agents/{agent}/controls", get(agent_controls))
         .route("/v1/agents/{agent}/callback", put(register_callback))
         .route(
@@ -636,6 +644,154 @@ async fn presence(State(state): State<AppState>, Caller(who): Caller, body: Byte
         .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn list_agents(State(state): State<AppState>, Caller(who): Caller) -> Response {
+    if let Err(e) = require(&who, "listing agents", OPERATORS) {
+        return e.into_response();
+    }
+    match state
+        .with_core(|core| serde_json::json!({"agents": core.agents(Utc::now())}))
+        .await
+    {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Runs a drill-down read for a known agent: operators only, 404 naming
+/// the agent when the hub has never heard of it.
+async fn agent_read<T: serde::Serialize + Send + 'static>(
+    state: &AppState,
+    who: &Principal,
+    agent: String,
+    f: impl FnOnce(&Core, &str, DateTime<Utc>) -> T + Send + 'static,
+) -> Response {
+    if let Err(e) = require(who, "reading an agent's drill-down", OPERATORS) {
+        return e.into_response();
+    }
+    let answer = state
+        .with_core(move |core| {
+            let now = Utc::now();
+            if core.agent(&agent, now).is_none() {
+                return Err(ApiError::NotFound(format!("no agent {agent:?}")));
+            }
+            Ok(f(core, &agent, now))
+        })
+        .await;
+    match answer.and_then(|r| r) {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_agent(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, |core, agent, now| {
+        core.agent(agent, now)
+    })
+    .await
+}
+
+async fn agent_detail(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, super::inventory::detail).await
+}
+
+async fn agent_performance(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, super::inventory::performance).await
+}
+
+async fn agent_runs(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((agent, which)): Path<(String, String)>,
+) -> Response {
+    match which.as_str() {
+        "slowest" | "costliest" => {
+            let by_cost = which == "costliest";
+            agent_read(&state, &who, agent, move |core, agent, now| {
+                super::inventory::top_runs(core, agent, by_cost, now)
+            })
+            .await
+        }
+        "failed" => {
+            agent_read(&state, &who, agent, |core, agent, _| {
+                super::inventory::failed_runs(core, agent)
+            })
+            .await
+        }
+        other => ApiError::NotFound(format!(
+            "no run list {other:?} (slowest, costliest or failed)"
+        ))
+        .into_response(),
+    }
+}
+
+async fn agent_tools(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, super::inventory::tool_rates).await
+}
+
+async fn agent_approval_metrics(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, super::inventory::approval_metrics).await
+}
+
+async fn agent_changes(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+) -> Response {
+    agent_read(&state, &who, agent, super::inventory::changes).await
+}
+
+async fn register_agent(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(agent): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !who.speaks_for(&agent) {
+        return ApiError::forbidden("registering an agent", &[Role::Agent, Role::Lead])
+            .into_response();
+    }
+    if let Err(e) = crate::model::validate::id("agent", &agent) {
+        return ApiError::BadRequest(e.to_string()).into_response();
+    }
+    let profile: crate::model::profile::AgentProfile = match parse(&body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let path = format!("/v1/agents/{agent}");
+    action(
+        &state,
+        who,
+        &headers,
+        &method,
+        &path,
+        &body,
+        move |core, who| super::inventory::register(core, who, &agent, profile, Utc::now()),
+    )
+    .await
 }
 
 async fn agent_controls(

@@ -15,6 +15,7 @@ use crate::model::approval::Approval;
 use crate::model::audit::AuditEntry;
 use crate::model::control::Control;
 use crate::model::incident::Incident;
+use crate::model::profile::AgentProfile;
 use crate::model::role::Role;
 use crate::model::runbook::HandoffNote;
 
@@ -53,6 +54,9 @@ CREATE TABLE callbacks (agent TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT N
 "#,
     r#"
 CREATE TABLE handoff_notes (id INTEGER PRIMARY KEY, at TEXT NOT NULL, by TEXT NOT NULL, text TEXT NOT NULL);
+"#,
+    r#"
+CREATE TABLE agent_profiles (agent TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at TEXT NOT NULL);
 "#,
 ];
 
@@ -114,6 +118,8 @@ pub struct Batch {
     pub callbacks: Vec<CallbackRow>,
     /// New handoff notes.
     pub handoff_notes: Vec<HandoffNote>,
+    /// Agent registrations, whole, after the change.
+    pub profiles: Vec<(String, AgentProfile)>,
 }
 
 impl Batch {
@@ -128,6 +134,7 @@ impl Batch {
             && self.meta.is_empty()
             && self.callbacks.is_empty()
             && self.handoff_notes.is_empty()
+            && self.profiles.is_empty()
     }
 }
 
@@ -150,6 +157,8 @@ pub struct Loaded {
     pub callbacks: Vec<CallbackRow>,
     /// Every handoff note, oldest first.
     pub handoff_notes: Vec<HandoffNote>,
+    /// Every agent registration.
+    pub profiles: Vec<(String, AgentProfile)>,
 }
 
 /// An open database.
@@ -324,6 +333,13 @@ impl Store {
                 )?
                 .execute(params![c.agent, c.url, c.secret, rfc3339(Utc::now())])?;
             }
+            for (agent, profile) in &batch.profiles {
+                tx.prepare_cached(
+                    "INSERT INTO agent_profiles (agent, body, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (agent) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                )?
+                .execute(params![agent, serde_json::to_string(profile)?, rfc3339(Utc::now())])?;
+            }
             for n in &batch.handoff_notes {
                 tx.prepare_cached("INSERT INTO handoff_notes (at, by, text) VALUES (?1, ?2, ?3)")?
                     .execute(params![rfc3339(n.at), n.by, n.text])?;
@@ -384,6 +400,13 @@ impl Store {
                 .with_timezone(&Utc);
             loaded.handoff_notes.push(HandoffNote { by, at, text });
         }
+        let mut st = self
+            .conn
+            .prepare("SELECT agent, body FROM agent_profiles ORDER BY agent")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (agent, body) = row?;
+            loaded.profiles.push((agent, serde_json::from_str(&body)?));
+        }
         let head: Option<(i64, String)> = self
             .conn
             .query_row(
@@ -423,6 +446,28 @@ impl Store {
         for row in rows {
             if !f(row?.into_entry()?) {
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every audit entry whose action is one of `actions`
+    /// and whose time is at or after `since`, in sequence order.
+    pub fn for_each_audit_action(
+        &self,
+        actions: &[&str],
+        since: DateTime<Utc>,
+        mut f: impl FnMut(AuditEntry),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash FROM audit
+             WHERE action IN (SELECT value FROM json_each(?1)) ORDER BY seq",
+        )?;
+        let wanted = serde_json::to_string(actions)?;
+        for row in st.query_map([wanted], row_to_raw)? {
+            let entry = row?.into_entry()?;
+            if entry.ts >= since {
+                f(entry);
             }
         }
         Ok(())

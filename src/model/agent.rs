@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{HealthStatus, Versions};
+use super::profile::{AgentProfile, Finding};
 
-/// An agent seen through its events (and, later, registered with owners).
+/// An agent: seen through its events, registered with owners, or both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Agent {
@@ -13,10 +14,12 @@ pub struct Agent {
     pub id: String,
     /// False for agents only seen through events.
     pub registered: bool,
-    /// First event.
-    pub first_seen: DateTime<Utc>,
-    /// Latest event.
-    pub last_seen: DateTime<Utc>,
+    /// First event; none for a registered agent never heard from.
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Latest event; none for a registered agent never heard from.
+    #[serde(default)]
+    pub last_seen: Option<DateTime<Utc>>,
     /// Latest heartbeat.
     #[serde(default)]
     pub last_heartbeat: Option<DateTime<Utc>>,
@@ -35,4 +38,40 @@ pub struct Agent {
     /// Runs finished in the last minute.
     #[serde(default)]
     pub runs_last_minute: u64,
+    /// The registration, when there is one.
+    #[serde(default)]
+    pub profile: Option<AgentProfile>,
+    /// What an on-call engineer should know about the registration.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+impl Agent {
+    /// An agent known only from its registration.
+    pub fn registered_only(id: &str, profile: AgentProfile) -> Self {
+        let mut agent = Self {
+            id: id.to_string(),
+            registered: true,
+            first_seen: None,
+            last_seen: None,
+            last_heartbeat: None,
+            health: None,
+            versions: Versions::default(),
+            workflows: Vec::new(),
+            tools: Vec::new(),
+            runs_last_minute: 0,
+            profile: None,
+            findings: Vec::new(),
+        };
+        agent.set_profile(Some(profile));
+        agent
+    }
+
+    /// Attaches a registration (or none) and recomputes the findings.
+    pub fn set_profile(&mut self, profile: Option<AgentProfile>) {
+        self.registered = profile.is_some();
+        self.findings =
+            super::profile::findings(profile.as_ref(), &self.tools, self.last_seen.is_some());
+        self.profile = profile;
+    }
 }

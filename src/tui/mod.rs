@@ -2,6 +2,7 @@
 //! operator's own UI state.
 
 pub mod action;
+pub mod agent_view;
 pub mod app;
 pub mod data;
 pub mod dialog;

@@ -852,7 +852,10 @@ fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             vec![
                 Cell::from(fit(&a.id, 18)).style(theme.accent()),
                 Cell::from(a.runs_last_minute.to_string()),
-                Cell::from(short_duration(age(app.now, a.last_seen))),
+                Cell::from(
+                    a.last_seen
+                        .map_or_else(|| "never".to_string(), |t| short_duration(age(app.now, t))),
+                ),
                 Cell::from(inc.to_string()).style(if inc > 0 {
                     theme.warning()
                 } else {

@@ -157,6 +157,24 @@ impl TestHub {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    pub async fn put_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(self.token(token))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
         let r = self
             .http
