@@ -54,13 +54,45 @@ pub enum Outcome {
 /// Ids of actions the operator cancelled.
 pub type Cancelled = Arc<Mutex<HashSet<u64>>>;
 
+/// Time allowed for one attempt, answer included, before it is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How actions are sent; the defaults are the production values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionConfig {
+    /// Time allowed for one attempt. A connection that hangs is given up
+    /// after this and the action retried with the same key, so it is still
+    /// applied once.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for ActionConfig {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: ATTEMPT_TIMEOUT,
+        }
+    }
+}
+
 /// Sends requests from `rx` until it closes, reporting outcomes on `tx`.
 pub async fn run(
+    hub: String,
+    token: String,
+    rx: mpsc::Receiver<Request>,
+    tx: mpsc::Sender<(u64, Outcome)>,
+    cancelled: Cancelled,
+) {
+    run_with(hub, token, rx, tx, cancelled, ActionConfig::default()).await;
+}
+
+/// [`run`] with a chosen configuration (tests shorten the attempt timeout).
+pub async fn run_with(
     hub: String,
     token: String,
     mut rx: mpsc::Receiver<Request>,
     tx: mpsc::Sender<(u64, Outcome)>,
     cancelled: Cancelled,
+    config: ActionConfig,
 ) {
     let client = match super::http_client() {
         Ok(c) => c,
@@ -77,7 +109,7 @@ pub async fn run(
         let tx = tx.clone();
         let cancelled = cancelled.clone();
         tokio::spawn(async move {
-            let outcome = send(&client, &hub, &token, &req, &tx, &cancelled).await;
+            let outcome = send(&client, &hub, &token, &req, &tx, &cancelled, config).await;
             let _ = tx.send((req.id, outcome)).await;
         });
     }
@@ -90,6 +122,7 @@ async fn send(
     req: &Request,
     tx: &mpsc::Sender<(u64, Outcome)>,
     cancelled: &Cancelled,
+    config: ActionConfig,
 ) -> Outcome {
     let url = format!("{hub}{}", req.path);
     let mut attempt = 0u32;
@@ -108,7 +141,7 @@ async fn send(
         }
         .bearer_auth(token)
         .header("Idempotency-Key", &req.key)
-        .timeout(Duration::from_secs(15));
+        .timeout(config.attempt_timeout);
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }

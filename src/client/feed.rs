@@ -16,6 +16,24 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait between reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How the feed judges a connection; the defaults are the production values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// Silence after which a stream is dropped and reconnected, and the
+    /// longest wait for the hub to start answering a (re)connection. Keep it
+    /// a few heartbeats long, so one late heartbeat does not drop a healthy
+    /// stream.
+    pub idle_timeout: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
 /// What the feed tells the TUI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedMsg {
@@ -120,6 +138,11 @@ where
 
 /// Reads the hub's stream until `tx` closes, reconnecting as needed.
 pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
+    run_with(hub, token, tx, FeedConfig::default()).await;
+}
+
+/// [`run`] with a chosen configuration (tests shorten the idle timeout).
+pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, config: FeedConfig) {
     let client = match super::http_client() {
         Ok(c) => c,
         Err(e) => {
@@ -142,14 +165,18 @@ pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
         if let Some(id) = last_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
-        let error = match req.send().await {
-            Ok(r) if r.status().is_success() => {
+        // A hub (or a network) that accepts the connection and then says
+        // nothing would otherwise hold this attempt forever.
+        let sent = tokio::time::timeout(config.idle_timeout, req.send()).await;
+        let error = match sent {
+            Ok(Ok(r)) if r.status().is_success() => {
                 attempt = 0;
                 if tx.send(FeedMsg::Connected).await.is_err() {
                     return;
                 }
                 let mut events = Box::pin(
-                    watched(Box::pin(r.bytes_stream()), IDLE_TIMEOUT, tx.clone()).eventsource(),
+                    watched(Box::pin(r.bytes_stream()), config.idle_timeout, tx.clone())
+                        .eventsource(),
                 );
                 let mut error = "the hub closed the stream".to_string();
                 while let Some(item) = events.next().await {
@@ -175,7 +202,7 @@ pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
                 }
                 error
             }
-            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            Ok(Ok(r)) if matches!(r.status().as_u16(), 401 | 403) => {
                 let status = r.status().as_u16();
                 let body: serde_json::Value = r.json().await.unwrap_or_default();
                 let why = body["error"].as_str().unwrap_or("refused").to_string();
@@ -186,8 +213,12 @@ pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
                     .await;
                 return;
             }
-            Ok(r) => format!("the hub answered {}", r.status().as_u16()),
-            Err(e) => describe(&e),
+            Ok(Ok(r)) => format!("the hub answered {}", r.status().as_u16()),
+            Ok(Err(e)) => describe(&e),
+            Err(_) => format!(
+                "the hub did not answer within {} s",
+                config.idle_timeout.as_secs()
+            ),
         };
         // xorshift: jitter needs no quality, only spread.
         seed ^= seed << 13;
@@ -217,7 +248,17 @@ pub fn describe(e: &reqwest::Error) -> String {
     } else if e.is_timeout() {
         "the hub did not answer in time".into()
     } else {
-        e.to_string()
+        // reqwest's own message names only the URL ("error sending request
+        // for url …"); the innermost cause says what broke.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        if std::ptr::addr_eq(cause, e) {
+            e.to_string()
+        } else {
+            format!("the connection to the hub failed: {cause}")
+        }
     }
 }
 
