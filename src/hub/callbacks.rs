@@ -2,7 +2,8 @@
 //! the agent's registered URL with an HMAC-SHA256 signature, retried with
 //! backoff, and every delivery's outcome is audit-logged.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -22,6 +23,10 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deliveries in flight at once.
 pub const MAX_IN_FLIGHT: usize = 32;
+/// Deliveries in flight at once to one agent, so that an agent whose
+/// endpoint hangs holds a few slots, never all of them: other agents'
+/// callbacks still go out at once.
+pub const MAX_IN_FLIGHT_PER_AGENT: usize = 4;
 
 fn mac(secret: &str, t: i64, body: &str) -> Hmac<Sha256> {
     // HMAC takes keys of any length, so this cannot fail.
@@ -87,7 +92,28 @@ pub fn backoff(attempt: u32) -> Duration {
     }
 }
 
-/// Delivers callbacks from `rx` until the channel closes.
+/// Consecutive failed deliveries to one agent, for the audit log: an
+/// operator reading `callback.failed` sees whether it is a blip or an
+/// endpoint that has been down for a while.
+#[derive(Debug, Default)]
+struct Streaks(HashMap<String, u32>);
+
+impl Streaks {
+    /// Records a failure; the failures in a row so far.
+    fn failed(&mut self, agent: &str) -> u32 {
+        let n = self.0.entry(agent.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// Records a success; the failures in a row it ended.
+    fn delivered(&mut self, agent: &str) -> u32 {
+        self.0.remove(agent).unwrap_or(0)
+    }
+}
+
+/// Delivers callbacks from `rx` until the channel closes. Never waits on a
+/// delivery itself, so the hub's queue keeps draining whatever targets do.
 pub async fn run(mut rx: mpsc::Receiver<CallbackJob>, core: Arc<Mutex<Core>>) {
     let client = match reqwest::Client::builder()
         .timeout(ATTEMPT_TIMEOUT)
@@ -101,29 +127,50 @@ pub async fn run(mut rx: mpsc::Receiver<CallbackJob>, core: Arc<Mutex<Core>>) {
         }
     };
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // One lane per agent (agents with a callback: a handful to thousands).
+    let mut lanes: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let streaks = Arc::new(Mutex::new(Streaks::default()));
     while let Some(job) = rx.recv().await {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
+        let lane = lanes
+            .entry(job.agent.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_AGENT)))
+            .clone();
+        let slots = slots.clone();
         let client = client.clone();
         let core = core.clone();
+        let streaks = streaks.clone();
         tokio::spawn(async move {
+            // The agent's lane first: a job waiting behind its own agent's
+            // hanging deliveries holds no shared slot.
+            let (Ok(lane), Ok(slot)) = (lane.acquire_owned().await, slots.acquire_owned().await)
+            else {
+                return;
+            };
             let result = deliver(&client, &job).await;
-            drop(permit);
-            let (action, details) = match result {
-                Ok(attempts) => (
-                    "callback.delivered",
-                    serde_json::json!({"agent": job.agent, "kind": job.kind, "url": job.url, "attempts": attempts}),
-                ),
-                Err((attempts, error)) => (
-                    "callback.failed",
-                    serde_json::json!({"agent": job.agent, "kind": job.kind, "url": job.url, "attempts": attempts, "error": error}),
-                ),
+            drop((slot, lane));
+            let (action, details) = {
+                let mut streaks = streaks.lock().unwrap_or_else(PoisonError::into_inner);
+                match result {
+                    Ok(attempts) => {
+                        let mut details = serde_json::json!({"agent": job.agent, "kind": job.kind, "url": job.url, "attempts": attempts});
+                        let ended = streaks.delivered(&job.agent);
+                        if ended > 0 {
+                            details["after_failures"] = ended.into();
+                        }
+                        ("callback.delivered", details)
+                    }
+                    Err((attempts, error)) => {
+                        let in_a_row = streaks.failed(&job.agent);
+                        tracing::warn!(agent = %job.agent, url = %job.url, %error, in_a_row, "callback not delivered");
+                        (
+                            "callback.failed",
+                            serde_json::json!({"agent": job.agent, "kind": job.kind, "url": job.url, "attempts": attempts, "error": error, "failures_in_a_row": in_a_row}),
+                        )
+                    }
+                }
             };
             let recorded = tokio::task::spawn_blocking(move || {
-                let mut core = core
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut core = core.lock().unwrap_or_else(PoisonError::into_inner);
                 core.record(Utc::now(), "hub", action, &job.subject, details)
             })
             .await;
@@ -131,6 +178,23 @@ pub async fn run(mut rx: mpsc::Receiver<CallbackJob>, core: Arc<Mutex<Core>>) {
                 tracing::warn!("could not audit a callback delivery");
             }
         });
+    }
+}
+
+/// Why an attempt failed, in words for the audit log: reqwest's own message
+/// names only the URL (which the entry already has), the cause is deeper.
+fn explain(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs());
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_connect() {
+        format!("cannot connect: {cause}")
+    } else {
+        cause.to_string()
     }
 }
 
@@ -149,7 +213,7 @@ async fn deliver(client: &reqwest::Client, job: &CallbackJob) -> Result<u32, (u3
         match sent {
             Ok(r) if r.status().is_success() => return Ok(attempt),
             Ok(r) => last_error = format!("HTTP {}", r.status().as_u16()),
-            Err(e) => last_error = e.to_string(),
+            Err(e) => last_error = explain(&e),
         }
     }
     Err((MAX_ATTEMPTS, last_error))
