@@ -824,8 +824,11 @@ impl Core {
                 change.control(c);
             }
         }
-        self.commit(change)?;
-        self.publish_slo(now)
+        // SLO statuses are reads: operators keep seeing them move while
+        // storage refuses the tick's writes (retried on the next tick).
+        let stored = self.commit(change);
+        self.publish_slo(now)?;
+        stored
     }
 
     fn publish_slo(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {

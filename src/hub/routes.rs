@@ -250,9 +250,26 @@ async fn json_errors(response: Response, max_body_bytes: usize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// `200 ok`; `200 degraded: …` while storage refuses writes (reads are still
+/// served, so a load balancer should keep sending them); `503` when the
+/// database is gone.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.with_core(|core| core.store().path().exists()).await {
-        Ok(true) => (StatusCode::OK, "ok\n").into_response(),
+    let health = state
+        .with_core(|core| {
+            let store = core.store();
+            (store.path().exists(), store.write_failure().cloned())
+        })
+        .await;
+    match health {
+        Ok((true, None)) => (StatusCode::OK, "ok\n").into_response(),
+        Ok((true, Some((since, why)))) => (
+            StatusCode::OK,
+            format!(
+                "degraded: {why} (since {}); reads are served, writes get 503\n",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )
+            .into_response(),
         _ => ApiError::Unavailable("database not open".into()).into_response(),
     }
 }

@@ -28,7 +28,17 @@ pub struct StoreError(pub String);
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self(e.to_string())
+        use rusqlite::ErrorCode;
+        // SQLite's own words, with what they mean for whoever runs the hub
+        // where they are terse.
+        let hint = match e.sqlite_error_code() {
+            Some(ErrorCode::ReadOnly) => "the database file or its filesystem is read-only: ",
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                "another process holds the database: "
+            }
+            _ => "",
+        };
+        Self(format!("{hint}{e}"))
     }
 }
 
@@ -165,7 +175,13 @@ pub struct Loaded {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Since when writes fail and why; cleared by the next write that
+    /// succeeds, so the hub recovers by itself when the disk does.
+    failing: Option<(DateTime<Utc>, String)>,
 }
+
+/// `max_page_count` without a cap: SQLite's own limit.
+const NO_PAGE_CAP: u64 = 0xffff_fffe;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -193,6 +209,7 @@ impl Store {
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            failing: None,
         };
         store.migrate()?;
         Ok(store)
@@ -208,6 +225,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            failing: None,
         })
     }
 
@@ -237,11 +255,61 @@ impl Store {
         Ok(())
     }
 
+    /// Since when writes fail and why (the message a refused request gets),
+    /// or none while they succeed.
+    pub fn write_failure(&self) -> Option<&(DateTime<Utc>, String)> {
+        self.failing.as_ref()
+    }
+
+    /// Caps the database at `pages` pages (SQLite's `max_page_count`, never
+    /// below the pages in use), or lifts the cap. A write that needs more
+    /// room fails as on a full disk (`SQLITE_FULL`, "database or disk is
+    /// full") and is rolled back whole. The fault tests fill the disk this
+    /// way without root; it can also keep the hub from filling a disk it
+    /// shares. Not persisted: a reopened database has no cap. Returns the cap
+    /// now in force.
+    pub fn set_max_pages(&self, pages: Option<u64>) -> Result<u64, StoreError> {
+        let pages = pages.unwrap_or(NO_PAGE_CAP).clamp(1, NO_PAGE_CAP) as i64;
+        let now: i64 =
+            self.conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })?;
+        Ok(u64::try_from(now).unwrap_or(0))
+    }
+
+    /// Refuses every write on this connection (SQLite's `query_only`), or
+    /// allows them again. Writes then fail with `SQLITE_READONLY`, as when
+    /// the file or its filesystem turns read-only under a running hub; the
+    /// fault tests use it where permissions cannot (root ignores them).
+    pub fn set_read_only(&self, read_only: bool) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "query_only", read_only)?)
+    }
+
     /// Writes a batch in one transaction.
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
+        let written = self.write_batch(batch);
+        match &written {
+            Ok(()) => {
+                if let Some((since, _)) = self.failing.take() {
+                    tracing::info!(%since, "storage writes work again");
+                }
+            }
+            Err(e) => {
+                if self.failing.is_none() {
+                    tracing::error!(error = %e, "storage refuses writes; requests that change state get 503 until it recovers");
+                }
+                let since = self.failing.as_ref().map_or_else(Utc::now, |f| f.0);
+                self.failing = Some((since, e.to_string()));
+            }
+        }
+        written
+    }
+
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         {
             if !batch.events.is_empty() {
