@@ -198,3 +198,146 @@ pub fn cells_text(buffer: &Buffer, x: u16, y: u16, len: u16) -> String {
 pub fn row_text(buffer: &Buffer, y: u16) -> String {
     cells_text(buffer, 0, y, buffer.area.width)
 }
+
+// ---- the real binary in a pseudo-terminal -----------------------------------
+
+/// The real `agentdeck` TUI in a pseudo-terminal, connected to a hub. A
+/// reader thread feeds everything the TUI writes into a vt100 parser, so
+/// tests read the screen as an operator sees it.
+pub struct PtyTui {
+    screen: std::sync::Arc<std::sync::Mutex<vt100::Parser>>,
+    writer: Box<dyn std::io::Write + Send>,
+    /// The TUI process.
+    pub child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl PtyTui {
+    /// Starts `agentdeck --hub HUB` with `token` on a `rows`×`cols`
+    /// terminal, with its state and config directories in a temporary
+    /// directory (so no user file changes what the test sees).
+    pub fn spawn(hub: &str, token: &str, rows: u16, cols: u16) -> Self {
+        use std::io::Read;
+        let pair = portable_pty::native_pty_system()
+            .openpty(portable_pty::PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut cmd = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_agentdeck"));
+        cmd.args(["--hub", hub, "--no-bell"]);
+        cmd.env("AGENTDECK_TOKEN", token);
+        cmd.env("TERM", "xterm-256color");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        cmd.env("XDG_STATE_HOME", dir.path());
+        cmd.env("XDG_CONFIG_HOME", dir.path());
+        let child = pair.slave.spawn_command(cmd).expect("start agentdeck");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            // The master and the directories live as long as the reader.
+            let _keep = (pair.master, dir);
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .process(&buf[..n]);
+            }
+        });
+        Self {
+            screen,
+            writer,
+            child,
+        }
+    }
+
+    /// The screen as text.
+    pub fn text(&self) -> String {
+        self.screen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .screen()
+            .contents()
+    }
+
+    /// Whether the terminal is still on the alternate screen.
+    pub fn alternate_screen(&self) -> bool {
+        self.screen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .screen()
+            .alternate_screen()
+    }
+
+    /// Waits until the screen satisfies `f`; panics after `within`,
+    /// showing the screen and naming `what` was awaited.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        within: std::time::Duration,
+        f: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.text();
+            if f(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{text}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `needle` is on screen (20 s at most).
+    pub async fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(
+            &format!("{needle:?}"),
+            std::time::Duration::from_secs(20),
+            |t| t.contains(needle),
+        )
+        .await
+    }
+
+    /// Types `keys` (raw bytes: "\r" is enter, "\x1b" escape).
+    pub fn keys(&mut self, keys: &str) {
+        use std::io::Write;
+        self.writer
+            .write_all(keys.as_bytes())
+            .expect("write to the pty");
+        self.writer.flush().expect("flush the pty");
+    }
+
+    /// Presses q and waits for the process to end; returns whether it
+    /// exited successfully.
+    pub async fn quit(&mut self, within: std::time::Duration) -> bool {
+        self.keys("q");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for PtyTui {
+    fn drop(&mut self) {
+        // A failed test must not leave a TUI running behind it.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+    }
+}
