@@ -115,6 +115,10 @@ pub struct TuiArgs {
     /// loopback.
     #[arg(long)]
     pub insecure: bool,
+    /// Trust this PEM file of CA certificates for the hub's HTTPS, beside
+    /// the system's (a hub with a certificate from a private CA).
+    #[arg(long, env = "AGENTDECK_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
     /// Theme: dark (default), light, high-contrast, colorblind, or a file
     /// NAME.toml in the config directory's themes/.
     #[arg(long)]
@@ -149,6 +153,17 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = crate::hub::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this PEM certificate chain (server certificate
+    /// first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on an address that is not loopback (e.g. behind a
+    /// TLS-terminating proxy on a trusted network).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Flags of the simulated fleet.
@@ -175,6 +190,10 @@ pub struct SimulateArgs {
     /// How long to run, e.g. 60s or 10m.
     #[arg(long)]
     pub duration: Option<String>,
+    /// Trust this PEM file of CA certificates for the hub's HTTPS, beside
+    /// the system's (a hub with a certificate from a private CA).
+    #[arg(long, env = "AGENTDECK_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Flags of the all-in-one demo.
@@ -241,6 +260,10 @@ pub struct HandoffArgs {
     /// loopback.
     #[arg(long)]
     pub insecure: bool,
+    /// Trust this PEM file of CA certificates for the hub's HTTPS, beside
+    /// the system's (a hub with a certificate from a private CA).
+    #[arg(long, env = "AGENTDECK_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Subcommands of `agentdeck audit`.

@@ -243,6 +243,13 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
 
 /// A network error in a few words.
 pub fn describe(e: &reqwest::Error) -> String {
+    if let Some(refused) = certificate_problem(e) {
+        // Otherwise shown as "cannot connect", which sends an operator
+        // looking at the network instead of at the CA.
+        return format!(
+            "the hub's TLS certificate was refused ({refused}); if a private CA issued it, give --ca-cert PATH or AGENTDECK_CA_CERT"
+        );
+    }
     if e.is_connect() {
         "cannot connect to the hub".into()
     } else if e.is_timeout() {
@@ -260,6 +267,19 @@ pub fn describe(e: &reqwest::Error) -> String {
             format!("the connection to the hub failed: {cause}")
         }
     }
+}
+
+/// The TLS layer's reason when it refused the hub's certificate.
+fn certificate_problem(e: &reqwest::Error) -> Option<String> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("certificate") {
+            return Some(text);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 #[cfg(test)]

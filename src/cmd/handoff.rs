@@ -86,6 +86,11 @@ pub fn run(args: HandoffArgs) -> ExitCode {
     if let Err(e) = super::tui::check_transport(&hub, args.insecure) {
         return fail(e);
     }
+    if let Some(path) = &args.ca_cert
+        && let Err(e) = crate::client::trust_ca_file(path)
+    {
+        return fail(e);
+    }
     let shift = match shift(
         args.since.as_deref(),
         args.from.as_deref(),
@@ -132,7 +137,7 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
         )
         .append_pair("to", &shift.to.to_rfc3339_opts(SecondsFormat::AutoSi, true))
         .append_pair("format", "markdown");
-    let client = reqwest::Client::builder()
+    let client = crate::client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
@@ -142,7 +147,12 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
         .header(reqwest::header::ACCEPT, "text/markdown")
         .send()
         .await
-        .map_err(|e| format!("cannot reach the hub at {hub}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "cannot reach the hub at {hub}: {}",
+                crate::client::feed::describe(&e)
+            )
+        })?;
     let status = response.status();
     let body = response
         .text()

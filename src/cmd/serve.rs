@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::cli::ServeArgs;
 use crate::engine::spec::{default_specs, parse_specs};
@@ -118,6 +121,29 @@ pub fn load_runbooks(
     }
 }
 
+/// Decides how the hub is reached: HTTPS with the given PEM files, or
+/// plain HTTP, which is refused on an address other machines can reach
+/// unless `insecure` says the network is trusted: every request carries a
+/// bearer token.
+pub fn transport(
+    listen: SocketAddr,
+    tls_cert: Option<&std::path::Path>,
+    tls_key: Option<&std::path::Path>,
+    insecure: bool,
+) -> Result<Option<Arc<ServerConfig>>, String> {
+    match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => crate::hub::tls::load(cert, key).map(Some),
+        (Some(_), None) => {
+            Err("--tls-cert needs --tls-key (the certificate's PEM private key)".into())
+        }
+        (None, Some(_)) => Err("--tls-key needs --tls-cert (the PEM certificate chain)".into()),
+        (None, None) if listen.ip().is_loopback() || insecure => Ok(None),
+        (None, None) => Err(format!(
+            "refusing to serve plain HTTP on {listen}, an address other machines can reach: tokens would cross the network in clear. Give --tls-cert PATH --tls-key PATH (PEM), listen on loopback (127.0.0.1), or add --insecure if a TLS-terminating proxy or a trusted network protects it"
+        )),
+    }
+}
+
 /// `agentdeck serve`.
 pub fn run(args: ServeArgs) -> ExitCode {
     init_logging("info");
@@ -125,6 +151,21 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    let tls = match transport(
+        config.listen,
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.insecure,
+    ) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    if tls.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving plain HTTP beyond loopback (--insecure): tokens travel in clear unless a proxy adds TLS"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,7 +175,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     runtime.block_on(async move {
         let db = config.db.clone();
-        let hub = match crate::hub::start(config).await {
+        let started = match tls {
+            Some(tls) => crate::hub::start_tls(config, tls).await,
+            None => crate::hub::start(config).await,
+        };
+        let hub = match started {
             Ok(h) => h,
             Err(e) => return fail(e),
         };

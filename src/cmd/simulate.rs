@@ -56,6 +56,11 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if let Some(path) = &args.ca_cert
+        && let Err(e) = crate::client::trust_ca_file(path)
+    {
+        return fail(e);
+    }
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(code) => return code,

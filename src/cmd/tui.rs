@@ -161,6 +161,11 @@ pub fn run(args: TuiArgs) -> ExitCode {
     if let Err(e) = check_transport(&hub, args.insecure) {
         return fail(e);
     }
+    if let Some(path) = &args.ca_cert
+        && let Err(e) = crate::client::trust_ca_file(path)
+    {
+        return fail(e);
+    }
     init_file_logging();
     let runtime = match super::runtime() {
         Ok(r) => r,

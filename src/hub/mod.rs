@@ -12,6 +12,7 @@ pub mod policy;
 pub mod routes;
 pub mod store;
 pub mod stream;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,14 +64,18 @@ pub struct RunningHub {
     pub addr: SocketAddr,
     /// The shared state (for in-process inspection).
     pub core: Arc<Mutex<Core>>,
+    /// Whether it serves HTTPS.
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHub {
-    /// The base URL, e.g. `http://127.0.0.1:7400`.
+    /// The base URL, e.g. `http://127.0.0.1:7400`, or `https://…` when it
+    /// serves TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
@@ -88,8 +93,24 @@ pub fn default_db_path() -> Option<PathBuf> {
         .map(|d| d.data_dir().join("hub.db"))
 }
 
-/// Opens the store, replays the journal, binds and starts serving.
+/// Opens the store, replays the journal, binds and starts serving plain
+/// HTTP.
 pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
+    start_serving(config, None).await
+}
+
+/// Like [`start`], but serves HTTPS with `tls` (see [`tls::load`]).
+pub async fn start_tls(
+    config: HubConfig,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> anyhow::Result<RunningHub> {
+    start_serving(config, Some(tls)).await
+}
+
+async fn start_serving(
+    config: HubConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> anyhow::Result<RunningHub> {
     let db = config.db.clone();
     let specs = config.specs.clone();
     let policy = config.policy.clone();
@@ -117,16 +138,27 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
+    let serves_tls = tls.is_some();
     let task = tokio::spawn(async move {
-        // Stream writes are small and latency matters: no Nagle delay.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await;
+        let stop = async {
+            let _ = shutdown_rx.await;
+        };
+        let served = match tls {
+            None => {
+                // Stream writes are small and latency matters: no Nagle delay.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Some(tls) => {
+                axum::serve(tls::TlsListener::new(listener, tls), app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
         if let Err(e) = served {
             tracing::error!(error = %e, "hub server stopped with an error");
         }
@@ -136,6 +168,7 @@ pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
     Ok(RunningHub {
         addr,
         core,
+        tls: serves_tls,
         shutdown: Some(shutdown_tx),
         task,
     })

@@ -255,8 +255,8 @@ pub async fn run(
     stats: Arc<SimStats>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<SimReport> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    // The same client set-up as the TUI's, so --ca-cert applies here too.
+    let http = crate::client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
     let shared = Arc::new(Shared {
