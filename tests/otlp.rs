@@ -1214,7 +1214,7 @@ fn hostile_input_is_answered_not_panicked_on() {
         (b"{\"resourceSpans\": [", "EOF"),
         (b"", "EOF"),
         (b"\"hello\"", "invalid type"),
-        (b"\xff\xfe", "expected value"),
+        (b"\xff\xfe", "not valid UTF-8"),
         (br#"{"resourceSpans": 5}"#, "invalid type"),
         (
             br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 7}]}]}]}"#,

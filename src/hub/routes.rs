@@ -104,7 +104,9 @@ pub const RESPONDERS: &[Role] = &[Role::Responder, Role::Lead];
 pub const APPROVERS: &[Role] = &[Role::Approver, Role::Lead];
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))
+    // Names the field at fault, not just a line and column.
+    crate::ingest::json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}")))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

@@ -1,5 +1,6 @@
 //! Decoding untrusted input into model events: NDJSON envelope bodies and
 //! OpenTelemetry traces as OTLP/JSON.
 
+pub mod json;
 pub mod ndjson;
 pub mod otlp;

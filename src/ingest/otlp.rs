@@ -543,7 +543,7 @@ impl FlatSpan {
 
 /// Parses and maps an OTLP/JSON trace export.
 pub fn map_export(body: &[u8]) -> Result<Mapped, String> {
-    let request: ExportRequest = serde_json::from_slice(body)
+    let request: ExportRequest = super::json::from_slice(body)
         .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))?;
     Ok(map_request(request))
 }

@@ -238,6 +238,9 @@ pub fn parse_line(line: &str) -> Result<RawEnvelope<'_>, DecodeError> {
             DecodeError::Type(format!("field \"{name}\": {e}"))
         }
         (serde_json::error::Category::Data, None) => DecodeError::Type(e.to_string()),
+        // A number out of range, nesting past the limit, a bad escape:
+        // still say in which field, so the sender knows where to look.
+        (_, Some(name)) => DecodeError::Json(format!("field \"{name}\": {e}")),
         _ => DecodeError::Json(e.to_string()),
     })
 }
