@@ -106,12 +106,58 @@ struct ToolSamples {
     last_error: Option<Box<str>>,
 }
 
+/// A run kept in a top list, compactly: with 1,000 agents × 24 buckets ×
+/// 40 runs, the wire form's three strings per run would dominate the
+/// drill-down's memory. Names are indices into the agent's [`Names`].
+#[derive(Clone)]
+struct Sample {
+    run_id: Box<str>,
+    ts_s: i64,
+    latency_ms: u64,
+    cost_usd: f64,
+    workflow: u16,
+    outcome: Outcome,
+    /// The slowest tool call: (tool name, latency).
+    dominant: Option<(u16, u64)>,
+}
+
+/// Workflow and tool names of one agent, each stored once.
+#[derive(Clone, Default)]
+struct Names {
+    list: Vec<Box<str>>,
+    index: HashMap<Box<str>, u16>,
+}
+
+/// Names one agent may have in its table; later ones show as `…`.
+const MAX_NAMES: usize = 1024;
+
+impl Names {
+    fn intern(&mut self, name: &str) -> u16 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        if self.list.len() >= MAX_NAMES {
+            return u16::MAX;
+        }
+        let i = self.list.len() as u16;
+        self.list.push(name.into());
+        self.index.insert(name.into(), i);
+        i
+    }
+
+    fn get(&self, i: u16) -> String {
+        self.list
+            .get(usize::from(i))
+            .map_or_else(|| "…".to_string(), |n| n.to_string())
+    }
+}
+
 /// The slowest and costliest runs of one hour bucket.
 #[derive(Clone, Default)]
 struct TopBucket {
     bucket: i64,
-    slowest: Vec<RunSample>,
-    costliest: Vec<RunSample>,
+    slowest: Vec<Sample>,
+    costliest: Vec<Sample>,
 }
 
 #[derive(Clone)]
@@ -122,6 +168,7 @@ struct AgentSamples {
     day_sketches: SketchRing,
     week_sketches: SketchRing,
     top: Vec<TopBucket>,
+    names: Names,
     failed: VecDeque<FailedRun>,
     tools: HashMap<String, ToolSamples>,
 }
@@ -135,6 +182,7 @@ impl AgentSamples {
             day_sketches: SketchRing::new(HOUR_S, 24),
             week_sketches: SketchRing::new(DAY_S, 7),
             top: vec![TopBucket::default(); 24],
+            names: Names::default(),
             failed: VecDeque::new(),
             tools: HashMap::new(),
         }
@@ -192,17 +240,22 @@ fn dominant(run: &RunFinished) -> Option<Dominant> {
     Some(Dominant {
         tool: call.tool.clone(),
         latency_ms,
-        share: if run.latency_ms == 0 {
-            1.0
-        } else {
-            (latency_ms as f64 / run.latency_ms as f64).min(1.0)
-        },
+        share: share(latency_ms, run.latency_ms),
     })
+}
+
+/// A tool call's share of its run's latency, 0 to 1.
+fn share(part_ms: u64, run_ms: u64) -> f64 {
+    if run_ms == 0 {
+        1.0
+    } else {
+        (part_ms as f64 / run_ms as f64).min(1.0)
+    }
 }
 
 /// Inserts `sample` into `list`, kept sorted largest first by `key` and at
 /// most [`TOP_RUNS`] long.
-fn keep_top(list: &mut Vec<RunSample>, sample: &RunSample, key: impl Fn(&RunSample) -> f64) {
+fn keep_top<T: Clone>(list: &mut Vec<T>, sample: &T, key: impl Fn(&T) -> f64) {
     let k = key(sample);
     if list.len() == TOP_RUNS && list.last().is_some_and(|last| key(last) >= k) {
         return;
@@ -394,21 +447,37 @@ impl Drill {
         let Some(a) = self.agents.get(agent) else {
             return (since, Vec::new());
         };
-        let key = |s: &RunSample| {
+        let key = |s: &Sample| {
             if by_cost {
                 s.cost_usd
             } else {
                 s.latency_ms as f64
             }
         };
-        let mut out: Vec<RunSample> = Vec::new();
+        let mut out: Vec<Sample> = Vec::new();
         for b in a.top.iter().filter(|b| (first..=last).contains(&b.bucket)) {
             let list = if by_cost { &b.costliest } else { &b.slowest };
             for s in list {
                 keep_top(&mut out, s, key);
             }
         }
-        (since, out)
+        let runs = out
+            .into_iter()
+            .map(|s| RunSample {
+                run_id: s.run_id.into_string(),
+                workflow: a.names.get(s.workflow),
+                ts: utc(s.ts_s),
+                outcome: s.outcome,
+                latency_ms: s.latency_ms,
+                cost_usd: s.cost_usd,
+                dominant: s.dominant.map(|(tool, latency_ms)| Dominant {
+                    tool: a.names.get(tool),
+                    latency_ms,
+                    share: share(latency_ms, s.latency_ms),
+                }),
+            })
+            .collect();
+        (since, runs)
     }
 
     /// The last failed, timed-out and escalated runs, newest first.
@@ -578,15 +647,18 @@ fn record_run(a: &mut AgentSamples, t_s: i64, ts: DateTime<Utc>, run: &RunFinish
             .last()
             .is_some_and(|s| s.cost_usd < run.cost_usd);
     if slow_enough || costly_enough {
-        let sample = RunSample {
-            run_id: run.run_id.clone(),
-            workflow: run.workflow.clone(),
-            ts,
-            outcome: run.outcome,
+        let dominant = dominant(run).map(|d| (a.names.intern(&d.tool), d.latency_ms));
+        let sample = Sample {
+            run_id: run.run_id.as_str().into(),
+            ts_s: t_s,
             latency_ms: run.latency_ms,
             cost_usd: run.cost_usd,
-            dominant: dominant(run),
+            workflow: a.names.intern(&run.workflow),
+            outcome: run.outcome,
+            dominant,
         };
+        // The slot was borrowed for the checks above; take it again.
+        let slot = &mut a.top[bucket.rem_euclid(24) as usize];
         if slow_enough {
             keep_top(&mut slot.slowest, &sample, |s| s.latency_ms as f64);
         }

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod profile;
+pub mod registry;
 pub mod rng;
 pub mod runner;
 pub mod scenario;

@@ -270,6 +270,11 @@ pub async fn run(
     let mut agents: Vec<SimAgent> = (0..config.agents.max(1))
         .map(|i| SimAgent::new(profiles[i % profiles.len()].clone(), i, config.seed))
         .collect();
+    let known: Vec<(super::profile::Profile, String)> = agents
+        .iter()
+        .map(|a| (a.profile.clone(), a.id.clone()))
+        .collect();
+    super::registry::register(&shared.http, &shared.hub, &shared.token, &known).await;
     let mut obeyed: HashMap<String, Obeyed> = HashMap::new();
     let mut etags: HashMap<String, String> = HashMap::new();
     let mut pending: HashMap<String, (usize, PendingRun)> = HashMap::new();
