@@ -2,11 +2,14 @@
 //! how keys and feed messages change them. No terminal and no network here:
 //! `handle_key` and friends return [`Effect`]s for the run loop to carry out.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::text::Line;
 
 use crate::client::actions::{self, Method, Outcome, Request};
 use crate::client::feed::FeedMsg;
@@ -15,12 +18,14 @@ use crate::model::control::ControlKind;
 use crate::model::envelope::Component;
 use crate::model::incident::Severity;
 use crate::model::role::Role;
+use crate::model::stream::Delta;
 
 use super::action::{Action, Context};
 use super::data::{Change, FeedData};
 use super::dialog::{Dialog, FormField, MenuItem, Op, TextPurpose, line_input, text_of};
 use super::keymap::{Key, Keymap, Resolution};
-use super::screen::{self, Screen};
+use super::screen::{self, AgentLoads, Screen};
+use super::theme::Theme;
 
 /// How long a message stays in the status bar.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(10);
@@ -162,6 +167,98 @@ pub struct App {
     pub step_focus: usize,
     /// The last handoff summary: Markdown, or why it could not be fetched.
     pub handoff: Option<Result<String, String>>,
+    /// Bumped when the feed changes a kind of row; the sorted lists below
+    /// remember the generation they were built from.
+    generations: Generations,
+    /// Sorted lists and counts, built on first use after a change, so a
+    /// frame never sorts: the view borrows the app immutably, hence the
+    /// cell.
+    cache: RefCell<RowCache>,
+}
+
+/// Change counters, one per kind of row the feed delivers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Generations {
+    slos: u64,
+    agents: u64,
+    incidents: u64,
+    approvals: u64,
+    controls: u64,
+}
+
+impl Generations {
+    /// The counter of the rows a screen lists.
+    fn of(&self, s: Screen) -> u64 {
+        match s {
+            Screen::Overview => self.slos,
+            Screen::Incidents | Screen::Runbook => self.incidents,
+            Screen::Approvals => self.approvals,
+            Screen::Controls => self.controls,
+            Screen::Agents => self.agents,
+            Screen::Handoff => 0,
+        }
+    }
+
+    /// What the per-agent counts depend on.
+    fn loads(&self) -> [u64; 3] {
+        [self.incidents, self.approvals, self.controls]
+    }
+
+    /// Notes what a delta is about to change.
+    fn touch(&mut self, delta: &Delta) {
+        let counter = match delta {
+            Delta::Slo(_) => &mut self.slos,
+            Delta::Agent(_) => &mut self.agents,
+            Delta::Incident(_) => &mut self.incidents,
+            Delta::Approval(_) => &mut self.approvals,
+            Delta::Control(_) => &mut self.controls,
+            // Neither is listed or sorted.
+            Delta::Audit(_) | Delta::Presence(_) => return,
+        };
+        *counter += 1;
+    }
+
+    /// Notes that everything changed (a snapshot).
+    fn touch_all(&mut self) {
+        for counter in [
+            &mut self.slos,
+            &mut self.agents,
+            &mut self.incidents,
+            &mut self.approvals,
+            &mut self.controls,
+        ] {
+            *counter += 1;
+        }
+    }
+}
+
+/// A screen's row ids in display order, and what they were built from.
+#[derive(Debug)]
+struct Sorted {
+    generation: u64,
+    filter: String,
+    ids: Arc<Vec<String>>,
+}
+
+/// Which cached lists and counts a delta's row was taken out of.
+#[derive(Debug, Default)]
+struct Patched {
+    lists: Vec<Screen>,
+    /// The kind of row taken out of the per-agent counts.
+    loads: Option<Screen>,
+}
+
+/// What the app keeps between frames so that drawing a list costs the rows
+/// in view, not the rows in the list.
+#[derive(Debug, Default)]
+struct RowCache {
+    /// By `Screen::index`.
+    lists: [Option<Sorted>; Screen::ALL.len()],
+    /// Per-agent counts and the generations they were counted at.
+    loads: Option<([u64; 3], Arc<AgentLoads>)>,
+    /// The handoff summary as lines, and the Markdown and theme they were
+    /// rendered from.
+    handoff: Option<(String, Theme, Arc<Vec<Line<'static>>>)>,
 }
 
 fn list_key(s: Screen) -> &'static str {
@@ -196,6 +293,8 @@ impl App {
             runbooks: BTreeMap::new(),
             step_focus: 0,
             handoff: None,
+            generations: Generations::default(),
+            cache: RefCell::default(),
         }
     }
 
@@ -273,6 +372,7 @@ impl App {
                 self.last_alive = Instant::now();
                 let first = !self.data.loaded;
                 let before = self.sev1_ids();
+                self.generations.touch_all();
                 self.data.load(*s);
                 // What is already open when we first arrive is not news; a
                 // resync after a reconnect rings for SEV1s opened meanwhile.
@@ -282,10 +382,38 @@ impl App {
             }
             FeedMsg::Delta(id, delta) => {
                 self.last_alive = Instant::now();
-                let before = self.sev1_ids();
+                // The changed row leaves the sorted lists and the counts
+                // now, as they were built, and comes back in where it
+                // belongs once applied: a delta costs a binary search, not
+                // a sort of 10,000 rows in the next frame.
+                let row = screen::delta_row(&delta).map(|(screens, id)| (screens, id.to_string()));
+                let patched = match &row {
+                    Some((screens, id)) => self.take_row(screens, id),
+                    None => Patched::default(),
+                };
+                self.generations.touch(&delta);
+                // Only an incident delta can make an incident SEV1, and only
+                // that incident: no need to gather every SEV1 (thousands in
+                // a flood) around each delta.
+                let fresh_sev1 = match &delta {
+                    Delta::Incident(i) if i.severity == Severity::Sev1 => self
+                        .data
+                        .incidents
+                        .get(&i.id)
+                        .is_none_or(|was| was.severity != Severity::Sev1)
+                        .then(|| i.id.clone()),
+                    _ => None,
+                };
                 let change = self.data.apply(id, delta);
+                if let Some((_, id)) = &row {
+                    self.put_row(patched, id);
+                }
                 // New SEV1s and incidents escalated to SEV1 ring once.
-                effects.extend(self.ring_for_sev1(&before));
+                if let Some(fresh) = fresh_sev1
+                    && self.data.incidents.contains_key(&fresh)
+                {
+                    effects.extend(self.ring_once_for_sev1(vec![fresh]));
+                }
                 match change {
                     Change::NewIncident(_) => {}
                     Change::ApprovalClosed(a) => {
@@ -294,13 +422,12 @@ impl App {
                         // the first when they never moved.
                         let selected =
                             self.list(Screen::Approvals).selected.clone().or_else(|| {
-                                let mut rows: Vec<&crate::model::approval::Approval> =
-                                    self.data.approvals.values().collect();
-                                rows.push(&a);
-                                rows.sort_by(|x, y| {
-                                    x.deadline.cmp(&y.deadline).then(x.id.cmp(&y.id))
-                                });
-                                rows.first().map(|x| x.id.clone())
+                                self.data
+                                    .approvals
+                                    .values()
+                                    .chain([a.as_ref()])
+                                    .min_by(|x, y| screen::approval_order(x, y))
+                                    .map(|x| x.id.clone())
                             });
                         let me = self.operator.as_ref().map(|o| o.name.clone());
                         let expired = a.state == crate::model::approval::ApprovalState::Expired;
@@ -353,7 +480,16 @@ impl App {
         let fresh: Vec<String> = self
             .sev1_ids()
             .into_iter()
-            .filter(|id| !before.contains(id) && !self.rung.contains(&format!("sev1:{id}")))
+            .filter(|id| !before.contains(id))
+            .collect();
+        self.ring_once_for_sev1(fresh)
+    }
+
+    /// Rings for SEV1 incidents not rung for before.
+    fn ring_once_for_sev1(&mut self, fresh: Vec<String>) -> Vec<Effect> {
+        let fresh: Vec<String> = fresh
+            .into_iter()
+            .filter(|id| !self.rung.contains(&format!("sev1:{id}")))
             .collect();
         if fresh.is_empty() {
             return Vec::new();
@@ -459,47 +595,160 @@ impl App {
 
     // ---- selection ------------------------------------------------------------
 
-    /// Row ids of a screen, in display order, after its filter.
+    /// Row ids of a screen, in display order, after its filter (a copy;
+    /// [`App::rows`] shares them).
     pub fn row_ids(&self, s: Screen) -> Vec<String> {
-        let f = &self.list(s).filter;
-        match s {
-            Screen::Overview => screen::slo_rows(&self.data, f)
-                .iter()
-                .map(|x| x.series.clone())
-                .collect(),
-            Screen::Incidents | Screen::Runbook => screen::incident_rows(&self.data, f)
-                .iter()
-                .map(|x| x.id.clone())
-                .collect(),
-            Screen::Approvals => screen::approval_rows(&self.data, f)
-                .iter()
-                .map(|x| x.id.clone())
-                .collect(),
-            Screen::Controls => screen::control_rows(&self.data, f)
-                .iter()
-                .map(|x| x.id.clone())
-                .collect(),
-            Screen::Agents => screen::agent_rows(&self.data, f)
-                .iter()
-                .map(|x| x.id.clone())
-                .collect(),
-            Screen::Handoff => Vec::new(),
-        }
+        self.rows(s).to_vec()
     }
 
-    /// The selected row's id on a screen: the remembered one if it is still
-    /// listed, else the first row.
-    pub fn selected(&self, s: Screen) -> Option<String> {
-        let ids = self.row_ids(s);
+    /// Row ids of a screen, in display order, after its filter. Sorted once
+    /// after the rows or the filter change and shared until the next change,
+    /// so frames and key presses in between cost no sort and no copy.
+    pub fn rows(&self, s: Screen) -> Arc<Vec<String>> {
+        let filter = &self.list(s).filter;
+        let generation = self.generations.of(s);
+        // The view only reads, and nothing here calls back into the cache,
+        // so the borrow cannot be taken twice; if it ever were, sorting
+        // without caching is still right.
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return Arc::new(screen::row_ids(&self.data, s, filter));
+        };
+        let slot = &mut cache.lists[s.index()];
+        if let Some(sorted) = slot
+            && sorted.generation == generation
+            && sorted.filter == *filter
+        {
+            return sorted.ids.clone();
+        }
+        let ids = Arc::new(screen::row_ids(&self.data, s, filter));
+        *slot = Some(Sorted {
+            generation,
+            filter: filter.clone(),
+            ids: ids.clone(),
+        });
+        ids
+    }
+
+    /// A screen's rows and the position of the selected one among them:
+    /// the remembered row if it is still listed, else the first. The
+    /// Runbook screen follows the selection of Incidents.
+    pub fn selection(&self, s: Screen) -> (Arc<Vec<String>>, Option<usize>) {
+        let ids = self.rows(s);
         let key = if s == Screen::Runbook {
             Screen::Incidents
         } else {
             s
         };
-        match &self.list(key).selected {
-            Some(id) if ids.contains(id) => Some(id.clone()),
-            _ => ids.into_iter().next(),
+        let at = match &self.list(key).selected {
+            Some(id) => screen::position(&self.data, s, &ids, id),
+            None => None,
+        };
+        let at = at.or((!ids.is_empty()).then_some(0));
+        (ids, at)
+    }
+
+    /// The selected row's id on a screen: the remembered one if it is still
+    /// listed, else the first row.
+    pub fn selected(&self, s: Screen) -> Option<String> {
+        let (ids, at) = self.selection(s);
+        at.and_then(|i| ids.get(i).cloned())
+    }
+
+    /// The handoff summary's Markdown rendered as lines: parsed once per
+    /// summary (a day of 10,000 approvals is 1.7 MB and 15,000 lines, some
+    /// 50 ms to parse), not once per frame. None until a summary arrived.
+    pub fn handoff_lines(&self, theme: &Theme) -> Option<Arc<Vec<Line<'static>>>> {
+        let Some(Ok(md)) = &self.handoff else {
+            return None;
+        };
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return Some(Arc::new(super::markdown::lines(md, theme)));
+        };
+        // The summary is a public field, replaced by whoever fetches it:
+        // compare the text itself (a memcmp, well under a millisecond).
+        if let Some((source, drawn_with, lines)) = &cache.handoff
+            && source == md
+            && drawn_with == theme
+        {
+            return Some(lines.clone());
         }
+        let lines = Arc::new(super::markdown::lines(md, theme));
+        cache.handoff = Some((md.clone(), *theme, lines.clone()));
+        Some(lines)
+    }
+
+    /// Takes the row `id` out of the sorted lists of `screens` and out of
+    /// the per-agent counts, where they are current; says which were.
+    fn take_row(&mut self, screens: &[Screen], id: &str) -> Patched {
+        let mut patched = Patched::default();
+        // `&mut self`: no borrow of the cell can be live.
+        let cache = self.cache.get_mut();
+        for &s in screens {
+            let filter = self
+                .lists
+                .get(list_key(s))
+                .map_or("", |l| l.filter.as_str());
+            if let Some(sorted) = &mut cache.lists[s.index()]
+                && sorted.generation == self.generations.of(s)
+                && sorted.filter == filter
+            {
+                // A row the filter hid is not in the list to look for.
+                if screen::row_matches(&self.data, s, id, filter)
+                    && let Some(at) = screen::position(&self.data, s, &sorted.ids, id)
+                {
+                    Arc::make_mut(&mut sorted.ids).remove(at);
+                }
+                patched.lists.push(s);
+            }
+        }
+        let kind = screens.first().copied();
+        if let (Some(kind), Some((at, loads))) = (kind, &mut cache.loads)
+            && *at == self.generations.loads()
+            && matches!(
+                kind,
+                Screen::Incidents | Screen::Approvals | Screen::Controls
+            )
+        {
+            Arc::make_mut(loads).count_row(&self.data, kind, id, false);
+            patched.loads = Some(kind);
+        }
+        patched
+    }
+
+    /// Puts the row `id` back, as now applied, into what `take_row` took
+    /// it out of, and marks those current again.
+    fn put_row(&mut self, patched: Patched, id: &str) {
+        let cache = self.cache.get_mut();
+        for s in patched.lists {
+            if let Some(sorted) = &mut cache.lists[s.index()] {
+                if screen::row_matches(&self.data, s, id, &sorted.filter) {
+                    let at = screen::insertion_point(&self.data, s, &sorted.ids, id);
+                    Arc::make_mut(&mut sorted.ids).insert(at, id.to_string());
+                }
+                sorted.generation = self.generations.of(s);
+            }
+        }
+        if let (Some(kind), Some((at, loads))) = (patched.loads, &mut cache.loads) {
+            Arc::make_mut(loads).count_row(&self.data, kind, id, true);
+            *at = self.generations.loads();
+        }
+    }
+
+    /// Incidents, approvals and controls per agent, counted once after any
+    /// of them changes.
+    pub fn agent_loads(&self) -> Arc<AgentLoads> {
+        let generation = self.generations.loads();
+        let Ok(mut cache) = self.cache.try_borrow_mut() else {
+            return Arc::new(AgentLoads::count(&self.data));
+        };
+        if let Some((at, loads)) = &cache.loads
+            && *at == generation
+        {
+            return loads.clone();
+        }
+        let loads = Arc::new(AgentLoads::count(&self.data));
+        cache.loads = Some((generation, loads.clone()));
+        loads
     }
 
     /// The runbook linked to the selected incident, if the hub serves it.
@@ -528,16 +777,16 @@ impl App {
         } else {
             self.screen
         };
-        let ids = self.row_ids(s);
-        if ids.is_empty() {
+        let (ids, current) = self.selection(s);
+        let Some(current) = current else {
             return;
+        };
+        let next = (current as isize)
+            .saturating_add(delta)
+            .clamp(0, ids.len() as isize - 1) as usize;
+        if let Some(id) = ids.get(next) {
+            self.list_mut(s).selected = Some(id.clone());
         }
-        let current = self
-            .selected(s)
-            .and_then(|id| ids.iter().position(|x| *x == id))
-            .unwrap_or(0) as isize;
-        let next = (current + delta).clamp(0, ids.len() as isize - 1) as usize;
-        self.list_mut(s).selected = Some(ids[next].clone());
     }
 
     fn presence_effect(&mut self) -> Vec<Effect> {
@@ -1544,5 +1793,390 @@ impl RiskStr for crate::model::approval::Approval {
             crate::model::envelope::Risk::High => "high",
             crate::model::envelope::Risk::Critical => "critical",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::approval::Approval;
+    use crate::model::control::Control;
+    use crate::model::incident::Incident;
+    use crate::model::stream::Snapshot;
+    use chrono::TimeZone;
+
+    /// The TUI tests' fixture, grown to `n` incidents, approvals and
+    /// controls with many equal sort keys (severity and opening time,
+    /// deadline, fleet-wide and set time), so the tie-breaks matter.
+    fn big_snapshot(n: usize) -> Snapshot {
+        let mut s: Snapshot =
+            serde_json::from_str(include_str!("../../tests/fixtures/tui_state.json"))
+                .expect("the TUI fixture decodes");
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
+            .single()
+            .expect("a time");
+        let sevs = [
+            Severity::Sev1,
+            Severity::Sev2,
+            Severity::Sev3,
+            Severity::Sev4,
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let base_i: Incident = s.incidents[0].clone();
+        let base_a: Approval = s.approvals[0].clone();
+        let base_c: Control = s.controls[0].clone();
+        for k in 0..n {
+            let mut i = base_i.clone();
+            i.id = format!("INC-{}", 1000 + next(100_000));
+            i.severity = sevs[next(4) as usize];
+            i.opened_at = t0 + chrono::Duration::seconds(next(20) as i64);
+            i.agent = Some(format!("agent-{}", next(7)));
+            s.incidents.push(i);
+            let mut a = base_a.clone();
+            a.id = format!("APR-{k}");
+            a.deadline = t0 + chrono::Duration::seconds(next(30) as i64);
+            a.agent = format!("agent-{}", next(7));
+            s.approvals.push(a);
+            let mut c = base_c.clone();
+            c.id = format!("CTL-{}", 100 + k);
+            c.agent = if next(5) == 0 {
+                "*".into()
+            } else {
+                format!("agent-{}", next(7))
+            };
+            c.set_at = t0 + chrono::Duration::seconds(next(10) as i64);
+            s.controls.push(c);
+        }
+        s
+    }
+
+    fn app_with(s: Snapshot) -> App {
+        let mut app = App::new(Keymap::default_keymap(), None, false);
+        app.apply_feed(FeedMsg::Snapshot(Box::new(s)));
+        app
+    }
+
+    /// The ids as the lists were ordered before they were cached: a stable
+    /// sort of the id-ordered maps on the screen's own keys.
+    fn stable_ids(data: &FeedData, s: Screen, filter: &str) -> Vec<String> {
+        let f = filter.to_lowercase();
+        let hit =
+            |fields: &[&str]| f.is_empty() || fields.iter().any(|x| x.to_lowercase().contains(&f));
+        match s {
+            Screen::Incidents | Screen::Runbook => {
+                let mut rows: Vec<&Incident> = data
+                    .incidents
+                    .values()
+                    .filter(|i| {
+                        hit(&[
+                            &i.id,
+                            &i.title,
+                            i.agent.as_deref().unwrap_or(""),
+                            i.owner.as_deref().unwrap_or(""),
+                            i.severity.as_str(),
+                            i.state.as_str(),
+                        ])
+                    })
+                    .collect();
+                rows.sort_by(|a, b| {
+                    a.severity
+                        .cmp(&b.severity)
+                        .then(a.opened_at.cmp(&b.opened_at))
+                });
+                rows.iter().map(|x| x.id.clone()).collect()
+            }
+            Screen::Approvals => {
+                let mut rows: Vec<&Approval> = data
+                    .approvals
+                    .values()
+                    .filter(|a| hit(&[&a.id, &a.agent, &a.action, a.tool.as_deref().unwrap_or("")]))
+                    .collect();
+                rows.sort_by(|a, b| a.deadline.cmp(&b.deadline).then(a.id.cmp(&b.id)));
+                rows.iter().map(|x| x.id.clone()).collect()
+            }
+            Screen::Controls => {
+                let mut rows: Vec<&Control> = data
+                    .controls
+                    .values()
+                    .filter(|c| hit(&[&c.id, &c.agent, c.kind.as_str(), &c.set_by, &c.reason]))
+                    .collect();
+                rows.sort_by(|a, b| {
+                    (b.agent == "*")
+                        .cmp(&(a.agent == "*"))
+                        .then(b.set_at.cmp(&a.set_at))
+                });
+                rows.iter().map(|x| x.id.clone()).collect()
+            }
+            _ => unreachable!("not compared here"),
+        }
+    }
+
+    #[test]
+    fn cached_rows_keep_the_order_and_filter_of_the_stable_sort() {
+        let mut app = app_with(big_snapshot(600));
+        for s in [Screen::Incidents, Screen::Approvals, Screen::Controls] {
+            for filter in ["", "agent-3", "SEV1", "ReFuNd", "İ", "é", "zzz"] {
+                app.list_mut(s).filter = filter.to_string();
+                let want = stable_ids(&app.data, s, filter);
+                assert_eq!(*app.rows(s), *want, "{s:?} filtered by {filter:?}");
+                // Every listed row is found where it is, by binary search.
+                for (at, id) in want.iter().enumerate() {
+                    assert_eq!(
+                        screen::position(&app.data, s, &app.rows(s), id),
+                        Some(at),
+                        "{s:?} {id}"
+                    );
+                }
+            }
+            app.list_mut(s).filter.clear();
+        }
+    }
+
+    #[test]
+    fn rows_are_sorted_again_after_a_delta_and_the_selection_follows_its_id() {
+        let mut app = app_with(big_snapshot(300));
+        app.screen = Screen::Approvals;
+        app.act(Action::PageDown);
+        app.act(Action::PageDown);
+        app.act(Action::Down);
+        let (ids, at) = app.selection(Screen::Approvals);
+        assert_eq!(at, Some(21));
+        let chosen = ids[21].clone();
+        // The chosen approval's deadline moves to the front: the list is
+        // sorted again and the selection goes with it.
+        let mut moved = app.data.approvals[&chosen].clone();
+        moved.deadline = Utc
+            .with_ymd_and_hms(2026, 11, 21, 2, 0, 0)
+            .single()
+            .expect("a time");
+        app.apply_feed(FeedMsg::Delta(
+            app.data.seq + 1,
+            Delta::Approval(Box::new(moved)),
+        ));
+        assert_eq!(app.selection(Screen::Approvals).1, Some(0));
+        assert_eq!(app.selected(Screen::Approvals), Some(chosen.clone()));
+        assert_eq!(
+            *app.rows(Screen::Approvals),
+            *stable_ids(&app.data, Screen::Approvals, "")
+        );
+        // A filter that hides it: the first row is selected, the remembered
+        // one comes back with the filter cleared.
+        app.list_mut(Screen::Approvals).filter = "no such row".into();
+        assert_eq!(app.selected(Screen::Approvals), None);
+        app.list_mut(Screen::Approvals).filter.clear();
+        assert_eq!(app.selected(Screen::Approvals), Some(chosen));
+        // Bottom and top.
+        app.act(Action::Bottom);
+        assert_eq!(
+            app.selection(Screen::Approvals).1,
+            Some(app.data.approvals.len() - 1)
+        );
+        app.act(Action::PageUp);
+        assert_eq!(
+            app.selection(Screen::Approvals).1,
+            Some(app.data.approvals.len() - 11)
+        );
+        app.act(Action::Top);
+        assert_eq!(app.selection(Screen::Approvals).1, Some(0));
+    }
+
+    #[test]
+    fn a_delta_of_another_kind_keeps_the_sorted_rows() {
+        let mut app = app_with(big_snapshot(50));
+        let before = app.rows(Screen::Incidents);
+        let slo = app.data.slos.values().next().cloned().expect("an SLO");
+        app.apply_feed(FeedMsg::Delta(app.data.seq + 1, Delta::Slo(Box::new(slo))));
+        assert!(
+            Arc::ptr_eq(&before, &app.rows(Screen::Incidents)),
+            "not sorted again"
+        );
+    }
+
+    /// Deltas patch the cached lists and counts in place; after each, they
+    /// are what sorting and counting from scratch gives, filters and all.
+    #[test]
+    fn patched_rows_and_counts_equal_a_fresh_sort_and_count() {
+        let mut app = app_with(big_snapshot(400));
+        app.list_mut(Screen::Controls).filter = "agent-2".into();
+        app.list_mut(Screen::Runbook).filter = "SEV2".into();
+        let lists = [
+            Screen::Incidents,
+            Screen::Runbook,
+            Screen::Approvals,
+            Screen::Controls,
+        ];
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
+            .single()
+            .expect("a time");
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for step in 0..600u64 {
+            // Current caches, so the delta patches them.
+            for s in lists {
+                app.rows(s);
+            }
+            app.agent_loads();
+            let delta = match step % 3 {
+                0 => {
+                    let ids: Vec<&String> = app.data.incidents.keys().collect();
+                    let mut i = app.data.incidents[ids[next(ids.len() as u64) as usize]].clone();
+                    match next(4) {
+                        0 => i.id = format!("INC-N{step}"),
+                        1 => i.state = crate::model::incident::IncidentState::Resolved,
+                        _ => {}
+                    }
+                    i.severity = [Severity::Sev2, Severity::Sev3][next(2) as usize];
+                    i.opened_at = t0 + chrono::Duration::seconds(next(20) as i64);
+                    i.agent = Some(format!("agent-{}", next(7)));
+                    Delta::Incident(Box::new(i))
+                }
+                1 => {
+                    let ids: Vec<&String> = app.data.approvals.keys().collect();
+                    let mut a = app.data.approvals[ids[next(ids.len() as u64) as usize]].clone();
+                    match next(4) {
+                        0 => a.id = format!("APR-N{step}"),
+                        1 => a.state = crate::model::approval::ApprovalState::Approved,
+                        _ => {}
+                    }
+                    a.deadline = t0 + chrono::Duration::seconds(next(30) as i64);
+                    a.agent = format!("agent-{}", next(7));
+                    Delta::Approval(Box::new(a))
+                }
+                _ => {
+                    let ids: Vec<&String> = app.data.controls.keys().collect();
+                    let mut c = app.data.controls[ids[next(ids.len() as u64) as usize]].clone();
+                    match next(4) {
+                        0 => c.id = format!("CTL-N{step}"),
+                        1 => c.state = crate::model::control::ControlState::Lifted,
+                        _ => {}
+                    }
+                    c.agent = if next(4) == 0 {
+                        "*".into()
+                    } else {
+                        format!("agent-{}", next(7))
+                    };
+                    c.set_at = t0 + chrono::Duration::seconds(next(10) as i64);
+                    Delta::Control(Box::new(c))
+                }
+            };
+            app.apply_feed(FeedMsg::Delta(app.data.seq + 1, delta));
+            for s in lists {
+                let filter = app.list(s).filter.clone();
+                assert_eq!(
+                    *app.rows(s),
+                    stable_ids(&app.data, s, &filter),
+                    "{s:?} after step {step}"
+                );
+            }
+            assert_eq!(
+                *app.agent_loads(),
+                AgentLoads::count(&app.data),
+                "counts after step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn agent_loads_count_what_a_scan_per_agent_counted() {
+        let app = app_with(big_snapshot(200));
+        let loads = app.agent_loads();
+        for agent in (0..8)
+            .map(|n| format!("agent-{n}"))
+            .chain(["refund-bot".to_string()])
+        {
+            let d = &app.data;
+            let load = loads.of(&agent);
+            assert_eq!(
+                load.incidents,
+                d.incidents
+                    .values()
+                    .filter(|i| i.agent.as_deref() == Some(&agent))
+                    .count()
+            );
+            assert_eq!(
+                load.approvals,
+                d.approvals.values().filter(|a| a.agent == agent).count()
+            );
+            assert_eq!(
+                load.controls,
+                d.controls
+                    .values()
+                    .filter(|c| c.agent == agent || c.agent == "*")
+                    .count()
+            );
+        }
+    }
+
+    #[test]
+    fn the_handoff_summary_is_parsed_again_only_when_it_changes() {
+        let mut app = App::new(Keymap::default_keymap(), None, false);
+        let theme = Theme::dark();
+        assert!(app.handoff_lines(&theme).is_none());
+        app.handoff = Some(Ok("# Shift\n\n| a | b |\n|---|---|\n| 1 | 2 |\n".into()));
+        let first = app.handoff_lines(&theme).expect("lines");
+        let again = app.handoff_lines(&theme).expect("lines");
+        assert!(Arc::ptr_eq(&first, &again), "parsed once");
+        app.handoff = Some(Ok("# Next shift\n".into()));
+        let next = app.handoff_lines(&theme).expect("lines");
+        assert_eq!(
+            *next,
+            super::super::markdown::lines("# Next shift\n", &theme)
+        );
+        let other = Theme::monochrome();
+        assert_eq!(
+            *app.handoff_lines(&other).expect("lines"),
+            super::super::markdown::lines("# Next shift\n", &other),
+            "another theme draws it again"
+        );
+        app.handoff = Some(Err("hub down".into()));
+        assert!(app.handoff_lines(&theme).is_none());
+    }
+
+    #[test]
+    fn a_new_or_escalated_sev1_rings_once() {
+        let mut app = app_with(big_snapshot(0));
+        let mut i = app
+            .data
+            .incidents
+            .values()
+            .find(|i| i.severity != Severity::Sev1)
+            .cloned()
+            .expect("a non-SEV1 incident");
+        // Updated but not SEV1: nothing.
+        assert!(
+            app.apply_feed(FeedMsg::Delta(1, Delta::Incident(Box::new(i.clone()))))
+                .is_empty()
+        );
+        i.severity = Severity::Sev1;
+        assert_eq!(
+            app.apply_feed(FeedMsg::Delta(2, Delta::Incident(Box::new(i.clone())))),
+            vec![Effect::Bell]
+        );
+        // Updated again as SEV1: rung already.
+        assert!(
+            app.apply_feed(FeedMsg::Delta(3, Delta::Incident(Box::new(i.clone()))))
+                .is_empty()
+        );
+        // A new SEV1 that arrives resolved never rings.
+        let mut gone = i.clone();
+        gone.id = "INC-9999".into();
+        gone.state = crate::model::incident::IncidentState::Resolved;
+        assert!(
+            app.apply_feed(FeedMsg::Delta(4, Delta::Incident(Box::new(gone))))
+                .is_empty()
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! The screens, and which rows each shows in which order.
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::model::agent::Agent;
@@ -7,6 +10,7 @@ use crate::model::approval::Approval;
 use crate::model::control::Control;
 use crate::model::incident::Incident;
 use crate::model::slo::{AlertLevel, SloStatus};
+use crate::model::stream::Delta;
 
 use super::action::{Action, Context};
 use super::data::FeedData;
@@ -100,104 +104,395 @@ impl Screen {
     }
 }
 
+/// Case-insensitive substring test of a row's fields against a filter, as
+/// `field.to_lowercase().contains(&filter.to_lowercase())` would say, without
+/// allocating for ASCII text: typing a filter over 10,000 rows re-runs it for
+/// every row on every key.
 fn matches(filter: &str, fields: &[&str]) -> bool {
     if filter.is_empty() {
         return true;
     }
-    let f = filter.to_lowercase();
-    fields.iter().any(|x| x.to_lowercase().contains(&f))
+    fields.iter().any(|field| contains_ci(field, filter))
+}
+
+fn contains_ci(field: &str, filter: &str) -> bool {
+    if field.is_ascii() && filter.is_ascii() {
+        let (hay, needle) = (field.as_bytes(), filter.as_bytes());
+        return needle.len() <= hay.len()
+            && hay
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle));
+    }
+    field.to_lowercase().contains(&filter.to_lowercase())
+}
+
+fn alert_rank(s: &SloStatus) -> u8 {
+    match s.alert {
+        AlertLevel::Page => 0,
+        AlertLevel::Ticket => 1,
+        AlertLevel::None => 2,
+    }
+}
+
+/// The Overview's order: paging, then ticketing, then by budget left, then
+/// by series (unique, so the order is total).
+pub fn slo_order(a: &SloStatus, b: &SloStatus) -> Ordering {
+    alert_rank(a)
+        .cmp(&alert_rank(b))
+        .then(a.budget_remaining.total_cmp(&b.budget_remaining))
+        .then(a.series.cmp(&b.series))
+}
+
+/// The Incidents order: by severity, then oldest first, then by id (what a
+/// stable sort of the id-ordered map gave; it makes the order total, so a
+/// row can be found by binary search).
+pub fn incident_order(a: &Incident, b: &Incident) -> Ordering {
+    a.severity
+        .cmp(&b.severity)
+        .then(a.opened_at.cmp(&b.opened_at))
+        .then(a.id.cmp(&b.id))
+}
+
+/// The Approvals order: nearest deadline first, then by id.
+pub fn approval_order(a: &Approval, b: &Approval) -> Ordering {
+    a.deadline.cmp(&b.deadline).then(a.id.cmp(&b.id))
+}
+
+/// The Controls order: fleet-wide first, then newest first, then by id.
+pub fn control_order(a: &Control, b: &Control) -> Ordering {
+    (b.agent == "*")
+        .cmp(&(a.agent == "*"))
+        .then(b.set_at.cmp(&a.set_at))
+        .then(a.id.cmp(&b.id))
+}
+
+/// The Agents order: by id.
+pub fn agent_order(a: &Agent, b: &Agent) -> Ordering {
+    a.id.cmp(&b.id)
+}
+
+/// Whether an SLO series passes the Overview's filter.
+pub fn slo_matches(s: &SloStatus, filter: &str) -> bool {
+    matches(filter, &[&s.series, s.alert.as_str()])
+}
+
+/// Whether an incident passes the Incidents filter.
+pub fn incident_matches(i: &Incident, filter: &str) -> bool {
+    matches(
+        filter,
+        &[
+            &i.id,
+            &i.title,
+            i.agent.as_deref().unwrap_or(""),
+            i.owner.as_deref().unwrap_or(""),
+            i.severity.as_str(),
+            i.state.as_str(),
+        ],
+    )
+}
+
+/// Whether an approval passes the Approvals filter.
+pub fn approval_matches(a: &Approval, filter: &str) -> bool {
+    matches(
+        filter,
+        &[&a.id, &a.agent, &a.action, a.tool.as_deref().unwrap_or("")],
+    )
+}
+
+/// Whether a control passes the Controls filter.
+pub fn control_matches(c: &Control, filter: &str) -> bool {
+    matches(
+        filter,
+        &[&c.id, &c.agent, c.kind.as_str(), &c.set_by, &c.reason],
+    )
+}
+
+/// Whether an agent passes the Agents filter: its id or its model.
+pub fn agent_matches(a: &Agent, filter: &str) -> bool {
+    matches(filter, &[&a.id, a.versions.model.as_deref().unwrap_or("")])
+}
+
+/// The rows of a map that pass `keep`, sorted by `order`.
+fn sorted<'a, T>(
+    rows: impl Iterator<Item = &'a T>,
+    keep: impl Fn(&T) -> bool,
+    order: impl Fn(&T, &T) -> Ordering,
+) -> Vec<&'a T> {
+    let mut rows: Vec<&T> = rows.filter(|x| keep(x)).collect();
+    rows.sort_unstable_by(|a, b| order(a, b));
+    rows
 }
 
 /// SLO series, worst first: paging, then ticketing, then by budget left.
 pub fn slo_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a SloStatus> {
-    let mut rows: Vec<&SloStatus> = data
-        .slos
-        .values()
-        .filter(|s| matches(filter, &[&s.series, s.alert.as_str()]))
-        .collect();
-    rows.sort_by(|a, b| {
-        let level = |s: &SloStatus| match s.alert {
-            AlertLevel::Page => 0,
-            AlertLevel::Ticket => 1,
-            AlertLevel::None => 2,
-        };
-        level(a)
-            .cmp(&level(b))
-            .then(a.budget_remaining.total_cmp(&b.budget_remaining))
-            .then(a.series.cmp(&b.series))
-    });
-    rows
+    sorted(data.slos.values(), |s| slo_matches(s, filter), slo_order)
 }
 
 /// Open incidents by severity, then oldest first.
 pub fn incident_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Incident> {
-    let mut rows: Vec<&Incident> = data
-        .incidents
-        .values()
-        .filter(|i| {
-            matches(
-                filter,
-                &[
-                    &i.id,
-                    &i.title,
-                    i.agent.as_deref().unwrap_or(""),
-                    i.owner.as_deref().unwrap_or(""),
-                    i.severity.as_str(),
-                    i.state.as_str(),
-                ],
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        a.severity
-            .cmp(&b.severity)
-            .then(a.opened_at.cmp(&b.opened_at))
-    });
-    rows
+    sorted(
+        data.incidents.values(),
+        |i| incident_matches(i, filter),
+        incident_order,
+    )
 }
 
 /// Pending approvals, nearest deadline first.
 pub fn approval_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Approval> {
-    let mut rows: Vec<&Approval> = data
-        .approvals
-        .values()
-        .filter(|a| {
-            matches(
-                filter,
-                &[&a.id, &a.agent, &a.action, a.tool.as_deref().unwrap_or("")],
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| a.deadline.cmp(&b.deadline).then(a.id.cmp(&b.id)));
-    rows
+    sorted(
+        data.approvals.values(),
+        |a| approval_matches(a, filter),
+        approval_order,
+    )
 }
 
 /// Controls in force, fleet-wide first, then newest first.
 pub fn control_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Control> {
-    let mut rows: Vec<&Control> = data
-        .controls
-        .values()
-        .filter(|c| {
-            matches(
-                filter,
-                &[&c.id, &c.agent, c.kind.as_str(), &c.set_by, &c.reason],
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        (b.agent == "*")
-            .cmp(&(a.agent == "*"))
-            .then(b.set_at.cmp(&a.set_at))
-    });
-    rows
+    sorted(
+        data.controls.values(),
+        |c| control_matches(c, filter),
+        control_order,
+    )
 }
 
 /// Agents by id.
 pub fn agent_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Agent> {
+    // The map is ordered by id already.
     data.agents
         .values()
-        .filter(|a| matches(filter, &[&a.id, a.versions.model.as_deref().unwrap_or("")]))
+        .filter(|a| agent_matches(a, filter))
         .collect()
+}
+
+/// The ids of a screen's rows in display order, after its filter. The
+/// Runbook screen lists incidents; Handoff has no rows.
+pub fn row_ids(data: &FeedData, s: Screen, filter: &str) -> Vec<String> {
+    fn ids<T>(rows: Vec<&T>, id: impl Fn(&T) -> &String) -> Vec<String> {
+        rows.into_iter().map(|x| id(x).clone()).collect()
+    }
+    match s {
+        Screen::Overview => ids(slo_rows(data, filter), |x| &x.series),
+        Screen::Incidents | Screen::Runbook => ids(incident_rows(data, filter), |x| &x.id),
+        Screen::Approvals => ids(approval_rows(data, filter), |x| &x.id),
+        Screen::Controls => ids(control_rows(data, filter), |x| &x.id),
+        Screen::Agents => ids(agent_rows(data, filter), |x| &x.id),
+        Screen::Handoff => Vec::new(),
+    }
+}
+
+/// Where `id` sits in `ids`, a screen's rows as [`row_ids`] ordered them
+/// from the same `data`: a binary search on the screen's order (each order
+/// is total), so finding the selection in 10,000 rows takes some 14 map
+/// look-ups, not a scan.
+pub fn position(data: &FeedData, s: Screen, ids: &[String], id: &str) -> Option<usize> {
+    fn search<'d, T: 'd>(
+        ids: &[String],
+        id: &str,
+        get: impl Fn(&str) -> Option<&'d T>,
+        order: impl Fn(&T, &T) -> Ordering,
+    ) -> Option<usize> {
+        let target = get(id)?;
+        let found = ids
+            .binary_search_by(|probe| match get(probe) {
+                Some(row) => order(row, target),
+                // Cannot happen while `ids` and `data` agree; the check
+                // below then falls back to a scan.
+                None => Ordering::Less,
+            })
+            .ok();
+        match found {
+            Some(at) if ids[at] == id => Some(at),
+            _ => ids.iter().position(|x| x == id),
+        }
+    }
+    match s {
+        Screen::Overview => search(ids, id, |k| data.slos.get(k), slo_order),
+        Screen::Incidents | Screen::Runbook => {
+            search(ids, id, |k| data.incidents.get(k), incident_order)
+        }
+        Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order),
+        Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order),
+        Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order),
+        Screen::Handoff => None,
+    }
+}
+
+/// Where the row `id` (in `data`, not in `ids`) belongs among `ids`, a
+/// screen's rows in its order: where a changed row goes back in without
+/// sorting the list again.
+pub fn insertion_point(data: &FeedData, s: Screen, ids: &[String], id: &str) -> usize {
+    fn search<'d, T: 'd>(
+        ids: &[String],
+        id: &str,
+        get: impl Fn(&str) -> Option<&'d T>,
+        order: impl Fn(&T, &T) -> Ordering,
+    ) -> usize {
+        let Some(target) = get(id) else {
+            return ids.len();
+        };
+        match ids.binary_search_by(|probe| match get(probe) {
+            Some(row) => order(row, target),
+            None => Ordering::Less,
+        }) {
+            Ok(at) | Err(at) => at,
+        }
+    }
+    match s {
+        Screen::Overview => search(ids, id, |k| data.slos.get(k), slo_order),
+        Screen::Incidents | Screen::Runbook => {
+            search(ids, id, |k| data.incidents.get(k), incident_order)
+        }
+        Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order),
+        Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order),
+        Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order),
+        Screen::Handoff => ids.len(),
+    }
+}
+
+/// Whether the row `id` of a screen is in `data` and passes `filter`.
+pub fn row_matches(data: &FeedData, s: Screen, id: &str, filter: &str) -> bool {
+    match s {
+        Screen::Overview => data.slos.get(id).is_some_and(|x| slo_matches(x, filter)),
+        Screen::Incidents | Screen::Runbook => data
+            .incidents
+            .get(id)
+            .is_some_and(|x| incident_matches(x, filter)),
+        Screen::Approvals => data
+            .approvals
+            .get(id)
+            .is_some_and(|x| approval_matches(x, filter)),
+        Screen::Controls => data
+            .controls
+            .get(id)
+            .is_some_and(|x| control_matches(x, filter)),
+        Screen::Agents => data
+            .agents
+            .get(id)
+            .is_some_and(|x| agent_matches(x, filter)),
+        Screen::Handoff => false,
+    }
+}
+
+/// The row a delta replaces or removes: the screens that list that kind of
+/// row, and its id. Audit entries and presence are not listed.
+pub fn delta_row(delta: &Delta) -> Option<(&'static [Screen], &str)> {
+    Some(match delta {
+        Delta::Slo(x) => (&[Screen::Overview], &x.series),
+        Delta::Incident(x) => (&[Screen::Incidents, Screen::Runbook], &x.id),
+        Delta::Approval(x) => (&[Screen::Approvals], &x.id),
+        Delta::Control(x) => (&[Screen::Controls], &x.id),
+        Delta::Agent(x) => (&[Screen::Agents], &x.id),
+        Delta::Audit(_) | Delta::Presence(_) => return None,
+    })
+}
+
+/// What one agent has open, as the Agents screen counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentLoad {
+    /// Open incidents naming the agent.
+    pub incidents: usize,
+    /// Pending approvals it asked for.
+    pub approvals: usize,
+    /// Controls in force on it, fleet-wide ones included.
+    pub controls: usize,
+}
+
+/// Open work per agent, counted in one pass over incidents, approvals and
+/// controls (counting per row scanned them all once per agent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentLoads {
+    by_agent: HashMap<String, AgentLoad>,
+    fleet_controls: usize,
+}
+
+impl AgentLoads {
+    /// Counts everything open in `data`.
+    pub fn count(data: &FeedData) -> Self {
+        let mut loads = Self::default();
+        for i in data.incidents.values() {
+            if let Some(agent) = &i.agent {
+                loads.add(agent, |l| l.incidents += 1);
+            }
+        }
+        for a in data.approvals.values() {
+            loads.add(&a.agent, |l| l.approvals += 1);
+        }
+        for c in data.controls.values() {
+            if c.agent == "*" {
+                loads.fleet_controls += 1;
+            } else {
+                loads.add(&c.agent, |l| l.controls += 1);
+            }
+        }
+        loads
+    }
+
+    /// Takes a row's share out of the counts (`add` false: before a delta
+    /// replaces or removes it) or puts it in (`add` true: after), for the
+    /// incident, approval or control `id` as `data` holds it now. Other
+    /// kinds of row count nothing.
+    pub fn count_row(&mut self, data: &FeedData, kind: Screen, id: &str, add: bool) {
+        let step = |n: &mut usize| {
+            *n = if add {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            }
+        };
+        let agent = match kind {
+            Screen::Incidents => {
+                let Some(agent) = data.incidents.get(id).and_then(|i| i.agent.as_deref()) else {
+                    return;
+                };
+                self.add(agent, |l| step(&mut l.incidents));
+                agent
+            }
+            Screen::Approvals => {
+                let Some(a) = data.approvals.get(id) else {
+                    return;
+                };
+                self.add(&a.agent, |l| step(&mut l.approvals));
+                &a.agent
+            }
+            Screen::Controls => match data.controls.get(id) {
+                Some(c) if c.agent == "*" => {
+                    step(&mut self.fleet_controls);
+                    return;
+                }
+                Some(c) => {
+                    self.add(&c.agent, |l| step(&mut l.controls));
+                    &c.agent
+                }
+                None => return,
+            },
+            _ => return,
+        };
+        // An agent with nothing open has no entry, as after a fresh count.
+        if self.by_agent.get(agent) == Some(&AgentLoad::default()) {
+            self.by_agent.remove(agent);
+        }
+    }
+
+    /// Counts into an agent's entry; its name is copied only the first time.
+    fn add(&mut self, agent: &str, count: impl FnOnce(&mut AgentLoad)) {
+        match self.by_agent.get_mut(agent) {
+            Some(load) => count(load),
+            None => {
+                let mut load = AgentLoad::default();
+                count(&mut load);
+                self.by_agent.insert(agent.to_string(), load);
+            }
+        }
+    }
+
+    /// What `agent` has open.
+    pub fn of(&self, agent: &str) -> AgentLoad {
+        let own = self.by_agent.get(agent).copied().unwrap_or_default();
+        AgentLoad {
+            controls: own.controls + self.fleet_controls,
+            ..own
+        }
+    }
 }
 
 /// "3m12s", "45s", "2h05m", "3d4h": compact ages and countdowns.

@@ -6,7 +6,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
-use crate::model::approval::Approval;
+use crate::model::agent::Agent;
+use crate::model::approval::{Approval, ApprovalState};
+use crate::model::control::Control;
+use crate::model::envelope::Risk;
 use crate::model::incident::{Incident, IncidentState, Severity};
 use crate::model::slo::{AlertLevel, SloStatus};
 
@@ -14,7 +17,7 @@ use super::action::{Action, Context};
 use super::app::{App, Connection, Level};
 use super::dialog::{Dialog, FormField};
 use super::sanitize::{clean, fit};
-use super::screen::{self, Screen, age, short_duration};
+use super::screen::{Screen, age, short_duration};
 use super::theme::Theme;
 
 /// Draws the whole screen.
@@ -122,27 +125,78 @@ fn keep_columns(widths: &[(u16, u8)], available: u16) -> Vec<usize> {
     keep
 }
 
-/// Renders a table whose columns drop by priority on narrow screens; the
-/// `flex` column takes the width left over.
+/// One column of a list: its header, its width, its priority (on a narrow
+/// screen columns go from the highest number down; 0 stays longest) and
+/// how to draw it for one row.
+struct Column<'a, T> {
+    title: &'static str,
+    width: u16,
+    priority: u8,
+    cell: Box<dyn Fn(&T) -> Cell<'static> + 'a>,
+}
+
+/// The columns of a list, in screen order. Adding a column is one `add`.
+struct Columns<'a, T>(Vec<Column<'a, T>>);
+
+impl<'a, T> Columns<'a, T> {
+    fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn add(
+        mut self,
+        title: &'static str,
+        width: u16,
+        priority: u8,
+        cell: impl Fn(&T) -> Cell<'static> + 'a,
+    ) -> Self {
+        self.0.push(Column {
+            title,
+            width,
+            priority,
+            cell: Box::new(cell),
+        });
+        self
+    }
+}
+
+/// The rows in view: what ratatui's `TableState` shows when it starts from
+/// offset 0, as every frame here does: the first screenful, then the
+/// selection on the bottom line. `body` is the number of lines for rows;
+/// with none, the selected row alone, so the table still reserves the
+/// selection mark's column.
+fn window(len: usize, selected: Option<usize>, body: usize) -> std::ops::Range<usize> {
+    let start = selected.map_or(0, |s| s.saturating_sub(body.saturating_sub(1)));
+    let end = start.saturating_add(body.max(1)).min(len);
+    start.min(end)..end
+}
+
+/// Renders a list as a table whose columns drop by priority on narrow
+/// screens; the `flex` column takes the width left over. `ids` are the
+/// rows in display order and `get` finds one; cells are built only for the
+/// rows in view and the columns that fit, so a frame costs the same with
+/// 10,000 rows as with 50.
 #[allow(clippy::too_many_arguments)]
-fn table(
+fn table<'d, T: 'd>(
     frame: &mut Frame,
     area: Rect,
     theme: &Theme,
     title: String,
     focused: bool,
-    columns: &[(&str, u16, u8)],
+    columns: &Columns<'_, T>,
     flex: usize,
-    rows: Vec<Vec<Cell<'static>>>,
+    ids: &[String],
     selected: Option<usize>,
+    get: impl Fn(&str) -> Option<&'d T>,
 ) {
+    let columns = &columns.0;
     let inner_width = area.width.saturating_sub(2);
-    let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.1, c.2)).collect();
+    let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.width, c.priority)).collect();
     let keep = keep_columns(&spec, inner_width);
-    let header = Row::new(
-        keep.iter()
-            .map(|&i| Cell::from(columns[i].0).style(theme.muted().add_modifier(Modifier::BOLD))),
-    );
+    let header =
+        Row::new(keep.iter().map(|&i| {
+            Cell::from(columns[i].title).style(theme.muted().add_modifier(Modifier::BOLD))
+        }));
     let flex = if keep.contains(&flex) {
         flex
     } else {
@@ -152,32 +206,33 @@ fn table(
         .iter()
         .map(|&i| {
             if i == flex {
-                Constraint::Min(columns[i].1)
+                Constraint::Min(columns[i].width)
             } else {
-                Constraint::Length(columns[i].1)
+                Constraint::Length(columns[i].width)
             }
         })
         .collect();
-    let empty = rows.is_empty();
-    let body: Vec<Row> = rows
-        .into_iter()
-        .map(|cells| {
-            let mut cells = cells;
-            let picked: Vec<Cell> = keep
-                .iter()
-                .map(|&i| std::mem::replace(&mut cells[i], Cell::from("")))
-                .collect();
-            Row::new(picked)
+    // Inside the borders, below the header.
+    let body_height = area.height.saturating_sub(3) as usize;
+    let shown = window(ids.len(), selected, body_height);
+    let first = shown.start;
+    let body: Vec<Row> = ids[shown]
+        .iter()
+        .map(|id| match get(id) {
+            Some(row) => Row::new(keep.iter().map(|&i| (columns[i].cell)(row))),
+            // The ids come from the same data; an empty line keeps the
+            // selection where it belongs if one ever did not.
+            None => Row::default(),
         })
         .collect();
-    let mut state = TableState::default().with_selected(selected);
+    let mut state = TableState::default().with_selected(selected.map(|s| s.saturating_sub(first)));
     let t = Table::new(body, widths)
         .header(header)
         .block(theme.block(title, focused))
         .row_highlight_style(theme.selection())
         .highlight_symbol("▶");
     frame.render_stateful_widget(t, area, &mut state);
-    if empty {
+    if ids.is_empty() {
         let inner = Rect {
             x: area.x + 2,
             y: area.y + 2,
@@ -330,63 +385,59 @@ fn overview(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), parts[0]);
 
     let list = app.list(Screen::Overview);
-    let rows_data = screen::slo_rows(d, &list.filter);
-    let selected_id = app.selected(Screen::Overview);
-    let selected = rows_data
-        .iter()
-        .position(|s| Some(&s.series) == selected_id.as_ref());
+    let (ids, selected) = app.selection(Screen::Overview);
     let spark_cells = if area.width >= 150 { 30 } else { 15 };
     let series_w: u16 = if area.width >= 150 { 32 } else { 26 };
-    let columns: [(&str, u16, u8); 13] = [
-        ("agent/workflow", series_w, 0),
-        ("SLO", 12, 1),
-        ("budget", 12, 2),
-        ("ratio", 7, 3),
-        ("alert", 6, 4),
-        ("burn 1h", 7, 5),
-        ("burn 5m", 7, 8),
-        ("burn 6h", 7, 9),
-        ("p95", 7, 6),
-        ("p99", 7, 10),
-        ("$/ok run", 8, 11),
-        ("last hour (bad %)", spark_cells as u16, 7),
-        ("objective", 9, 12),
-    ];
-    let rows: Vec<Vec<Cell>> = rows_data
-        .iter()
-        .map(|s| {
-            let ok = s.ratio.is_none_or(|r| r >= s.objective);
-            vec![
-                Cell::from(fit(
-                    &format!("{}/{}", s.agent, s.workflow),
-                    series_w as usize,
-                )),
-                Cell::from(fit(&s.slo, 12)),
-                Cell::from(gauge(s, 8)).style(match s.alert {
-                    AlertLevel::Page => theme.critical(),
-                    AlertLevel::Ticket => theme.warning(),
-                    AlertLevel::None => theme.ok(),
-                }),
-                Cell::from(pct(s.ratio)).style(if ok { theme.text() } else { theme.critical() }),
-                alert_cell(theme, s.alert),
-                Cell::from(format!("{:.1}", s.burn.h1)),
-                Cell::from(format!("{:.1}", s.burn.m5)),
-                Cell::from(format!("{:.1}", s.burn.h6)),
-                Cell::from(ms(s.latency_p95_ms)),
-                Cell::from(ms(s.latency_p99_ms)),
-                Cell::from(
-                    s.cost_per_success_usd
-                        .map(|c| format!("${c:.3}"))
-                        .unwrap_or_else(|| "—".into()),
-                ),
-                Cell::from(sparkline(s, spark_cells, app.now)).style(theme.accent()),
-                Cell::from(format!("{:.2}%", s.objective * 100.0)).style(theme.muted()),
-            ]
+    let columns = Columns::<SloStatus>::new()
+        .add("agent/workflow", series_w, 0, |s| {
+            Cell::from(fit(
+                &format!("{}/{}", s.agent, s.workflow),
+                series_w as usize,
+            ))
         })
-        .collect();
+        .add("SLO", 12, 1, |s| Cell::from(fit(&s.slo, 12)))
+        .add("budget", 12, 2, |s| {
+            Cell::from(gauge(s, 8)).style(match s.alert {
+                AlertLevel::Page => theme.critical(),
+                AlertLevel::Ticket => theme.warning(),
+                AlertLevel::None => theme.ok(),
+            })
+        })
+        .add("ratio", 7, 3, |s| {
+            let ok = s.ratio.is_none_or(|r| r >= s.objective);
+            Cell::from(pct(s.ratio)).style(if ok { theme.text() } else { theme.critical() })
+        })
+        .add("alert", 6, 4, |s| alert_cell(theme, s.alert))
+        .add("burn 1h", 7, 5, |s| Cell::from(format!("{:.1}", s.burn.h1)))
+        .add("burn 5m", 7, 8, |s| Cell::from(format!("{:.1}", s.burn.m5)))
+        .add("burn 6h", 7, 9, |s| Cell::from(format!("{:.1}", s.burn.h6)))
+        .add("p95", 7, 6, |s| Cell::from(ms(s.latency_p95_ms)))
+        .add("p99", 7, 10, |s| Cell::from(ms(s.latency_p99_ms)))
+        .add("$/ok run", 8, 11, |s| {
+            Cell::from(
+                s.cost_per_success_usd
+                    .map(|c| format!("${c:.3}"))
+                    .unwrap_or_else(|| "—".into()),
+            )
+        })
+        .add("last hour (bad %)", spark_cells as u16, 7, |s| {
+            Cell::from(sparkline(s, spark_cells, app.now)).style(theme.accent())
+        })
+        .add("objective", 9, 12, |s| {
+            Cell::from(format!("{:.2}%", s.objective * 100.0)).style(theme.muted())
+        });
     let title = filtered_title("SLOs, worst first", &list.filter);
     table(
-        frame, parts[1], theme, title, true, &columns, 0, rows, selected,
+        frame,
+        parts[1],
+        theme,
+        title,
+        true,
+        &columns,
+        0,
+        &ids,
+        selected,
+        |id| d.slos.get(id),
     );
 }
 
@@ -425,43 +476,37 @@ fn incidents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (list_area, detail_area) = split_list_detail(area);
     let list = app.list(Screen::Incidents);
     let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
-    let rows_data = screen::incident_rows(&app.data, &list.filter);
-    let selected_id = app.selected(Screen::Incidents);
-    let selected = rows_data
-        .iter()
-        .position(|i| Some(&i.id) == selected_id.as_ref());
-    let columns: [(&str, u16, u8); 9] = [
-        ("SEV", 4, 0),
-        ("id", 7, 1),
-        ("title", 28, 2),
-        ("agent", 16, 4),
-        ("state", 12, 3),
-        ("owner", 10, 5),
-        ("age", 6, 6),
-        ("updated", 7, 7),
-        ("viewing", 10, 8),
-    ];
-    let rows: Vec<Vec<Cell>> = rows_data
-        .iter()
-        .map(|i| {
-            let viewers = app.data.viewers(&i.id, me);
-            vec![
-                Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity)),
-                Cell::from(i.id.clone()).style(theme.accent()),
-                Cell::from(fit(&i.title, 60)),
-                Cell::from(fit(i.agent.as_deref().unwrap_or("—"), 16)),
-                Cell::from(i.state.as_str()).style(match i.state {
-                    IncidentState::Triggered => theme.critical(),
-                    IncidentState::Acknowledged => theme.warning(),
-                    _ => theme.ok(),
-                }),
-                Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10)),
-                Cell::from(short_duration(age(app.now, i.opened_at))),
-                Cell::from(short_duration(age(app.now, i.updated_at))),
-                Cell::from(fit(&viewers.join(","), 10)).style(theme.accent()),
-            ]
+    let (ids, selected) = app.selection(Screen::Incidents);
+    let columns = Columns::<Incident>::new()
+        .add("SEV", 4, 0, |i| {
+            Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
         })
-        .collect();
+        .add("id", 7, 1, |i| {
+            Cell::from(i.id.clone()).style(theme.accent())
+        })
+        .add("title", 28, 2, |i| Cell::from(fit(&i.title, 60)))
+        .add("agent", 16, 4, |i| {
+            Cell::from(fit(i.agent.as_deref().unwrap_or("—"), 16))
+        })
+        .add("state", 12, 3, |i| {
+            Cell::from(i.state.as_str()).style(match i.state {
+                IncidentState::Triggered => theme.critical(),
+                IncidentState::Acknowledged => theme.warning(),
+                _ => theme.ok(),
+            })
+        })
+        .add("owner", 10, 5, |i| {
+            Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10))
+        })
+        .add("age", 6, 6, |i| {
+            Cell::from(short_duration(age(app.now, i.opened_at)))
+        })
+        .add("updated", 7, 7, |i| {
+            Cell::from(short_duration(age(app.now, i.updated_at)))
+        })
+        .add("viewing", 10, 8, |i| {
+            Cell::from(fit(&app.data.viewers(&i.id, me).join(","), 10)).style(theme.accent())
+        });
     table(
         frame,
         list_area,
@@ -470,10 +515,13 @@ fn incidents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         true,
         &columns,
         2,
-        rows,
+        &ids,
         selected,
+        |id| app.data.incidents.get(id),
     );
-    let detail = selected_id.and_then(|id| app.data.incidents.get(&id));
+    let detail = selected
+        .and_then(|at| ids.get(at))
+        .and_then(|id| app.data.incidents.get(id));
     incident_detail(app, theme, frame, detail_area, detail);
 }
 
@@ -599,24 +647,9 @@ fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (list_area, detail_area) = split_list_detail(area);
     let list = app.list(Screen::Approvals);
     let me = app.operator.as_ref().map(|o| o.name.as_str()).unwrap_or("");
-    let rows_data = screen::approval_rows(&app.data, &list.filter);
-    let selected_id = app.selected(Screen::Approvals);
-    let selected = rows_data
-        .iter()
-        .position(|a| Some(&a.id) == selected_id.as_ref());
-    let columns: [(&str, u16, u8); 8] = [
-        ("due in", 7, 0),
-        ("id", 7, 1),
-        ("agent", 16, 2),
-        ("action", 16, 3),
-        ("risk", 8, 4),
-        ("arguments", 24, 6),
-        ("state", 9, 5),
-        ("viewing", 10, 7),
-    ];
-    let rows: Vec<Vec<Cell>> = rows_data
-        .iter()
-        .map(|a| {
+    let (ids, selected) = app.selection(Screen::Approvals);
+    let columns = Columns::<Approval>::new()
+        .add("due in", 7, 0, |a| {
             let left = (a.deadline - app.now).num_seconds();
             let due_style = if left <= 60 {
                 theme.critical()
@@ -625,32 +658,33 @@ fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 theme.text()
             };
-            let risk = serde_json::to_value(a.risk)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            vec![
-                Cell::from(countdown(app, a)).style(due_style),
-                Cell::from(a.id.clone()).style(theme.accent()),
-                Cell::from(fit(&a.agent, 16)),
-                Cell::from(fit(&a.action, 16)),
-                Cell::from(risk.clone()).style(match risk.as_str() {
-                    "critical" => theme.critical(),
-                    "high" => theme.warning(),
-                    _ => theme.text(),
-                }),
-                Cell::from(fit(&args_summary(a), 40)),
-                Cell::from(a.state.as_str()).style(
-                    if a.state == crate::model::approval::ApprovalState::Escalated {
-                        theme.warning()
-                    } else {
-                        theme.text()
-                    },
-                ),
-                Cell::from(fit(&app.data.viewers(&a.id, me).join(","), 10)).style(theme.accent()),
-            ]
+            Cell::from(countdown(app, a)).style(due_style)
         })
-        .collect();
+        .add("id", 7, 1, |a| {
+            Cell::from(a.id.clone()).style(theme.accent())
+        })
+        .add("agent", 16, 2, |a| Cell::from(fit(&a.agent, 16)))
+        .add("action", 16, 3, |a| Cell::from(fit(&a.action, 16)))
+        .add("risk", 8, 4, |a| {
+            Cell::from(risk_name(a.risk)).style(match a.risk {
+                Risk::Critical => theme.critical(),
+                Risk::High => theme.warning(),
+                Risk::Low | Risk::Medium => theme.text(),
+            })
+        })
+        .add("arguments", 24, 6, |a| {
+            Cell::from(fit(&args_summary(a), 40))
+        })
+        .add("state", 9, 5, |a| {
+            Cell::from(a.state.as_str()).style(if a.state == ApprovalState::Escalated {
+                theme.warning()
+            } else {
+                theme.text()
+            })
+        })
+        .add("viewing", 10, 7, |a| {
+            Cell::from(fit(&app.data.viewers(&a.id, me).join(","), 10)).style(theme.accent())
+        });
     table(
         frame,
         list_area,
@@ -659,11 +693,24 @@ fn approvals(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         true,
         &columns,
         5,
-        rows,
+        &ids,
         selected,
+        |id| app.data.approvals.get(id),
     );
-    let detail = selected_id.and_then(|id| app.data.approvals.get(&id));
+    let detail = selected
+        .and_then(|at| ids.get(at))
+        .and_then(|id| app.data.approvals.get(id));
     approval_detail(app, theme, frame, detail_area, detail);
+}
+
+/// The wire name of a risk level, as the hub and the agents write it.
+fn risk_name(r: Risk) -> &'static str {
+    match r {
+        Risk::Low => "low",
+        Risk::Medium => "medium",
+        Risk::High => "high",
+        Risk::Critical => "critical",
+    }
 }
 
 fn approval_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, a: Option<&Approval>) {
@@ -694,10 +741,7 @@ fn approval_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, a: O
             "risk",
             format!(
                 "{}{}",
-                serde_json::to_value(a.risk)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                risk_name(a.risk),
                 if a.approvals_required > 1 {
                     format!(" · needs {} approvers", a.approvals_required)
                 } else {
@@ -753,50 +797,36 @@ fn approval_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, a: O
 
 fn controls(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let list = app.list(Screen::Controls);
-    let rows_data = screen::control_rows(&app.data, &list.filter);
-    let selected_id = app.selected(Screen::Controls);
-    let selected = rows_data
-        .iter()
-        .position(|c| Some(&c.id) == selected_id.as_ref());
-    let columns: [(&str, u16, u8); 7] = [
-        ("id", 7, 0),
-        ("agent", 16, 1),
-        ("kind", 16, 2),
-        ("target", 18, 4),
-        ("set by", 10, 5),
-        ("time left", 12, 3),
-        ("reason", 24, 6),
-    ];
-    let rows: Vec<Vec<Cell>> = rows_data
-        .iter()
-        .map(|c| {
-            let left = c
-                .expires_at
-                .map(|t| short_duration((t - app.now).num_seconds()))
-                .unwrap_or_else(|| "until lifted".into());
-            vec![
-                Cell::from(c.id.clone()).style(theme.accent()),
-                Cell::from(if c.agent == "*" {
-                    "* (fleet)".to_string()
-                } else {
-                    fit(&c.agent, 16)
-                })
-                .style(if c.agent == "*" {
-                    theme.critical()
-                } else {
-                    theme.text()
-                }),
-                Cell::from(c.kind.as_str()).style(theme.warning()),
-                Cell::from(fit(
-                    c.tool.as_deref().or(c.version.as_deref()).unwrap_or("—"),
-                    18,
-                )),
-                Cell::from(fit(&c.set_by, 10)),
-                Cell::from(left),
-                Cell::from(fit(&c.reason, 60)),
-            ]
+    let (ids, selected) = app.selection(Screen::Controls);
+    let columns = Columns::<Control>::new()
+        .add("id", 7, 0, |c| {
+            Cell::from(c.id.clone()).style(theme.accent())
         })
-        .collect();
+        .add("agent", 16, 1, |c| {
+            if c.agent == "*" {
+                Cell::from("* (fleet)").style(theme.critical())
+            } else {
+                Cell::from(fit(&c.agent, 16)).style(theme.text())
+            }
+        })
+        .add("kind", 16, 2, |c| {
+            Cell::from(c.kind.as_str()).style(theme.warning())
+        })
+        .add("target", 18, 4, |c| {
+            Cell::from(fit(
+                c.tool.as_deref().or(c.version.as_deref()).unwrap_or("—"),
+                18,
+            ))
+        })
+        .add("set by", 10, 5, |c| Cell::from(fit(&c.set_by, 10)))
+        .add("time left", 12, 3, |c| {
+            Cell::from(
+                c.expires_at
+                    .map(|t| short_duration((t - app.now).num_seconds()))
+                    .unwrap_or_else(|| "until lifted".into()),
+            )
+        })
+        .add("reason", 24, 6, |c| Cell::from(fit(&c.reason, 60)));
     table(
         frame,
         area,
@@ -805,74 +835,50 @@ fn controls(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         true,
         &columns,
         6,
-        rows,
+        &ids,
         selected,
+        |id| app.data.controls.get(id),
     );
 }
 
 fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let list = app.list(Screen::Agents);
-    let rows_data = screen::agent_rows(&app.data, &list.filter);
-    let selected_id = app.selected(Screen::Agents);
-    let selected = rows_data
-        .iter()
-        .position(|a| Some(&a.id) == selected_id.as_ref());
-    let columns: [(&str, u16, u8); 9] = [
-        ("agent", 18, 0),
-        ("runs/min", 8, 1),
-        ("last seen", 9, 2),
-        ("incidents", 9, 3),
-        ("approvals", 9, 4),
-        ("controls", 8, 5),
-        ("model", 22, 6),
-        ("prompt", 14, 7),
-        ("tools", 30, 8),
-    ];
-    let rows: Vec<Vec<Cell>> = rows_data
-        .iter()
-        .map(|a| {
-            let inc = app
-                .data
-                .incidents
-                .values()
-                .filter(|i| i.agent.as_deref() == Some(&a.id))
-                .count();
-            let apr = app
-                .data
-                .approvals
-                .values()
-                .filter(|x| x.agent == a.id)
-                .count();
-            let ctl = app
-                .data
-                .controls
-                .values()
-                .filter(|c| c.agent == a.id || c.agent == "*")
-                .count();
-            vec![
-                Cell::from(fit(&a.id, 18)).style(theme.accent()),
-                Cell::from(a.runs_last_minute.to_string()),
-                Cell::from(
-                    a.last_seen
-                        .map_or_else(|| "never".to_string(), |t| short_duration(age(app.now, t))),
-                ),
-                Cell::from(inc.to_string()).style(if inc > 0 {
-                    theme.warning()
-                } else {
-                    theme.text()
-                }),
-                Cell::from(apr.to_string()),
-                Cell::from(ctl.to_string()).style(if ctl > 0 {
-                    theme.warning()
-                } else {
-                    theme.text()
-                }),
-                Cell::from(fit(a.versions.model.as_deref().unwrap_or("—"), 22)),
-                Cell::from(fit(a.versions.prompt.as_deref().unwrap_or("—"), 14)),
-                Cell::from(fit(&a.tools.join(", "), 60)),
-            ]
+    let (ids, selected) = app.selection(Screen::Agents);
+    // Counted once per change of incidents, approvals or controls, not per
+    // row.
+    let loads = app.agent_loads();
+    let warn_if = |n: usize| if n > 0 { theme.warning() } else { theme.text() };
+    let columns = Columns::<Agent>::new()
+        .add("agent", 18, 0, |a| {
+            Cell::from(fit(&a.id, 18)).style(theme.accent())
         })
-        .collect();
+        .add("runs/min", 8, 1, |a| {
+            Cell::from(a.runs_last_minute.to_string())
+        })
+        .add("last seen", 9, 2, |a| {
+            Cell::from(
+                a.last_seen
+                    .map_or_else(|| "never".to_string(), |t| short_duration(age(app.now, t))),
+            )
+        })
+        .add("incidents", 9, 3, |a| {
+            let n = loads.of(&a.id).incidents;
+            Cell::from(n.to_string()).style(warn_if(n))
+        })
+        .add("approvals", 9, 4, |a| {
+            Cell::from(loads.of(&a.id).approvals.to_string())
+        })
+        .add("controls", 8, 5, |a| {
+            let n = loads.of(&a.id).controls;
+            Cell::from(n.to_string()).style(warn_if(n))
+        })
+        .add("model", 22, 6, |a| {
+            Cell::from(fit(a.versions.model.as_deref().unwrap_or("—"), 22))
+        })
+        .add("prompt", 14, 7, |a| {
+            Cell::from(fit(a.versions.prompt.as_deref().unwrap_or("—"), 14))
+        })
+        .add("tools", 30, 8, |a| Cell::from(fit(&a.tools.join(", "), 60)));
     table(
         frame,
         area,
@@ -881,8 +887,9 @@ fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         true,
         &columns,
         8,
-        rows,
+        &ids,
         selected,
+        |id| app.data.agents.get(id),
     );
 }
 
@@ -1005,7 +1012,13 @@ fn runbook(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn handoff(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let body = match &app.handoff {
-        Some(Ok(md)) => super::markdown::lines(md, theme),
+        Some(Ok(_)) => {
+            // Parsed once per summary; the screen does not scroll, so only
+            // the first lines can show (each takes at least one row).
+            let rows = area.height.saturating_sub(2) as usize;
+            let lines = app.handoff_lines(theme).unwrap_or_default();
+            lines.iter().take(rows).cloned().collect()
+        }
         Some(Err(e)) => vec![Line::from(Span::styled(
             format!("could not fetch the summary: {}", clean(e)),
             theme.critical(),
@@ -1415,6 +1428,52 @@ fn dialog(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, d: &Dialog) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The window drawn is what ratatui showed when it was given every row
+    /// and a fresh `TableState` (offset 0) each frame, as the lists were
+    /// drawn before: same lines, same selection, at every position.
+    #[test]
+    fn the_window_is_what_a_full_table_from_offset_zero_shows() {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+
+        let draw = |rows: &[String], selected: Option<usize>, height: u16| {
+            let mut terminal = Terminal::new(TestBackend::new(30, height)).expect("terminal");
+            terminal
+                .draw(|f| {
+                    let body = rows.iter().map(|r| Row::new([Cell::from(r.clone())]));
+                    let t = Table::new(body, [Constraint::Min(5)])
+                        .header(Row::new(["head"]))
+                        .block(ratatui::widgets::Block::bordered())
+                        .highlight_symbol("▶");
+                    let mut state = TableState::default().with_selected(selected);
+                    f.render_stateful_widget(t, f.area(), &mut state);
+                })
+                .expect("draw");
+            terminal.backend().buffer().clone()
+        };
+        for len in [0usize, 1, 2, 5, 17, 60] {
+            let rows: Vec<String> = (0..len).map(|i| format!("row {i}")).collect();
+            for height in [1u16, 2, 3, 4, 5, 10, 24] {
+                let body = height.saturating_sub(3) as usize;
+                let selections: Vec<Option<usize>> = if len == 0 {
+                    vec![None]
+                } else {
+                    (0..len).map(Some).collect()
+                };
+                for selected in selections {
+                    let full = draw(&rows, selected, height);
+                    let shown = window(len, selected, body);
+                    let first = shown.start;
+                    let windowed = draw(&rows[shown], selected.map(|s| s - first), height);
+                    assert_eq!(
+                        full, windowed,
+                        "{len} rows, height {height}, selected {selected:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn columns_drop_by_priority() {
