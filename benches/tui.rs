@@ -14,9 +14,15 @@
 //!     frames the app's clock alternates by one second, as the run loop's
 //!     tick does, so every frame has a real diff (clock, countdowns, ages).
 //!     Mean and p99 per frame, wall clock and the thread's CPU time (which
-//!     leaves out waiting for a core on a busy machine); target < 2 ms. The
-//!     parts of a frame that `src/tui` exposes (row sorting,
-//!     `App::selected`) are timed on their own.
+//!     leaves out waiting for a core on a busy machine); target < 2 ms.
+//!     Then, on each list screen (Overview, Incidents, Approvals, Controls,
+//!     Agents): frames while paging down through the whole list (page down
+//!     before every frame, back to the top at the bottom; the key's
+//!     handling timed apart), and frames each drawn after one delta of the
+//!     kind the screen lists (so the list is sorted again in the frame, the
+//!     worst a flood of deltas can do). The parts of a frame that `src/tui`
+//!     exposes (row sorting, `App::selected`, the per-agent counts) are
+//!     timed on their own.
 //! (b) bytes per second written by the real loop (`tui::run::event_loop`)
 //!     through a `CrosstermBackend` over a counting writer (counts and
 //!     discards, and follows the cursor moves to say which cells the bytes
@@ -63,6 +69,7 @@ use agentdeck::model::runbook::Runbook;
 use agentdeck::model::stream::Delta;
 use agentdeck::sim::runner::{SimConfig, SimStats};
 use agentdeck::sim::scenario::Scenario;
+use agentdeck::tui::action::Action;
 use agentdeck::tui::app::{App, Operator};
 use agentdeck::tui::keymap::Keymap;
 use agentdeck::tui::run::Fetched;
@@ -811,7 +818,141 @@ struct RenderRun {
     label: String,
     /// Wall-clock and thread CPU time per screen.
     rows: Vec<(Screen, Timing, Option<Timing>)>,
+    /// The same while paging down through each list: page down before
+    /// every frame; the key's own handling is the last column.
+    scroll: Vec<(Screen, Timing, Option<Timing>, Timing)>,
+    /// The same with one delta of the listed kind before every frame, so
+    /// every frame sorts its list again.
+    churn: Vec<(Screen, Timing, Option<Timing>)>,
     parts: Vec<(String, Timing)>,
+}
+
+/// The list screens, whose frames scroll and re-sort.
+const LIST_SCREENS: [Screen; 5] = [
+    Screen::Overview,
+    Screen::Incidents,
+    Screen::Approvals,
+    Screen::Controls,
+    Screen::Agents,
+];
+
+/// Frames while paging down through a list: `PageDown` (10 rows) before
+/// every frame, `Top` once the bottom is reached, so 10,000 approvals take
+/// 1,000 frames to go through. Returns the frame times (wall, CPU), the
+/// key handling times, and how many different rows were selected (so a
+/// list that did not move is never what gets timed).
+fn scroll_screen(
+    app: &mut App,
+    theme: &Theme,
+    s: Screen,
+    frames: usize,
+) -> (Timing, Option<Timing>, Timing, usize) {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test terminal");
+    app.screen = s;
+    app.act(Action::Top);
+    terminal.draw(|f| render(app, theme, f)).expect("draw");
+    let mut samples = Vec::with_capacity(frames);
+    let mut cpu = Vec::with_capacity(frames);
+    let mut keys = Vec::with_capacity(frames);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..frames {
+        let before = app.selected(s);
+        let t = Instant::now();
+        app.act(Action::PageDown);
+        if app.selected(s) == before {
+            app.act(Action::Top);
+        }
+        keys.push(t.elapsed());
+        seen.insert(app.selected(s));
+        let c = thread_cpu();
+        let t = Instant::now();
+        terminal.draw(|f| render(app, theme, f)).expect("draw");
+        samples.push(t.elapsed());
+        if let (Some(a), Some(b)) = (c, thread_cpu()) {
+            cpu.push(b.saturating_sub(a));
+        }
+        // The selected row is on screen, marked (an SLO row shows its
+        // agent/workflow, not the series id).
+        if let Some(id) = app.selected(s) {
+            let text = buffer_text(terminal.backend().buffer());
+            let shown = match app.data.slos.get(&id) {
+                Some(slo) if s == Screen::Overview => format!("{}/{}", slo.agent, slo.workflow),
+                _ => id.clone(),
+            };
+            let short: String = shown.chars().take(7).collect();
+            assert!(
+                text.iter().any(|l| l.contains('▶') && l.contains(&short)),
+                "{s:?}: the selected {id} is not on screen:\n{}",
+                text.join("\n")
+            );
+        }
+    }
+    app.act(Action::Top);
+    let cpu = (cpu.len() == samples.len()).then(|| timing(cpu));
+    (timing(samples), cpu, timing(keys), seen.len())
+}
+
+/// One delta of the kind `s` lists, as the feed delivers it: an existing
+/// row (the `k`-th, cycling) sent again with a field changed.
+fn churn_delta(app: &App, s: Screen, k: usize) -> Option<Delta> {
+    let d = &app.data;
+    let nth = |n: usize| k % n.max(1);
+    Some(match s {
+        Screen::Overview => {
+            let mut x = d.slos.values().nth(nth(d.slos.len()))?.clone();
+            x.budget_remaining = (x.budget_remaining + 0.013).fract();
+            Delta::Slo(Box::new(x))
+        }
+        // An incident changes the per-agent counts as well as the list.
+        Screen::Incidents | Screen::Agents => {
+            let mut x = d.incidents.values().nth(nth(d.incidents.len()))?.clone();
+            x.updated_at += secs(1);
+            Delta::Incident(Box::new(x))
+        }
+        Screen::Approvals => {
+            let mut x = d.approvals.values().nth(nth(d.approvals.len()))?.clone();
+            x.deadline += secs(1);
+            Delta::Approval(Box::new(x))
+        }
+        Screen::Controls => {
+            let mut x = d.controls.values().nth(nth(d.controls.len()))?.clone();
+            x.set_at += secs(1);
+            Delta::Control(Box::new(x))
+        }
+        Screen::Runbook | Screen::Handoff => return None,
+    })
+}
+
+/// Frames each drawn after one delta of the kind the screen lists: the
+/// worst a flood can do to a frame, since the loop draws at most 20 frames
+/// a second and each sorts at most once whatever arrived before it.
+fn churn_screen(
+    app: &mut App,
+    theme: &Theme,
+    s: Screen,
+    frames: usize,
+) -> (Timing, Option<Timing>) {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test terminal");
+    app.screen = s;
+    terminal.draw(|f| render(app, theme, f)).expect("draw");
+    let mut samples = Vec::with_capacity(frames);
+    let mut cpu = Vec::with_capacity(frames);
+    for k in 0..frames {
+        // A stride through the rows, so the delta is not always the first.
+        if let Some(delta) = churn_delta(app, s, k * 7919) {
+            let seq = app.data.seq + 1;
+            app.apply_feed(FeedMsg::Delta(seq, delta));
+        }
+        let c = thread_cpu();
+        let t = Instant::now();
+        terminal.draw(|f| render(app, theme, f)).expect("draw");
+        samples.push(t.elapsed());
+        if let (Some(a), Some(b)) = (c, thread_cpu()) {
+            cpu.push(b.saturating_sub(a));
+        }
+    }
+    let cpu = (cpu.len() == samples.len()).then(|| timing(cpu));
+    (timing(samples), cpu)
 }
 
 fn render_bench(
@@ -851,6 +992,38 @@ fn render_bench(
         );
         rows.push((s, t, cpu));
     }
+    // Paging down through each list, then one delta before each frame.
+    let mut scroll = Vec::new();
+    let mut churn = Vec::new();
+    for s in LIST_SCREENS {
+        if !wanted.is_empty()
+            && !wanted
+                .split(',')
+                .any(|w| w.trim().eq_ignore_ascii_case(s.title()))
+        {
+            continue;
+        }
+        // Enough pages to go through the longest list once.
+        let frames = (app.rows(s).len() / 10 + 1).clamp(min.min(200), max.min(1_200));
+        let (t, cpu, keys, rows) = scroll_screen(&mut app, &theme, s, frames);
+        eprintln!(
+            "  {label}: {:<9} paging: mean {:>8.3} ms  p99 {:>8.3} ms  ({} frames, {rows} rows selected)",
+            s.title(),
+            t.mean_ms,
+            t.p99_ms,
+            t.n
+        );
+        scroll.push((s, t, cpu, keys));
+        let (t, cpu) = churn_screen(&mut app, &theme, s, min.min(300));
+        eprintln!(
+            "  {label}: {:<9} delta before each frame: mean {:>8.3} ms  p99 {:>8.3} ms  ({} frames)",
+            s.title(),
+            t.mean_ms,
+            t.p99_ms,
+            t.n
+        );
+        churn.push((s, t, cpu));
+    }
     // Parts of a frame that src/tui exposes, timed on their own.
     let mut parts = Vec::new();
     let n = (min / 2).max(20);
@@ -868,7 +1041,7 @@ fn render_bench(
         std::hint::black_box(screen::approval_rows(&app.data, "").len());
     });
     part(
-        "App::selected(Approvals) (rows again + clone every id)",
+        "App::selected(Approvals) (cached rows, binary search, one id cloned)",
         &mut || {
             std::hint::black_box(app.selected(Screen::Approvals));
         },
@@ -877,7 +1050,7 @@ fn render_bench(
         std::hint::black_box(screen::incident_rows(&app.data, "").len());
     });
     part(
-        "App::selected(Incidents) (rows again + clone every id)",
+        "App::selected(Incidents) (cached rows, binary search, one id cloned)",
         &mut || {
             std::hint::black_box(app.selected(Screen::Incidents));
         },
@@ -887,6 +1060,12 @@ fn render_bench(
             std::hint::black_box(serde_json::to_value(a.risk).ok());
         }
     });
+    part(
+        "AgentLoads::count (incidents, approvals, controls per agent)",
+        &mut || {
+            std::hint::black_box(screen::AgentLoads::count(&app.data));
+        },
+    );
     if let Some(Ok(md)) = &app.handoff {
         let lines = agentdeck::tui::markdown::lines(md, &theme).len();
         part(
@@ -902,6 +1081,8 @@ fn render_bench(
     RenderRun {
         label: label.to_string(),
         rows,
+        scroll,
+        churn,
         parts,
     }
 }
@@ -1514,9 +1695,51 @@ fn print_render(r: &RenderRun) {
             frame_verdict(t, cpu.as_ref())
         );
     }
-    if r.rows
+    let line = |name: &str, t: &Timing, cpu: Option<&Timing>, extra: String| {
+        let (cm, cp) = match cpu {
+            Some(c) => (format!("{:.3}", c.mean_ms), format!("{:.3}", c.p99_ms)),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "  {name:<10} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {cm:>9} {cp:>9} {:>7} {extra:>9}  {}",
+            t.mean_ms,
+            t.p50_ms,
+            t.p99_ms,
+            t.max_ms,
+            t.n,
+            frame_verdict(t, cpu)
+        );
+    };
+    if !r.scroll.is_empty() {
+        println!(
+            "  paging down through each list (page down before every frame; key = its handling, mean ms):"
+        );
+        for (s, t, cpu, keys) in &r.scroll {
+            line(
+                s.title(),
+                t,
+                cpu.as_ref(),
+                format!("key {:.3}", keys.mean_ms),
+            );
+        }
+    }
+    if !r.churn.is_empty() {
+        println!(
+            "  one delta of the listed kind before every frame (the list sorted again in the frame):"
+        );
+        for (s, t, cpu) in &r.churn {
+            line(s.title(), t, cpu.as_ref(), String::new());
+        }
+    }
+    let starred = r
+        .rows
         .iter()
-        .any(|(_, t, c)| frame_verdict(t, c.as_ref()) == "met*")
+        .map(|(_, t, c)| (t, c))
+        .chain(r.scroll.iter().map(|(_, t, c, _)| (t, c)))
+        .chain(r.churn.iter().map(|(_, t, c)| (t, c)));
+    if starred
+        .into_iter()
+        .any(|(t, c)| frame_verdict(t, c.as_ref()) == "met*")
     {
         println!(
             "  met*: wall-clock p99 over {TARGET_FRAME_MS} ms but CPU-time p99 under: those frames waited for a core"
@@ -1771,14 +1994,26 @@ fn main() {
         };
         let (mean_s, mean) = worst(|t| t.mean_ms);
         let (p99_s, p99) = worst(|t| t.p99_ms);
-        let by = |v: &str| -> Vec<&str> {
+        let by = |v: &str| -> Vec<String> {
             r.rows
                 .iter()
                 .filter(|(_, t, c)| frame_verdict(t, c.as_ref()) == v)
-                .map(|(s, _, _)| s.title())
+                .map(|(s, _, _)| s.title().to_string())
                 .collect()
         };
-        let (missed, starred) = (by("MISSED"), by("met*"));
+        let (mut missed, mut starred) = (by("MISSED"), by("met*"));
+        for (kind, t, c, s) in r
+            .scroll
+            .iter()
+            .map(|(s, t, c, _)| ("paging", t, c, s))
+            .chain(r.churn.iter().map(|(s, t, c)| ("after a delta", t, c, s)))
+        {
+            match frame_verdict(t, c.as_ref()) {
+                "MISSED" => missed.push(format!("{} {kind}", s.title())),
+                "met*" => starred.push(format!("{} {kind}", s.title())),
+                _ => {}
+            }
+        }
         let mut verdict = if missed.is_empty() {
             "met".to_string()
         } else {
