@@ -81,7 +81,12 @@ async fn edited_deleted_and_reordered_entries_are_named() {
     assert!(out.contains("BROKEN") && out.contains('3'), "{out}");
     assert!(out.contains("entries 1 to 2 verify"), "{out}");
 
-    let deleted = tampered(dir.path(), &db, "deleted", "DELETE FROM audit WHERE seq = 2;");
+    let deleted = tampered(
+        dir.path(),
+        &db,
+        "deleted",
+        "DELETE FROM audit WHERE seq = 2;",
+    );
     let (code, out) = verify(&deleted);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("entries 1 to 1 verify"), "{out}");
