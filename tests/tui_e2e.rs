@@ -150,6 +150,16 @@ async fn an_operator_approves_and_disables_a_tool_from_the_keyboard() {
     assert_eq!(c["set_by"], "lead");
     assert_eq!(c["reason"], "payments API double-posting");
 
+    // The agent's drill-down, from the hub: i on the Agents screen, then
+    // esc back to the list.
+    tui.keys("i");
+    tui.wait_for("Agent refund-bot").await;
+    tui.wait_for("Latency and success").await;
+    let text = tui.wait_for("Slowest runs (24 h)").await;
+    assert!(text.contains("unregistered"), "{text}");
+    tui.keys("\x1b");
+    tui.wait_for("i detail").await;
+
     // The token never appears on screen.
     assert!(!tui.text().contains(h.token("lead")));
 

@@ -1587,3 +1587,136 @@ fn a_key_press_is_handled_once() {
     );
     assert!(app.pressed.is_empty());
 }
+
+// ---- agent detail and the Agents filter ------------------------------------------
+
+/// The agent of the row selected on `screen`, as the fixture has it.
+fn inspect_from(app: &mut App, screen_key: char) -> Vec<Effect> {
+    press_ch(app, screen_key);
+    press_ch(app, 'i')
+}
+
+#[test]
+fn i_opens_the_agent_detail_of_the_selected_row_from_every_list() {
+    for screen_key in ['1', '2', '3', '4', '5'] {
+        let mut app = app();
+        press_ch(&mut app, screen_key);
+        if screen_key == '4' {
+            // The first control is the fleet-wide pause: it names no agent.
+            assert!(press_ch(&mut app, 'i').is_empty());
+            assert!(app.agent_detail.is_none());
+            assert_eq!(message(&app).1, "no agent on the selected row");
+            press_ch(&mut app, 'j');
+        }
+        let expected = app
+            .selected_agent()
+            .map(|(agent, _)| agent)
+            .unwrap_or_else(|| panic!("screen {screen_key}: no agent on the first row"));
+        let effects = press_ch(&mut app, 'i');
+        assert_eq!(
+            effects,
+            vec![Effect::FetchAgent(expected.clone())],
+            "screen {screen_key}"
+        );
+        let d = app.agent_detail.as_ref().expect("the detail is open");
+        assert_eq!(d.agent, expected);
+        assert!(d.detail.is_none(), "fetching until the hub answers");
+        let text = buffer_text(&render(&app, &Theme::dark(), 120, 30));
+        assert!(
+            text.contains(&format!("Agent {expected}")) && text.contains("fetching"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_agent_detail_scrolls_refreshes_contains_and_closes() {
+    let mut app = app();
+    inspect_from(&mut app, '5');
+    let agent = app.agent_detail.as_ref().expect("open").agent.clone();
+    press_ch(&mut app, 'j');
+    press_ch(&mut app, 'j');
+    assert_eq!(app.agent_detail.as_ref().expect("open").scroll, 2);
+    press_ch(&mut app, 'k');
+    assert_eq!(app.agent_detail.as_ref().expect("open").scroll, 1);
+    // j and k scroll the detail, not the list behind it.
+    assert_eq!(app.selection(Screen::Agents).1, Some(0));
+    assert_eq!(
+        press_ch(&mut app, 'r'),
+        vec![Effect::FetchAgent(agent.clone())]
+    );
+    // Containment from the detail targets its agent.
+    press_ch(&mut app, 'c');
+    match &app.dialog {
+        Some(Dialog::Menu { title, .. }) => assert!(title.contains(&agent), "{title}"),
+        other => panic!("no containment menu: {other:?}"),
+    }
+    esc(&mut app);
+    assert!(
+        app.agent_detail.is_some(),
+        "esc closed the menu, not the detail"
+    );
+    esc(&mut app);
+    assert!(app.agent_detail.is_none(), "esc closes the detail");
+    assert_eq!(app.screen, Screen::Agents, "back where it was opened");
+    // Switching screens closes it too.
+    inspect_from(&mut app, '5');
+    press_ch(&mut app, '2');
+    assert!(app.agent_detail.is_none());
+    assert_eq!(app.screen, Screen::Incidents);
+}
+
+#[test]
+fn an_open_detail_is_fetched_again_on_the_tick_after_its_refresh_interval() {
+    let mut app = app();
+    inspect_from(&mut app, '5');
+    let now = app.now;
+    let fetches = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::FetchAgent(_)))
+            .count()
+    };
+    assert_eq!(fetches(&app.tick(now)), 0, "just asked");
+    app.agent_detail.as_mut().expect("open").requested = None;
+    assert_eq!(fetches(&app.tick(now)), 1, "due again");
+    assert_eq!(fetches(&app.tick(now)), 0, "asked once per interval");
+}
+
+#[test]
+fn f_cycles_the_agents_filter_through_the_findings() {
+    let mut app = app();
+    press_ch(&mut app, '5');
+    let shown = |app: &App| app.selection(Screen::Agents).0.to_vec();
+    let all = shown(&app);
+    assert_eq!(all.len(), 5);
+    press_ch(&mut app, 'f');
+    assert_eq!(app.list(Screen::Agents).filter, "is:no_owner");
+    assert_eq!(
+        shown(&app),
+        ["kb-writer", "sales-assistant", "support-triage"]
+    );
+    press_ch(&mut app, 'f');
+    assert_eq!(app.list(Screen::Agents).filter, "is:unregistered");
+    assert_eq!(shown(&app), ["kb-writer", "support-triage"]);
+    press_ch(&mut app, 'f');
+    assert_eq!(app.list(Screen::Agents).filter, "is:autonomous_on_money");
+    assert_eq!(shown(&app), ["sales-assistant"]);
+    let (_, text) = message(&app);
+    assert!(text.contains("is:autonomous_on_money"), "{text}");
+    press_ch(&mut app, 'f');
+    assert_eq!(app.list(Screen::Agents).filter, "");
+    assert_eq!(shown(&app), all);
+    // Typed with / it works the same; esc clears it.
+    press_ch(&mut app, '/');
+    type_text(&mut app, "is:unregistered");
+    enter(&mut app);
+    assert_eq!(shown(&app), ["kb-writer", "support-triage"]);
+    esc(&mut app);
+    assert_eq!(shown(&app), all);
+    // Owner names match as text.
+    press_ch(&mut app, '/');
+    type_text(&mut app, "payments");
+    enter(&mut app);
+    assert_eq!(shown(&app), ["refund-bot"]);
+}

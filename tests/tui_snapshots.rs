@@ -141,6 +141,93 @@ fn agents() {
 }
 
 #[test]
+fn agents_filtered_to_autonomous_on_money() {
+    let mut app = app();
+    press_ch(&mut app, '5');
+    for _ in 0..3 {
+        press_ch(&mut app, 'f');
+    }
+    assert_eq!(
+        app.list(agentdeck::tui::screen::Screen::Agents).filter,
+        "is:autonomous_on_money"
+    );
+    snap(
+        "agents_autonomous_on_money",
+        "Agents, f pressed three times: only agents acting autonomously on money",
+        &app,
+    );
+}
+
+/// The agent detail of refund-bot, opened with `i` on the Agents screen and
+/// filled with the hub's answer from `tests/fixtures/agent_detail.json`
+/// (whose error texts carry terminal escapes, OSC 52 and bidi overrides).
+fn agent_detail_app() -> App {
+    let mut app = app();
+    press_ch(&mut app, '5');
+    let (ids, _) = app.selection(agentdeck::tui::screen::Screen::Agents);
+    let at = ids
+        .iter()
+        .position(|id| id == "refund-bot")
+        .expect("refund-bot listed");
+    for _ in 0..at {
+        press_ch(&mut app, 'j');
+    }
+    let effects = press_ch(&mut app, 'i');
+    assert_eq!(
+        effects,
+        vec![agentdeck::tui::app::Effect::FetchAgent("refund-bot".into())]
+    );
+    let detail: agentdeck::model::drill::AgentDetail =
+        serde_json::from_str(include_str!("fixtures/agent_detail.json"))
+            .expect("tests/fixtures/agent_detail.json decodes as an AgentDetail");
+    app.agent_detail
+        .as_mut()
+        .expect("the detail is open")
+        .detail = Some(Ok(Box::new(detail)));
+    app
+}
+
+#[test]
+fn agent_detail() {
+    snap(
+        "agent_detail",
+        "Agent detail of refund-bot (i on the Agents screen), from the hub's drill-down",
+        &agent_detail_app(),
+    );
+}
+
+#[test]
+fn agent_detail_scrolled() {
+    let mut app = agent_detail_app();
+    for _ in 0..12 {
+        press_ch(&mut app, 'j');
+    }
+    snap(
+        "agent_detail_scrolled",
+        "Agent detail of refund-bot scrolled down 12 lines (j)",
+        &app,
+    );
+}
+
+#[test]
+fn agent_detail_fetching_and_failed() {
+    let mut app = agent_detail_app();
+    app.agent_detail.as_mut().expect("open").detail = None;
+    snap(
+        "agent_detail_fetching",
+        "Agent detail while its drill-down is fetched",
+        &app,
+    );
+    app.agent_detail.as_mut().expect("open").detail =
+        Some(Err("the hub answered 404: no agent \"refund-bot\"".into()));
+    snap(
+        "agent_detail_failed",
+        "Agent detail when the hub refuses the drill-down",
+        &app,
+    );
+}
+
+#[test]
 fn runbook() {
     let mut app = app();
     press_ch(&mut app, '6');

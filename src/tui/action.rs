@@ -21,13 +21,15 @@ pub enum Context {
     Runbook,
     /// The shift handoff.
     Handoff,
+    /// One agent's detail and drill-down.
+    Agent,
     /// Any dialog (confirmations, menus, text entry).
     Dialog,
 }
 
 impl Context {
     /// Every context, in keymap-file order.
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 10] = [
         Self::Global,
         Self::Overview,
         Self::Incidents,
@@ -36,6 +38,7 @@ impl Context {
         Self::Agents,
         Self::Runbook,
         Self::Handoff,
+        Self::Agent,
         Self::Dialog,
     ];
 
@@ -50,6 +53,7 @@ impl Context {
             Self::Agents => "agents",
             Self::Runbook => "runbook",
             Self::Handoff => "handoff",
+            Self::Agent => "agent",
             Self::Dialog => "dialog",
         }
     }
@@ -101,7 +105,9 @@ actions! {
     CommandLine => "command_line", "open the command line (:incidents, :agent NAME, :q)", [Global];
     Filter => "filter", "filter the list", [Global];
     Copy => "copy", "copy the selected item's id to the clipboard (OSC 52)", [Global];
-    Contain => "contain", "containment menu for the selected agent", [Global, Overview, Incidents, Approvals, Agents];
+    Contain => "contain", "containment menu for the selected agent", [Global, Overview, Incidents, Approvals, Agents, Agent];
+    Inspect => "inspect", "the selected row's agent: owners, changes, slowest and failed runs", [Global];
+    AgentFilter => "agent_filter", "show all agents, those without an owner, unregistered ones, or those acting autonomously on money", [Agents];
     CancelPending => "cancel_pending", "cancel the oldest action still waiting for the hub", [Global];
     EmergencyStop => "emergency_stop", "pause the whole fleet (lead; asks for typed confirmation)", [Global];
     ShowOverview => "show_overview", "Overview screen", [Global];
@@ -128,7 +134,7 @@ actions! {
     Escalate => "escalate", "raise the severity", [Incidents];
     Note => "note", "add a note (on Handoff: a note for the next shift, lead)", [Incidents, Handoff];
     RunStep => "run_step", "run the focused runbook step (asks to confirm), or tick it by hand", [Runbook];
-    Refresh => "refresh", "fetch the summary again", [Handoff];
+    Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down)", [Handoff, Agent];
     Resolve => "resolve", "resolve with a summary", [Incidents];
     Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
     Confirm => "confirm", "confirm the dialog", [Dialog];

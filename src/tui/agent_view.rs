@@ -32,6 +32,8 @@ pub struct DetailState {
     pub detail: Option<Result<Box<AgentDetail>, String>>,
     /// Lines scrolled down.
     pub scroll: u16,
+    /// When it was last asked for (none: ask on the next tick).
+    pub requested: Option<std::time::Instant>,
 }
 
 fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
@@ -336,7 +338,12 @@ fn approvals(d: &AgentDetail, theme: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn run_lines(title: &str, runs: &[RunSample], theme: &Theme) -> Vec<Line<'static>> {
+fn run_lines(
+    title: &str,
+    runs: &[RunSample],
+    theme: &Theme,
+    id_width: usize,
+) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled(title.to_string(), theme.title()))];
     if runs.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -351,10 +358,11 @@ fn run_lines(title: &str, runs: &[RunSample], theme: &Theme) -> Vec<Line<'static
         lines.push(Line::from(vec![
             Span::styled(r.ts.format("%H:%M ").to_string(), theme.muted()),
             Span::raw(format!(
-                "{:<14}{:>7} {:>7}",
-                fit(&clean(&r.run_id), 13),
+                "{:<w$}{:>7} {:>7}",
+                fit(&clean(&r.run_id), id_width - 1),
                 ms(Some(r.latency_ms as f64)),
-                format!("${:.3}", r.cost_usd)
+                format!("${:.3}", r.cost_usd),
+                w = id_width,
             )),
             Span::styled(dominant, theme.muted()),
         ]));
@@ -362,7 +370,7 @@ fn run_lines(title: &str, runs: &[RunSample], theme: &Theme) -> Vec<Line<'static
     lines
 }
 
-fn failed(d: &AgentDetail, theme: &Theme) -> Vec<Line<'static>> {
+fn failed(d: &AgentDetail, theme: &Theme, id_width: usize) -> Vec<Line<'static>> {
     let mut lines = vec![heading(theme, "Last failed and escalated runs")];
     if d.failed.runs.is_empty() {
         lines.push(Line::from(Span::styled("none", theme.muted())));
@@ -379,7 +387,11 @@ fn failed(d: &AgentDetail, theme: &Theme) -> Vec<Line<'static>> {
             .collect();
         lines.push(Line::from(vec![
             Span::styled(r.ts.format("%H:%M ").to_string(), theme.muted()),
-            Span::raw(format!("{:<14}", fit(&clean(&r.run_id), 13))),
+            Span::raw(format!(
+                "{:<w$}",
+                fit(&clean(&r.run_id), id_width - 1),
+                w = id_width
+            )),
             Span::styled(format!("{:<10}", outcome.0), outcome.1),
             Span::raw(format!(
                 "{} {}",
@@ -456,13 +468,21 @@ pub fn render(
     left.extend(tools(d, theme));
     left.push(Line::default());
     left.extend(approvals(d, theme));
-    let mut right = run_lines("Slowest runs (24 h)", &d.slowest.runs, theme);
+    let wide = rest.width >= TWO_COLUMNS_FROM;
+    let id_width = if wide { 24 } else { 14 };
+    let mut right = run_lines("Slowest runs (24 h)", &d.slowest.runs, theme, id_width);
     right.push(Line::default());
-    right.extend(run_lines("Costliest runs (24 h)", &d.costliest.runs, theme));
+    right.extend(run_lines(
+        "Costliest runs (24 h)",
+        &d.costliest.runs,
+        theme,
+        id_width,
+    ));
     right.push(Line::default());
-    right.extend(failed(d, theme));
-    if rest.width >= TWO_COLUMNS_FROM {
+    right.extend(failed(d, theme, id_width));
+    if wide {
         let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .spacing(2)
             .areas(rest);
         frame.render_widget(Paragraph::new(left).scroll((state.scroll, 0)), l);
         frame.render_widget(Paragraph::new(right).scroll((state.scroll, 0)), r);

@@ -31,6 +31,8 @@ use super::theme::Theme;
 pub const MESSAGE_TTL: Duration = Duration::from_secs(10);
 /// A feed silent this long is shown as stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How often an open agent detail is fetched again.
+pub const AGENT_DETAIL_REFRESH: Duration = Duration::from_secs(15);
 /// The typed confirmation of the emergency stop.
 pub const STOP_PHRASE: &str = "PAUSE FLEET";
 
@@ -47,6 +49,8 @@ pub enum Effect {
     Presence(Option<String>),
     /// Fetch the handoff summary.
     FetchHandoff,
+    /// Fetch one agent's drill-down.
+    FetchAgent(String),
     /// Ring the terminal bell.
     Bell,
     /// Leave.
@@ -167,6 +171,8 @@ pub struct App {
     pub step_focus: usize,
     /// The last handoff summary: Markdown, or why it could not be fetched.
     pub handoff: Option<Result<String, String>>,
+    /// The agent detail screen, open over the current screen.
+    pub agent_detail: Option<super::agent_view::DetailState>,
     /// Bumped when the feed changes a kind of row; the sorted lists below
     /// remember the generation they were built from.
     generations: Generations,
@@ -293,6 +299,7 @@ impl App {
             runbooks: BTreeMap::new(),
             step_focus: 0,
             handoff: None,
+            agent_detail: None,
             generations: Generations::default(),
             cache: RefCell::default(),
         }
@@ -540,6 +547,16 @@ impl App {
         }
         self.dirty = true;
         let mut effects = Vec::new();
+        // The open agent detail is fetched again every 15 s: it is a
+        // drill-down, not a live feed, but it should not go stale on a
+        // screen left open during an incident.
+        if let Some(d) = &mut self.agent_detail
+            && d.requested
+                .is_none_or(|t| t.elapsed() >= AGENT_DETAIL_REFRESH)
+        {
+            d.requested = Some(Instant::now());
+            effects.push(Effect::FetchAgent(d.agent.clone()));
+        }
         if self.bell {
             let soon: Vec<String> = self
                 .data
@@ -804,6 +821,9 @@ impl App {
 
     /// The agent the selected row concerns, and the incident if one.
     pub fn selected_agent(&self) -> Option<(String, Option<String>)> {
+        if let Some(d) = &self.agent_detail {
+            return Some((d.agent.clone(), None));
+        }
         match self.screen {
             Screen::Overview => {
                 let id = self.selected(Screen::Overview)?;
@@ -846,7 +866,7 @@ impl App {
             return Vec::new();
         };
         self.pressed.push(key);
-        let contexts = [self.screen.context(), Context::Global];
+        let contexts = [self.context(), Context::Global];
         match self.keymap.resolve(&contexts, &self.pressed) {
             Resolution::Pending => Vec::new(),
             Resolution::None => {
@@ -862,11 +882,71 @@ impl App {
         }
     }
 
+    /// The keymap context keys are looked up in: the agent detail when it
+    /// is open, else the screen's.
+    pub fn context(&self) -> Context {
+        if self.agent_detail.is_some() {
+            Context::Agent
+        } else {
+            self.screen.context()
+        }
+    }
+
+    /// Opens the agent detail screen for `agent` and asks for its data.
+    pub fn inspect(&mut self, agent: &str) -> Vec<Effect> {
+        self.agent_detail = Some(super::agent_view::DetailState {
+            agent: agent.to_string(),
+            detail: None,
+            scroll: 0,
+            requested: Some(Instant::now()),
+        });
+        vec![Effect::FetchAgent(agent.to_string())]
+    }
+
+    /// What the agent detail screen does with an action; none when the
+    /// action is not its own (or the screen is closed).
+    fn detail_act(&mut self, action: Action) -> Option<Vec<Effect>> {
+        let d = self.agent_detail.as_mut()?;
+        let scroll = |d: &mut super::agent_view::DetailState, by: i32| {
+            d.scroll = (i32::from(d.scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
+        };
+        match action {
+            Action::Up => scroll(d, -1),
+            Action::Down => scroll(d, 1),
+            Action::PageUp => scroll(d, -10),
+            Action::PageDown => scroll(d, 10),
+            Action::Top => d.scroll = 0,
+            Action::Refresh => {
+                d.requested = Some(Instant::now());
+                return Some(vec![Effect::FetchAgent(d.agent.clone())]);
+            }
+            Action::Close => self.agent_detail = None,
+            Action::Inspect | Action::Open => {}
+            Action::ShowOverview
+            | Action::ShowIncidents
+            | Action::ShowApprovals
+            | Action::ShowControls
+            | Action::ShowAgents
+            | Action::ShowRunbook
+            | Action::ShowHandoff
+            | Action::NextScreen
+            | Action::PrevScreen => {
+                self.agent_detail = None;
+                return None;
+            }
+            _ => return None,
+        }
+        Some(Vec::new())
+    }
+
     /// Carries out an action (also used by tests and the command line).
     pub fn act(&mut self, action: Action) -> Vec<Effect> {
         if let Some(why) = self.unavailable(action) {
             self.say(Level::Error, format!("{}: {why}", action.help()));
             return Vec::new();
+        }
+        if let Some(effects) = self.detail_act(action) {
+            return effects;
         }
         let page = 10;
         match action {
@@ -1042,6 +1122,28 @@ impl App {
                 return effects;
             }
             Action::Refresh => return vec![Effect::FetchHandoff],
+            Action::Inspect => match self.selected_agent() {
+                Some((agent, _)) => return self.inspect(&agent),
+                None => self.say(Level::Error, "no agent on the selected row"),
+            },
+            Action::AgentFilter => {
+                let l = self.list_mut(Screen::Agents);
+                let filters: Vec<String> = std::iter::once(String::new())
+                    .chain(
+                        screen::AGENT_FINDING_FILTERS
+                            .iter()
+                            .map(|f| format!("is:{}", f.as_str())),
+                    )
+                    .collect();
+                let at = filters.iter().position(|f| *f == l.filter);
+                l.filter = filters[at.map_or(0, |i| (i + 1) % filters.len())].clone();
+                let shown = if l.filter.is_empty() {
+                    "all agents".to_string()
+                } else {
+                    format!("agents with {}", l.filter)
+                };
+                self.say(Level::Info, format!("showing {shown}"));
+            }
             Action::RunStep => return self.run_step(),
             Action::Confirm | Action::Cancel => {}
         }

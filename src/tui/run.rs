@@ -76,6 +76,11 @@ pub enum Fetched {
     Runbooks(Vec<crate::model::runbook::Runbook>),
     /// The handoff summary, or why not.
     Handoff(Result<String, String>),
+    /// One agent's drill-down, or why not.
+    Agent(
+        String,
+        Result<Box<crate::model::drill::AgentDetail>, String>,
+    ),
 }
 
 /// Where the TUI's data comes from.
@@ -309,6 +314,12 @@ where
                 match f {
                     Fetched::Runbooks(list) => app.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect(),
                     Fetched::Handoff(h) => app.handoff = Some(h),
+                    Fetched::Agent(agent, got) => {
+                        // An answer for an agent no longer shown is dropped.
+                        if let Some(d) = app.agent_detail.as_mut().filter(|d| d.agent == agent) {
+                            d.detail = Some(got);
+                        }
+                    }
                 }
                 app.dirty = true;
                 Vec::new()
@@ -379,6 +390,18 @@ where
                         app.handoff = Some(Err("replays have no handoff summary".into()));
                     }
                 }
+                Effect::FetchAgent(agent) => {
+                    if let Some((url, token)) = hub {
+                        let c = client.clone();
+                        let (url, token, tx) = (url.clone(), token.clone(), fetch_tx.clone());
+                        tokio::spawn(async move {
+                            let got = fetch_agent(&c, &url, &token, &agent).await;
+                            let _ = tx.send(Fetched::Agent(agent, got)).await;
+                        });
+                    } else if let Some(d) = app.agent_detail.as_mut() {
+                        d.detail = Some(Err("replays have no drill-down: connect to a hub".into()));
+                    }
+                }
                 Effect::Presence(viewing) => {
                     if let Some((url, token)) = hub {
                         let c = client.clone();
@@ -398,4 +421,34 @@ where
         }
     }
     Ok(())
+}
+
+/// `GET /v1/agents/{agent}/detail`, with the hub's own reason on a refusal.
+async fn fetch_agent(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    agent: &str,
+) -> Result<Box<crate::model::drill::AgentDetail>, String> {
+    let r = client
+        .get(format!(
+            "{}/v1/agents/{agent}/detail",
+            url.trim_end_matches('/')
+        ))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| feed::describe(&e))?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        let reason = serde_json::from_slice::<crate::model::action::ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        return Err(format!("the hub answered {}: {reason}", status.as_u16()));
+    }
+    serde_json::from_slice(&body)
+        .map(Box::new)
+        .map_err(|e| format!("the hub's answer does not parse: {e}"))
 }

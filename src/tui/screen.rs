@@ -9,6 +9,7 @@ use crate::model::agent::Agent;
 use crate::model::approval::Approval;
 use crate::model::control::Control;
 use crate::model::incident::Incident;
+use crate::model::profile::Finding;
 use crate::model::slo::{AlertLevel, SloStatus};
 use crate::model::stream::Delta;
 
@@ -207,9 +208,37 @@ pub fn control_matches(c: &Control, filter: &str) -> bool {
     )
 }
 
-/// Whether an agent passes the Agents filter: its id or its model.
+/// The Agents screen's finding filters, in the order `agent_filter` cycles
+/// through them (after "all"): each is typed as `is:<finding>`.
+pub const AGENT_FINDING_FILTERS: [Finding; 3] = [
+    Finding::NoOwner,
+    Finding::Unregistered,
+    Finding::AutonomousOnMoney,
+];
+
+/// Whether an agent passes the Agents filter: `is:<finding>` (e.g.
+/// `is:no_owner`) keeps agents with that finding; other text matches the
+/// id, the model or an owner's name.
 pub fn agent_matches(a: &Agent, filter: &str) -> bool {
-    matches(filter, &[&a.id, a.versions.model.as_deref().unwrap_or("")])
+    if let Some(finding) = filter.trim().strip_prefix("is:") {
+        return a.findings.iter().any(|f| f.as_str() == finding.trim());
+    }
+    let owners = a.profile.as_ref().map(|p| {
+        [&p.business_owner, &p.technical_owner, &p.incident_owner]
+            .into_iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    matches(
+        filter,
+        &[
+            &a.id,
+            a.versions.model.as_deref().unwrap_or(""),
+            owners.as_deref().unwrap_or(""),
+        ],
+    )
 }
 
 /// The rows of a map that pass `keep`, sorted by `order`.

@@ -11,6 +11,7 @@ use crate::model::approval::{Approval, ApprovalState};
 use crate::model::control::Control;
 use crate::model::envelope::Risk;
 use crate::model::incident::{Incident, IncidentState, Severity};
+use crate::model::profile::Criticality;
 use crate::model::slo::{AlertLevel, SloStatus};
 
 use super::action::{Action, Context};
@@ -35,19 +36,27 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     ])
     .split(area);
     header(app, theme, frame, rows[0]);
-    match app.screen {
-        Screen::Overview => overview(app, theme, frame, rows[1]),
-        Screen::Incidents => incidents(app, theme, frame, rows[1]),
-        Screen::Approvals => approvals(app, theme, frame, rows[1]),
-        Screen::Controls => controls(app, theme, frame, rows[1]),
-        Screen::Agents => agents(app, theme, frame, rows[1]),
-        Screen::Runbook => runbook(app, theme, frame, rows[1]),
-        Screen::Handoff => handoff(app, theme, frame, rows[1]),
+    if let Some(d) = &app.agent_detail {
+        super::agent_view::render(d, theme, frame, rows[1], app.now);
+    } else {
+        screen(app, theme, frame, rows[1]);
     }
     hints(app, theme, frame, rows[2]);
     status(app, theme, frame, rows[3]);
     if let Some(d) = &app.dialog {
         dialog(app, theme, frame, area, d);
+    }
+}
+
+fn screen(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    match app.screen {
+        Screen::Overview => overview(app, theme, frame, area),
+        Screen::Incidents => incidents(app, theme, frame, area),
+        Screen::Approvals => approvals(app, theme, frame, area),
+        Screen::Controls => controls(app, theme, frame, area),
+        Screen::Agents => agents(app, theme, frame, area),
+        Screen::Runbook => runbook(app, theme, frame, area),
+        Screen::Handoff => handoff(app, theme, frame, area),
     }
 }
 
@@ -848,42 +857,105 @@ fn agents(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     // row.
     let loads = app.agent_loads();
     let warn_if = |n: usize| if n > 0 { theme.warning() } else { theme.text() };
+    // The worst alert of an agent's series; only visible rows ask.
+    let alert_of = |id: &str| {
+        let mut worst: Option<AlertLevel> = None;
+        for s in app.data.slos.values().filter(|s| s.agent == id) {
+            worst = Some(match (worst, s.alert) {
+                (Some(AlertLevel::Page), _) | (_, AlertLevel::Page) => AlertLevel::Page,
+                (Some(AlertLevel::Ticket), _) | (_, AlertLevel::Ticket) => AlertLevel::Ticket,
+                _ => AlertLevel::None,
+            });
+        }
+        worst
+    };
+    let owner = |a: &Agent| {
+        a.profile.as_ref().and_then(|p| {
+            p.incident_owner
+                .as_ref()
+                .or(p.technical_owner.as_ref())
+                .or(p.business_owner.as_ref())
+                .map(|c| c.name.clone())
+        })
+    };
     let columns = Columns::<Agent>::new()
         .add("agent", 18, 0, |a| {
             Cell::from(fit(&a.id, 18)).style(theme.accent())
         })
-        .add("runs/min", 8, 1, |a| {
-            Cell::from(a.runs_last_minute.to_string())
+        .add("SLO", 6, 1, |a| match alert_of(&a.id) {
+            Some(level) => alert_cell(theme, level),
+            None => Cell::from("—").style(theme.muted()),
         })
-        .add("last seen", 9, 2, |a| {
+        .add("crit", 8, 3, |a| {
+            match a.profile.as_ref().and_then(|p| p.criticality) {
+                Some(c) => Cell::from(c.as_str()).style(match c {
+                    Criticality::Critical | Criticality::High => theme.warning(),
+                    _ => theme.text(),
+                }),
+                None => Cell::from("—").style(theme.muted()),
+            }
+        })
+        .add("owner", 16, 5, |a| match owner(a) {
+            Some(name) => Cell::from(fit(&name, 16)),
+            None => Cell::from("none").style(theme.warning()),
+        })
+        .add("last seen", 9, 4, |a| {
             Cell::from(
                 a.last_seen
                     .map_or_else(|| "never".to_string(), |t| short_duration(age(app.now, t))),
             )
         })
-        .add("incidents", 9, 3, |a| {
+        .add("runs/min", 8, 6, |a| {
+            Cell::from(a.runs_last_minute.to_string())
+        })
+        .add("inc", 4, 7, |a| {
             let n = loads.of(&a.id).incidents;
             Cell::from(n.to_string()).style(warn_if(n))
         })
-        .add("approvals", 9, 4, |a| {
+        .add("appr", 4, 8, |a| {
             Cell::from(loads.of(&a.id).approvals.to_string())
         })
-        .add("controls", 8, 5, |a| {
+        .add("ctl", 4, 9, |a| {
             let n = loads.of(&a.id).controls;
             Cell::from(n.to_string()).style(warn_if(n))
         })
-        .add("model", 22, 6, |a| {
+        .add("autonomy", 17, 10, |a| {
+            Cell::from(
+                a.profile
+                    .as_ref()
+                    .and_then(|p| p.autonomy)
+                    .map_or("—", |x| x.as_str()),
+            )
+        })
+        .add("heartbeat", 9, 11, |a| {
+            Cell::from(
+                a.last_heartbeat
+                    .map_or_else(|| "—".to_string(), |t| short_duration(age(app.now, t))),
+            )
+        })
+        .add("findings", 24, 2, |a| {
+            let text: Vec<&str> = a
+                .findings
+                .iter()
+                .map(|f| super::agent_view::finding_text(*f))
+                .collect();
+            Cell::from(fit(&text.join(", "), 40)).style(if a.findings.is_empty() {
+                theme.text()
+            } else {
+                theme.warning()
+            })
+        })
+        .add("model", 22, 12, |a| {
             Cell::from(fit(a.versions.model.as_deref().unwrap_or("—"), 22))
         })
-        .add("prompt", 14, 7, |a| {
-            Cell::from(fit(a.versions.prompt.as_deref().unwrap_or("—"), 14))
-        })
-        .add("tools", 30, 8, |a| Cell::from(fit(&a.tools.join(", "), 60)));
+        .add("prompt", 10, 13, |a| {
+            Cell::from(fit(a.versions.prompt.as_deref().unwrap_or("—"), 10))
+        });
     table(
         frame,
         area,
         theme,
-        filtered_title("Agents", &list.filter),
+        filtered_title("Agents — i detail · f filter", &list.filter),
         true,
         &columns,
         8,
@@ -1040,9 +1112,17 @@ fn handoff(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let ctx = app.screen.context();
+    let ctx = app.context();
     let mut actions: Vec<Action> = match app.screen {
-        Screen::Approvals => vec![Action::Approve, Action::Reject, Action::Contain],
+        _ if app.agent_detail.is_some() => {
+            vec![Action::Refresh, Action::Contain, Action::Close]
+        }
+        Screen::Approvals => vec![
+            Action::Approve,
+            Action::Reject,
+            Action::Contain,
+            Action::Inspect,
+        ],
         Screen::Incidents => vec![
             Action::Acknowledge,
             Action::Take,
@@ -1050,12 +1130,18 @@ fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Action::Note,
             Action::Resolve,
             Action::Contain,
+            Action::Inspect,
         ],
-        Screen::Controls => vec![Action::Lift],
-        Screen::Overview | Screen::Agents => vec![Action::Contain],
+        Screen::Controls => vec![Action::Lift, Action::Inspect],
+        Screen::Overview => vec![Action::Contain, Action::Inspect],
+        Screen::Agents => vec![Action::Contain, Action::Inspect, Action::AgentFilter],
         _ => vec![],
     };
-    actions.extend([Action::Filter, Action::Copy, Action::Help, Action::Quit]);
+    if app.agent_detail.is_some() {
+        actions.extend([Action::Help, Action::Quit]);
+    } else {
+        actions.extend([Action::Filter, Action::Copy, Action::Help, Action::Quit]);
+    }
     let mut spans = Vec::new();
     for a in actions {
         let keys = app.keymap.keys_for(ctx, a);
@@ -1076,7 +1162,7 @@ fn hints(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     if let Some(op) = &app.operator
-        && app.screen.context() != Context::Global
+        && app.context() != Context::Global
         && let Some(why) = [Action::Approve, Action::Acknowledge, Action::Contain]
             .iter()
             .filter(|a| a.contexts().contains(&ctx) || **a == Action::Contain)
@@ -1204,7 +1290,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 fn dialog(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, d: &Dialog) {
     match d {
         Dialog::Help { scroll } => {
-            let ctx = app.screen.context();
+            let ctx = app.context();
             let mut lines = vec![Line::from(Span::styled(
                 format!("Keys on {} (from the active keymap)", app.screen.title()),
                 theme.title(),
