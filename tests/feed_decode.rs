@@ -89,6 +89,23 @@ async fn invalid_utf8_breaks_the_stream_at_once() {
     }
 }
 
+/// The events before a bad byte are delivered however the bytes were cut,
+/// and the stream ends at the line that holds it (found by the fuzz
+/// target: in one piece, the events before it were lost).
+#[test]
+fn events_before_a_bad_byte_arrive_whatever_the_pieces() {
+    let mut body = presence(1).into_bytes();
+    body.extend_from_slice(b"id: 2\nevent: presence\ndata: [\xff]\n\n");
+    body.extend_from_slice(presence(3).as_bytes());
+    for size in [body.len(), 1, 2, 5, 16, 31] {
+        let items = decode(body.chunks(size).map(<[u8]>::to_vec).collect());
+        assert!(
+            matches!(&items[..], [first, StreamItem::Broken(why)] if is_presence(first, 1) && why.contains("UTF-8")),
+            "pieces of {size}: {items:?}"
+        );
+    }
+}
+
 /// A large event arriving in small pieces (a snapshot of a big fleet over a
 /// slow link) is decoded in time proportional to its size. The parser
 /// underneath scanned the whole unfinished line again for every piece:

@@ -166,6 +166,8 @@ where
         started: bool,
         /// No line has been sent yet: `pending` holds the stream's start.
         at_start: bool,
+        /// Why the stream ends, after the piece being sent.
+        failure: Option<String>,
         done: bool,
     }
     const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -174,11 +176,16 @@ where
         pending: Vec::new(),
         started: false,
         at_start: true,
+        failure: None,
         done: false,
     };
     futures_util::stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
+        }
+        if let Some(why) = s.failure.take() {
+            s.done = true;
+            return Some((Err(why), s));
         }
         if !s.started {
             s.started = true;
@@ -224,9 +231,32 @@ where
                         ready.drain(..BOM.len());
                     }
                     s.at_start = false;
-                    let piece = checked(ready);
-                    s.done = piece.is_err();
-                    return Some((piece, s));
+                    return Some(match String::from_utf8(ready) {
+                        Ok(text) => (Ok(text), s),
+                        Err(e) => {
+                            // The whole lines before the bad byte still go
+                            // through, as they would had the bytes come in
+                            // other pieces; the error comes next.
+                            let valid = e.utf8_error().valid_up_to();
+                            let why = format!("the stream is not UTF-8 text ({e})");
+                            let bytes = e.into_bytes();
+                            match bytes[..valid]
+                                .iter()
+                                .rposition(|&b| b == b'\n' || b == b'\r')
+                            {
+                                Some(end) => {
+                                    s.failure = Some(why);
+                                    let good = bytes[..=end].to_vec();
+                                    // Cut after ASCII, within the valid prefix.
+                                    (Ok(String::from_utf8(good).unwrap_or_default()), s)
+                                }
+                                None => {
+                                    s.done = true;
+                                    (Err(why), s)
+                                }
+                            }
+                        }
+                    });
                 }
             }
         }
