@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use agentdeck::client::feed::{FeedMsg, StreamItem, decode_stream};
-use agentdeck::model::stream::Delta;
+use agentdeck::model::envelope::Envelope;
+use agentdeck::model::stream::{Delta, Snapshot};
 use futures_util::{FutureExt, StreamExt, stream};
 
 fn presence(id: u64) -> String {
@@ -164,4 +165,39 @@ fn a_bad_event_is_skipped_and_its_neighbours_kept() {
     assert!(matches!(&items[1], StreamItem::Skipped(why) if why.contains("bad event id")));
     assert!(matches!(&items[2], StreamItem::Skipped(why) if why.contains("weather")));
     assert!(is_presence(&items[3], 4));
+}
+
+/// A number the hub writes reaches the TUI bit for bit (found by the fuzz
+/// target: serde_json's default parser read its own output
+/// `1.1330002253520715` as 1.1330002253520717), and an envelope line
+/// encoded and decoded again keeps its cost exactly.
+#[test]
+fn floats_survive_encoding_and_decoding_bit_for_bit() {
+    let snapshot: Snapshot =
+        serde_json::from_str(include_str!("fixtures/tui_state.json")).expect("the fixture");
+    let mut slo = snapshot.slos[0].clone();
+    for (i, x) in [1.1330002253520715, 0.1 + 0.2, 45.555555555555515, 1e-300]
+        .into_iter()
+        .enumerate()
+    {
+        slo.burn.d1 = x;
+        let data = serde_json::to_string(&slo).unwrap();
+        let body = format!("id: {i}\nevent: slo\ndata: {data}\n\n");
+        let items = decode(vec![body.into_bytes()]);
+        match &items[..] {
+            [StreamItem::Msg(FeedMsg::Delta(_, Delta::Slo(got)))] => {
+                assert_eq!(
+                    got.burn.d1.to_bits(),
+                    x.to_bits(),
+                    "{x} came as {}",
+                    got.burn.d1
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let line = r#"{"v":1,"type":"run.finished","ts":"2026-11-21T03:12:00Z","agent":"a","run_id":"r","outcome":"success","latency_ms":1,"cost_usd":1.1330002253520715}"#;
+    let env = Envelope::decode(line).unwrap();
+    let again = Envelope::decode(&env.to_line()).unwrap();
+    assert_eq!(env, again);
 }
