@@ -217,9 +217,13 @@ async fn a_hanging_target_is_given_up_per_attempt_and_in_the_end() {
     assert!(error.contains("no answer within"), "{error}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(hits.lock().unwrap().len(), MAX_ATTEMPTS as usize);
-    // Every attempt waited out its timeout before the next began.
+    // Every attempt waited out its timeout before the next began. The gap
+    // is seen at the target, so the client's timer may have started a few
+    // milliseconds before the request arrived: allow 250 ms of slack.
     for (i, gap) in gaps(&hits).iter().enumerate() {
-        assert!(*gap >= ATTEMPT_TIMEOUT + backoff(i as u32 + 2), "{gap:?}");
+        let least =
+            (ATTEMPT_TIMEOUT + backoff(i as u32 + 2)).saturating_sub(Duration::from_millis(250));
+        assert!(*gap >= least, "{gap:?}");
     }
     eprintln!(
         "hanging target: {MAX_ATTEMPTS} attempts of {} s, failure audited after {:.1} s",
