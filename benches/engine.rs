@@ -10,8 +10,11 @@
 //!    large buffer exists, so the high-water mark belongs to the engine.
 //! 2. (c) a bare borrowed `serde_json::from_str` of every line, the floor
 //!    any decoder pays;
-//! 3. (b) `Envelope::decode` + `Engine::apply` per line (plus strict decode
-//!    alone, to split (b));
+//! 3. (b) `EnvelopeRef::decode` + `Engine::apply_ref` per line: the strict
+//!    decoder into a borrowed envelope and the fold from it, allocating
+//!    only for what the engine keeps (plus strict decode alone, to split
+//!    (b), and the owned path `Envelope::decode` + `Engine::apply` that the
+//!    hub's batch ingest still takes);
 //! 4. (a) `Engine::apply` alone over pre-decoded envelopes.
 //!
 //! `tick` runs every 1,000 events (the live hub ticks every 500 ms of wall
@@ -21,6 +24,10 @@
 //! and the shipped default specs (4 SLOs, 200 series). Everything is
 //! single-threaded. The `on-CPU` column is the share of wall time the
 //! thread had a core: well under 100 % means other processes interfered.
+//!
+//! Each timed section is a function kept out of line, so that a profiler
+//! can take one alone (e.g. `valgrind --tool=callgrind
+//! --toggle-collect=engine::decode_and_fold` counts the instructions of (b)).
 //!
 //! Environment: `AGENTDECK_BENCH_EVENTS` (default 1000000) scales the
 //! stream down for a quick run; `AGENTDECK_BENCH_REPS` (default 3) sets how
@@ -34,6 +41,7 @@ use agentdeck::engine::{Engine, Signal};
 use agentdeck::model::envelope::{
     Envelope, Event, Outcome, PolicyViolation, RunFinished, Tokens, ToolCall, ToolStatus, Versions,
 };
+use agentdeck::model::envelope_ref::EnvelopeRef;
 use agentdeck::model::slo::SloSpec;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
@@ -599,6 +607,7 @@ fn memory_run(events: u64) -> MemoryRun {
 
 /// Folds pre-decoded envelopes into a fresh engine; returns the time and
 /// the engine (dropped by the caller, outside the timing).
+#[inline(never)]
 fn fold(specs: &[SloSpec], envelopes: &[Envelope], every: TickEvery) -> (Duration, Engine, Ticker) {
     let mut engine = Engine::new(specs.to_vec());
     let mut ticker = Ticker::new(every);
@@ -613,7 +622,28 @@ fn fold(specs: &[SloSpec], envelopes: &[Envelope], every: TickEvery) -> (Duratio
     (started.elapsed(), engine, ticker)
 }
 
+/// (b): the strict decoder into a borrowed envelope, folded from there.
+#[inline(never)]
 fn decode_and_fold(specs: &[SloSpec], lines: &[String]) -> (Duration, Engine) {
+    let mut engine = Engine::new(specs.to_vec());
+    let mut ticker = Ticker::new(TickEvery::Events(TICK_EVERY_EVENTS));
+    let mut last = None;
+    let started = Instant::now();
+    for line in lines {
+        let env = EnvelopeRef::decode(line).expect("generated line decodes");
+        engine.apply_ref(&env).expect("engine accepts the event");
+        ticker.after(&mut engine, env.ts);
+        last = Some(env.ts);
+    }
+    if let Some(last) = last {
+        ticker.tick(&mut engine, last);
+    }
+    (started.elapsed(), engine)
+}
+
+/// The owned path: `Envelope::decode` then `Engine::apply`.
+#[inline(never)]
+fn decode_and_fold_owned(specs: &[SloSpec], lines: &[String]) -> (Duration, Engine) {
     let mut engine = Engine::new(specs.to_vec());
     let mut ticker = Ticker::new(TickEvery::Events(TICK_EVERY_EVENTS));
     let mut last = None;
@@ -630,14 +660,17 @@ fn decode_and_fold(specs: &[SloSpec], lines: &[String]) -> (Duration, Engine) {
     (started.elapsed(), engine)
 }
 
+/// The strict decode of (b) alone.
+#[inline(never)]
 fn decode_only(lines: &[String]) -> Duration {
     let started = Instant::now();
     for line in lines {
-        black_box(Envelope::decode(black_box(line)).expect("generated line decodes"));
+        black_box(EnvelopeRef::decode(black_box(line)).expect("generated line decodes"));
     }
     started.elapsed()
 }
 
+#[inline(never)]
 fn bare_decode(lines: &[String]) -> (Duration, u64) {
     let mut sum = 0u64;
     let started = Instant::now();
@@ -732,6 +765,12 @@ fn main() {
         if i % 997 == 0 {
             let decoded = Envelope::decode(&line).expect("sample decodes");
             assert_eq!(decoded, env, "line {i} does not round-trip: {line}");
+            let borrowed = EnvelopeRef::decode(&line).expect("sample decodes borrowed");
+            assert_eq!(
+                borrowed.into_owned(),
+                env,
+                "line {i}: borrowed decode differs"
+            );
             let bare: Bare<'_> = serde_json::from_str(&line).expect("sample bare-decodes");
             assert_eq!(bare.agent, env.agent);
             checked += 1;
@@ -750,10 +789,12 @@ fn main() {
     println!("   e.g. {}", lines[lines.len() / 2]);
     println!();
 
-    // 3. (c), strict decode, (b), interleaved so noise hits them alike.
+    // 3. (c), strict decode, (b), the owned path, interleaved so noise
+    //    hits them alike.
     let mut bare = Timed::new(events);
     let mut strict = Timed::new(events);
     let mut decode_fold = Timed::new(events);
+    let mut decode_fold_owned = Timed::new(events);
     let mut series_b = 0;
     for rep in 0..reps {
         bare.run(|| bare_decode(&lines));
@@ -761,12 +802,16 @@ fn main() {
         let engine = decode_fold.run(|| decode_and_fold(&specs, &lines));
         series_b = engine.series_count();
         drop(engine);
+        let engine = decode_fold_owned.run(|| decode_and_fold_owned(&specs, &lines));
+        assert_eq!(engine.series_count(), series_b);
+        drop(engine);
         println!(
-            "   rep {}: bare {:.3}s, strict decode {:.3}s, decode+fold {:.3}s",
+            "   rep {}: bare {:.3}s, strict decode {:.3}s, decode+fold {:.3}s, owned decode+fold {:.3}s",
             rep + 1,
             bare.runs[rep as usize].as_secs_f64(),
             strict.runs[rep as usize].as_secs_f64(),
             decode_fold.runs[rep as usize].as_secs_f64(),
+            decode_fold_owned.runs[rep as usize].as_secs_f64(),
         );
     }
     assert_eq!(series_b, 50);
@@ -878,7 +923,7 @@ fn main() {
         &format!("≥ 1 M: {}", verdict(fold_met)),
     );
     row(
-        "(b) Envelope::decode + Engine::apply per line",
+        "(b) EnvelopeRef::decode + Engine::apply_ref per line",
         &decode_fold,
         "see ratio",
     );
@@ -888,8 +933,13 @@ fn main() {
         "see ratio",
     );
     row(
-        "    strict Envelope::decode alone (part of b)",
+        "    strict EnvelopeRef::decode alone (part of b)",
         &strict,
+        "info",
+    );
+    row(
+        "    owned Envelope::decode + Engine::apply (hub ingest)",
+        &decode_fold_owned,
         "info",
     );
     row(
@@ -915,8 +965,9 @@ fn main() {
         verdict(ratio_met)
     );
     println!(
-        "   strict decode alone / (c): {:.1} % median",
-        strict.median_eps() / bare.median_eps() * 100.0
+        "   strict decode alone / (c): {:.1} % median; owned decode + apply / (c): {:.1} % median",
+        strict.median_eps() / bare.median_eps() * 100.0,
+        decode_fold_owned.median_eps() / bare.median_eps() * 100.0
     );
     let flat_met = hwm_growth <= FLAT_HWM_KIB;
     println!(

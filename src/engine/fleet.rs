@@ -6,8 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::model::agent::Agent;
 use crate::model::envelope::{
-    ApprovalRequest, Component, Envelope, Event, IncidentReport, RunFinished, Versions,
+    ApprovalRequest, Change, Component, Envelope, Event, HealthStatus, IncidentReport, ToolStatus,
+    Versions,
 };
+use crate::model::envelope_ref::{EnvelopeRef, EventRef, RunView};
 use crate::model::slo::{AlertLevel, BurnRates, SloSpec, SloStatus, VersionMarker};
 
 use super::burn::{self, Counts};
@@ -170,6 +172,12 @@ pub struct Alerting {
     pub burn: BurnRates,
 }
 
+/// The engine's maps keyed by names that senders choose (agents, their
+/// workflows and tools), looked up several times per event: foldhash, much
+/// faster than SipHash on short keys, with a random seed per map so that
+/// colliding names cannot be worked out in advance.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 struct WorkflowState {
     stats: WorkflowStats,
     series: Vec<usize>,
@@ -185,11 +193,37 @@ struct AgentState {
     first_seen_s: i64,
     last_seen_s: i64,
     last_heartbeat_s: Option<i64>,
-    health: Option<crate::model::envelope::HealthStatus>,
+    health: Option<HealthStatus>,
     versions: Versions,
-    workflows: HashMap<String, WorkflowState>,
-    tools: HashMap<String, ToolState>,
+    workflows: Map<WorkflowState>,
+    tools: Map<ToolState>,
     markers: VecDeque<VersionMarker>,
+}
+
+impl AgentState {
+    fn new(t_s: i64) -> Self {
+        Self {
+            first_seen_s: t_s,
+            last_seen_s: t_s,
+            last_heartbeat_s: None,
+            health: None,
+            versions: Versions::default(),
+            workflows: Map::default(),
+            tools: Map::default(),
+            markers: VecDeque::new(),
+        }
+    }
+}
+
+/// One event as the fold reads it, from an owned or a borrowed envelope.
+enum Fold<'e, R> {
+    Run(&'e R),
+    Tool(&'e str, ToolStatus),
+    Escalation(&'e str),
+    Approval(&'e ApprovalRequest),
+    Incident(&'e IncidentReport),
+    Change(&'e Change),
+    Heartbeat(Option<HealthStatus>),
 }
 
 /// The fold: SLO series, run statistics, drift and version markers for
@@ -197,7 +231,7 @@ struct AgentState {
 pub struct Engine {
     specs: Vec<SloSpec>,
     limits: Limits,
-    agents: HashMap<String, AgentState>,
+    agents: Map<AgentState>,
     series: Vec<SloSeries>,
     signals: Vec<Signal>,
     now_s: i64,
@@ -218,7 +252,7 @@ impl Engine {
         Self {
             specs,
             limits,
-            agents: HashMap::new(),
+            agents: Map::default(),
             series: Vec::new(),
             signals: Vec::new(),
             now_s: i64::MIN,
@@ -300,140 +334,111 @@ impl Engine {
 
     /// Folds one event in.
     pub fn apply(&mut self, env: &Envelope) -> Result<(), Rejected> {
-        let t_s = env.ts.timestamp();
+        let event = match &env.event {
+            Event::RunFinished(run) => Fold::Run(run),
+            Event::ToolCalled(call) => Fold::Tool(&call.tool, call.status),
+            Event::Escalation(e) => Fold::Escalation(&e.workflow),
+            Event::ApprovalRequested(request) => Fold::Approval(request),
+            Event::IncidentReported(report) => Fold::Incident(report),
+            Event::Change(change) => Fold::Change(change),
+            Event::Heartbeat(hb) => Fold::Heartbeat(hb.status),
+        };
+        self.fold(&env.agent, env.ts, event)
+    }
+
+    /// Folds one event in from its borrowed form (see
+    /// [`EnvelopeRef::decode`]), exactly as [`Engine::apply`] folds the
+    /// owned one. Allocates only for an agent, workflow or tool seen for
+    /// the first time and for the signals the event raises.
+    pub fn apply_ref(&mut self, env: &EnvelopeRef<'_>) -> Result<(), Rejected> {
+        let event = match &env.event {
+            EventRef::RunFinished(run) => Fold::Run(run),
+            EventRef::ToolCalled(call) => Fold::Tool(&call.tool, call.status),
+            EventRef::Escalation(e) => Fold::Escalation(&e.workflow),
+            EventRef::ApprovalRequested(request) => Fold::Approval(request),
+            EventRef::IncidentReported(report) => Fold::Incident(report),
+            EventRef::Change(change) => Fold::Change(change),
+            EventRef::Heartbeat(hb) => Fold::Heartbeat(hb.status),
+        };
+        self.fold(&env.agent, env.ts, event)
+    }
+
+    fn fold<R: RunView>(
+        &mut self,
+        agent_id: &str,
+        ts: DateTime<Utc>,
+        event: Fold<'_, R>,
+    ) -> Result<(), Rejected> {
+        let t_s = ts.timestamp();
         // An event far ahead of the clock would take over ring slots that
         // still hold the present.
         if self.now_s != i64::MIN && t_s > self.now_s.saturating_add(MAX_AHEAD_S) {
             return Err(Rejected::TooFarAhead(t_s - self.now_s));
         }
-        if !self.agents.contains_key(env.agent.as_str()) {
-            if self.agents.len() >= self.limits.agents {
-                return Err(Rejected::TooManyAgents(self.limits.agents));
-            }
-            self.agents.insert(
-                env.agent.clone(),
-                AgentState {
-                    first_seen_s: t_s,
-                    last_seen_s: t_s,
-                    last_heartbeat_s: None,
-                    health: None,
-                    versions: Versions::default(),
-                    workflows: HashMap::new(),
-                    tools: HashMap::new(),
-                    markers: VecDeque::new(),
-                },
-            );
-            self.signals.push(Signal::AgentSeen {
-                agent: env.agent.clone(),
-            });
-        }
-        match &env.event {
-            Event::RunFinished(run) => self.apply_run(&env.agent, t_s, run)?,
-            Event::ToolCalled(call) => {
-                let limit = self.limits.tools_per_agent;
-                if let Some(agent) = self.agents.get_mut(env.agent.as_str()) {
-                    record_tool(agent, t_s, &call.tool, call.status, limit);
-                }
-            }
-            Event::Escalation(e) => {
-                let specs = &self.specs;
-                let limits = self.limits;
-                let series = &mut self.series;
-                if let Some(agent) = self.agents.get_mut(env.agent.as_str()) {
-                    let wf = workflow_mut(agent, &env.agent, &e.workflow, specs, series, limits)?;
-                    wf.stats.record_escalation(t_s);
-                }
-            }
-            Event::ApprovalRequested(request) => self.signals.push(Signal::ApprovalRequested {
-                agent: env.agent.clone(),
-                at: env.ts,
-                request: request.clone(),
-            }),
-            Event::IncidentReported(report) => self.signals.push(Signal::IncidentReported {
-                agent: env.agent.clone(),
-                at: env.ts,
-                report: report.clone(),
-            }),
-            Event::Change(change) => {
-                let limit = self.limits.markers_per_agent;
-                if let Some(agent) = self.agents.get_mut(env.agent.as_str()) {
-                    let marker = VersionMarker {
-                        at: env.ts,
-                        component: change.component,
-                        from: change
-                            .previous
-                            .clone()
-                            .or_else(|| agent.versions.get(change.component).map(str::to_string)),
-                        to: change.version.clone(),
-                        deployed_by: Some(change.deployed_by.clone()),
-                        approved_by: change.approved_by.clone(),
-                    };
-                    set_version(&mut agent.versions, change.component, &change.version);
-                    push_marker(agent, marker.clone(), limit);
-                    self.signals.push(Signal::VersionChanged {
-                        agent: env.agent.clone(),
-                        marker,
-                    });
-                }
-            }
-            Event::Heartbeat(hb) => {
-                if let Some(agent) = self.agents.get_mut(env.agent.as_str()) {
-                    agent.last_heartbeat_s = Some(agent.last_heartbeat_s.unwrap_or(t_s).max(t_s));
-                    agent.health = hb.status.or(agent.health);
-                }
-            }
-        }
-        if let Some(agent) = self.agents.get_mut(env.agent.as_str()) {
-            agent.last_seen_s = agent.last_seen_s.max(t_s);
-            agent.first_seen_s = agent.first_seen_s.min(t_s);
-        }
-        Ok(())
-    }
-
-    fn apply_run(&mut self, agent_id: &str, t_s: i64, run: &RunFinished) -> Result<(), Rejected> {
         let limits = self.limits;
-        let specs = &self.specs;
-        let series = &mut self.series;
-        let Some(agent) = self.agents.get_mut(agent_id) else {
-            return Ok(());
+        let Self {
+            specs,
+            agents,
+            series,
+            signals,
+            ..
+        } = self;
+        // One lookup for a known agent; a new one is registered (and
+        // announced) before its first event is counted.
+        let agent = match agents.get_mut(agent_id) {
+            Some(agent) => agent,
+            None => register(agents, signals, agent_id, t_s, limits)?,
         };
-        let wf = workflow_mut(agent, agent_id, &run.workflow, specs, series, limits)?;
-        wf.stats.record_run(t_s, run);
-        for &i in &wf.series {
-            let s = &mut series[i];
-            let good = series::is_good(&specs[s.spec], run);
-            s.record(t_s, good);
-        }
-        for call in &run.tool_calls {
-            record_tool(agent, t_s, &call.tool, call.status, limits.tools_per_agent);
-        }
-        // Version markers: a run with a version other than the last one seen.
-        for component in Component::ALL {
-            let Some(new) = run.versions.get(component) else {
-                continue;
-            };
-            let old = agent.versions.get(component);
-            if old == Some(new) {
-                continue;
+        match event {
+            Fold::Run(run) => {
+                with_workflow(
+                    agent,
+                    agent_id,
+                    run.workflow(),
+                    specs,
+                    series,
+                    limits,
+                    |wf, series| {
+                        wf.stats.record_run(t_s, run);
+                        for &i in &wf.series {
+                            let s = &mut series[i];
+                            let good = series::is_good(&specs[s.spec], run);
+                            s.record(t_s, good);
+                        }
+                    },
+                )?;
+                for (tool, status) in run.tool_statuses() {
+                    record_tool(agent, t_s, tool, status, limits.tools_per_agent);
+                }
+                record_versions(agent, agent_id, t_s, run, limits.markers_per_agent, signals);
             }
-            let from = old.map(str::to_string);
-            set_version(&mut agent.versions, component, new);
-            if from.is_some() {
-                let marker = VersionMarker {
-                    at: utc(t_s),
-                    component,
-                    from,
-                    to: new.to_string(),
-                    deployed_by: None,
-                    approved_by: None,
-                };
-                push_marker(agent, marker.clone(), limits.markers_per_agent);
-                self.signals.push(Signal::VersionChanged {
-                    agent: agent_id.to_string(),
-                    marker,
-                });
+            Fold::Tool(tool, status) => {
+                record_tool(agent, t_s, tool, status, limits.tools_per_agent);
+            }
+            Fold::Escalation(workflow) => {
+                with_workflow(agent, agent_id, workflow, specs, series, limits, |wf, _| {
+                    wf.stats.record_escalation(t_s);
+                })?;
+            }
+            Fold::Approval(request) => signals.push(approval_signal(agent_id, ts, request)),
+            Fold::Incident(report) => signals.push(incident_signal(agent_id, ts, report)),
+            Fold::Change(change) => {
+                record_change(
+                    agent,
+                    agent_id,
+                    ts,
+                    change,
+                    limits.markers_per_agent,
+                    signals,
+                );
+            }
+            Fold::Heartbeat(status) => {
+                agent.last_heartbeat_s = Some(agent.last_heartbeat_s.unwrap_or(t_s).max(t_s));
+                agent.health = status.or(agent.health);
             }
         }
+        agent.last_seen_s = agent.last_seen_s.max(t_s);
+        agent.first_seen_s = agent.first_seen_s.min(t_s);
         Ok(())
     }
 
@@ -462,28 +467,26 @@ impl Engine {
                 s.alert = level;
             }
         }
-        let mut ids: Vec<&String> = self.agents.keys().collect();
-        ids.sort();
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
-        for id in ids {
-            let Some(agent) = self.agents.get_mut(&id) else {
-                continue;
-            };
-            let mut names: Vec<&String> = agent.workflows.keys().collect();
-            names.sort();
-            let names: Vec<String> = names.into_iter().cloned().collect();
-            for name in names {
-                let Some(wf) = agent.workflows.get_mut(&name) else {
-                    continue;
-                };
+        // In id and name order, so that signals come out the same way on
+        // every run; sorted references, no copies of the names.
+        let signals = &mut self.signals;
+        let mut agents: Vec<(&String, &mut AgentState)> = self.agents.iter_mut().collect();
+        agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (id, agent) in agents {
+            let mut workflows: Vec<(&String, &mut WorkflowState)> =
+                agent.workflows.iter_mut().collect();
+            workflows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (name, wf) in workflows {
                 let recent = wf.stats.last_minutes(now_s, 60);
                 let baseline = wf.stats.baseline_day(now_s);
                 let active = drift::escalation_drift(&recent, &baseline, wf.escalation_drift);
                 if active != wf.escalation_drift {
                     wf.escalation_drift = active;
-                    self.signals.push(Signal::Drift {
+                    signals.push(Signal::Drift {
                         agent: id.clone(),
-                        subject: DriftSubject::Escalation { workflow: name },
+                        subject: DriftSubject::Escalation {
+                            workflow: name.clone(),
+                        },
                         active,
                         rate: recent.escalation_rate().unwrap_or(0.0),
                         baseline: baseline.escalation_rate().unwrap_or(0.0),
@@ -491,21 +494,17 @@ impl Engine {
                     });
                 }
             }
-            let mut tools: Vec<&String> = agent.tools.keys().collect();
-            tools.sort();
-            let tools: Vec<String> = tools.into_iter().cloned().collect();
-            for tool in tools {
-                let Some(ts) = agent.tools.get_mut(&tool) else {
-                    continue;
-                };
+            let mut tools: Vec<(&String, &mut ToolState)> = agent.tools.iter_mut().collect();
+            tools.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (tool, ts) in tools {
                 let recent = ts.stats.last_minutes(now_s, drift::TOOL_WINDOW_MIN);
                 let baseline = ts.stats.baseline_day(now_s);
                 let active = drift::tool_spike(&recent, &baseline, ts.spiking);
                 if active != ts.spiking {
                     ts.spiking = active;
-                    self.signals.push(Signal::Drift {
+                    signals.push(Signal::Drift {
                         agent: id.clone(),
-                        subject: DriftSubject::ToolErrors { tool },
+                        subject: DriftSubject::ToolErrors { tool: tool.clone() },
                         active,
                         rate: recent.error_rate().unwrap_or(0.0),
                         baseline: baseline.error_rate().unwrap_or(0.0),
@@ -672,7 +671,52 @@ fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
     agent
 }
 
-fn workflow_mut<'a>(
+/// Runs `f` on the state of `workflow`, creating it (and its SLO series)
+/// on first sight within the agent's workflow limit. One map lookup for a
+/// known workflow.
+fn with_workflow<T>(
+    agent: &mut AgentState,
+    agent_id: &str,
+    workflow: &str,
+    specs: &[SloSpec],
+    series: &mut Vec<SloSeries>,
+    limits: Limits,
+    f: impl FnOnce(&mut WorkflowState, &mut [SloSeries]) -> T,
+) -> Result<T, Rejected> {
+    if let Some(wf) = agent.workflows.get_mut(workflow) {
+        return Ok(f(wf, series));
+    }
+    let wf = new_workflow(agent, agent_id, workflow, specs, series, limits)?;
+    Ok(f(wf, series))
+}
+
+// The functions marked cold below run once per new agent, workflow or tool,
+// or for the rare event types: kept out of line, the per-event path stays
+// small enough for the instruction cache alongside the decoder.
+
+#[cold]
+#[inline(never)]
+fn register<'m>(
+    agents: &'m mut Map<AgentState>,
+    signals: &mut Vec<Signal>,
+    agent_id: &str,
+    t_s: i64,
+    limits: Limits,
+) -> Result<&'m mut AgentState, Rejected> {
+    if agents.len() >= limits.agents {
+        return Err(Rejected::TooManyAgents(limits.agents));
+    }
+    signals.push(Signal::AgentSeen {
+        agent: agent_id.to_string(),
+    });
+    Ok(agents
+        .entry(agent_id.to_string())
+        .or_insert_with(|| AgentState::new(t_s)))
+}
+
+#[cold]
+#[inline(never)]
+fn new_workflow<'a>(
     agent: &'a mut AgentState,
     agent_id: &str,
     workflow: &str,
@@ -680,50 +724,89 @@ fn workflow_mut<'a>(
     series: &mut Vec<SloSeries>,
     limits: Limits,
 ) -> Result<&'a mut WorkflowState, Rejected> {
-    if !agent.workflows.contains_key(workflow) {
-        if agent.workflows.len() >= limits.workflows_per_agent {
-            return Err(Rejected::TooManyWorkflows {
-                agent: agent_id.to_string(),
-                limit: limits.workflows_per_agent,
-            });
-        }
-        let mut indices = Vec::new();
-        for (i, spec) in specs.iter().enumerate() {
-            if spec::selects(&spec.agent, agent_id) && spec::selects(&spec.workflow, workflow) {
-                indices.push(series.len());
-                series.push(SloSeries::new(i, spec, agent_id, workflow));
-            }
-        }
-        agent.workflows.insert(
-            workflow.to_string(),
-            WorkflowState {
-                stats: WorkflowStats::new(),
-                series: indices,
-                escalation_drift: false,
-            },
-        );
-    }
-    // Inserted just above when absent.
-    agent
-        .workflows
-        .get_mut(workflow)
-        .ok_or(Rejected::TooManyWorkflows {
+    if agent.workflows.len() >= limits.workflows_per_agent {
+        return Err(Rejected::TooManyWorkflows {
             agent: agent_id.to_string(),
             limit: limits.workflows_per_agent,
-        })
+        });
+    }
+    let mut indices = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if spec::selects(&spec.agent, agent_id) && spec::selects(&spec.workflow, workflow) {
+            indices.push(series.len());
+            series.push(SloSeries::new(i, spec, agent_id, workflow));
+        }
+    }
+    Ok(agent
+        .workflows
+        .entry(workflow.to_string())
+        .or_insert(WorkflowState {
+            stats: WorkflowStats::new(),
+            series: indices,
+            escalation_drift: false,
+        }))
 }
 
-fn record_tool(
+#[cold]
+#[inline(never)]
+fn approval_signal(agent_id: &str, at: DateTime<Utc>, request: &ApprovalRequest) -> Signal {
+    Signal::ApprovalRequested {
+        agent: agent_id.to_string(),
+        at,
+        request: request.clone(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn incident_signal(agent_id: &str, at: DateTime<Utc>, report: &IncidentReport) -> Signal {
+    Signal::IncidentReported {
+        agent: agent_id.to_string(),
+        at,
+        report: report.clone(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn record_change(
     agent: &mut AgentState,
-    t_s: i64,
-    tool: &str,
-    status: crate::model::envelope::ToolStatus,
+    agent_id: &str,
+    at: DateTime<Utc>,
+    change: &Change,
     limit: usize,
+    signals: &mut Vec<Signal>,
 ) {
+    let marker = VersionMarker {
+        at,
+        component: change.component,
+        from: change
+            .previous
+            .clone()
+            .or_else(|| agent.versions.get(change.component).map(str::to_string)),
+        to: change.version.clone(),
+        deployed_by: Some(change.deployed_by.clone()),
+        approved_by: change.approved_by.clone(),
+    };
+    set_version(&mut agent.versions, change.component, &change.version);
+    push_marker(agent, marker.clone(), limit);
+    signals.push(Signal::VersionChanged {
+        agent: agent_id.to_string(),
+        marker,
+    });
+}
+
+fn record_tool(agent: &mut AgentState, t_s: i64, tool: &str, status: ToolStatus, limit: usize) {
     if let Some(t) = agent.tools.get_mut(tool) {
         t.stats.record(t_s, status);
         return;
     }
+    new_tool(agent, t_s, tool, status, limit);
+}
+
+#[cold]
+#[inline(never)]
+fn new_tool(agent: &mut AgentState, t_s: i64, tool: &str, status: ToolStatus, limit: usize) {
     if agent.tools.len() >= limit {
         return;
     }
@@ -733,6 +816,55 @@ fn record_tool(
     };
     state.stats.record(t_s, status);
     agent.tools.insert(tool.to_string(), state);
+}
+
+/// Version markers: a run with a version other than the last one seen.
+fn record_versions<R: RunView>(
+    agent: &mut AgentState,
+    agent_id: &str,
+    t_s: i64,
+    run: &R,
+    limit: usize,
+    signals: &mut Vec<Signal>,
+) {
+    for component in Component::ALL {
+        let Some(new) = run.version(component) else {
+            continue;
+        };
+        if agent.versions.get(component) != Some(new) {
+            version_seen(agent, agent_id, t_s, component, new, limit, signals);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn version_seen(
+    agent: &mut AgentState,
+    agent_id: &str,
+    t_s: i64,
+    component: Component,
+    new: &str,
+    limit: usize,
+    signals: &mut Vec<Signal>,
+) {
+    let from = agent.versions.get(component).map(str::to_string);
+    set_version(&mut agent.versions, component, new);
+    if from.is_some() {
+        let marker = VersionMarker {
+            at: utc(t_s),
+            component,
+            from,
+            to: new.to_string(),
+            deployed_by: None,
+            approved_by: None,
+        };
+        push_marker(agent, marker.clone(), limit);
+        signals.push(Signal::VersionChanged {
+            agent: agent_id.to_string(),
+            marker,
+        });
+    }
 }
 
 fn set_version(versions: &mut Versions, component: Component, value: &str) {
@@ -750,4 +882,88 @@ fn push_marker(agent: &mut AgentState, marker: VersionMarker, limit: usize) {
         agent.markers.pop_front();
     }
     agent.markers.push_back(marker);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event type, with runs over two hours so that series, drift
+    /// and markers have something to show.
+    fn lines() -> Vec<String> {
+        let mut lines = Vec::new();
+        for i in 0..2_000u32 {
+            let (h, m, s) = (i / 1_000, i % 1_000 / 17, i % 60);
+            let ts = format!("2026-11-21T{:02}:{m:02}:{s:02}Z", 10 + h);
+            let agent = ["refund-bot", "triage-bot", "kyc-bot"][i as usize % 3];
+            let workflow = ["refund", "lookup"][i as usize % 2];
+            let outcome = ["success", "success", "escalated", "failed"][i as usize % 4];
+            let status = if i % 5 == 0 { "error" } else { "ok" };
+            let prompt = if i < 1_200 { "v7" } else { "v8" };
+            lines.push(format!(
+                r#"{{"v":1,"type":"run.finished","ts":"{ts}","agent":"{agent}","run_id":"r-{i}","workflow":"{workflow}","outcome":"{outcome}","latency_ms":{},"cost_usd":0.01,"tool_calls":[{{"tool":"crm.lookup","status":"{status}"}},{{"tool":"pay\u002erefund","status":"ok"}}],"versions":{{"model":"m1","prompt":"{prompt}"}}}}"#,
+                100 + i * 7 % 900
+            ));
+            let other = match i % 100 {
+                0 => format!(
+                    r#"{{"v":1,"type":"tool.called","ts":"{ts}","agent":"{agent}","tool":"kb.search","status":"{status}"}}"#
+                ),
+                10 => format!(
+                    r#"{{"v":1,"type":"escalation","ts":"{ts}","agent":"{agent}","workflow":"{workflow}","reason":"unsure"}}"#
+                ),
+                20 => format!(
+                    r#"{{"v":1,"type":"heartbeat","ts":"{ts}","agent":"{agent}","status":"degraded"}}"#
+                ),
+                30 => format!(
+                    r#"{{"v":1,"type":"change","ts":"{ts}","agent":"{agent}","component":"tool","version":"t{i}","deployed_by":"ci"}}"#
+                ),
+                40 => format!(
+                    r#"{{"v":1,"type":"incident.reported","ts":"{ts}","agent":"{agent}","title":"t","severity":"SEV2","category":"drift"}}"#
+                ),
+                50 => format!(
+                    r#"{{"v":1,"type":"approval.requested","ts":"{ts}","agent":"{agent}","request_id":"q{i}","action":"x","risk":"low","deadline":"2026-11-22T00:00:00Z"}}"#
+                ),
+                _ => continue,
+            };
+            lines.push(other);
+        }
+        lines
+    }
+
+    #[test]
+    fn the_borrowed_fold_is_the_owned_fold() {
+        let specs = crate::engine::spec::default_specs();
+        let limits = Limits {
+            workflows_per_agent: 1,
+            ..Limits::default()
+        };
+        let mut owned = Engine::with_limits(specs.clone(), limits);
+        let mut borrowed = Engine::with_limits(specs, limits);
+        let mut refused = 0;
+        for (n, line) in lines().iter().enumerate() {
+            let env = Envelope::decode(line).expect("decodes");
+            let env_ref = EnvelopeRef::decode(line).expect("decodes borrowed");
+            let result = owned.apply(&env);
+            assert_eq!(result, borrowed.apply_ref(&env_ref), "{line}");
+            refused += usize::from(result.is_err());
+            if n % 50 == 0 {
+                owned.tick(env.ts);
+                borrowed.tick(env.ts);
+                assert_eq!(owned.drain_signals(), borrowed.drain_signals());
+            }
+        }
+        // The second workflow of every agent is over the limit.
+        assert!(refused > 0);
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+            .unwrap();
+        owned.tick(now);
+        borrowed.tick(now);
+        assert_eq!(owned.drain_signals(), borrowed.drain_signals());
+        assert_eq!(owned.agents(now), borrowed.agents(now));
+        assert_eq!(owned.statuses(now), borrowed.statuses(now));
+        assert_eq!(owned.markers("refund-bot"), borrowed.markers("refund-bot"));
+        assert!(!owned.markers("refund-bot").is_empty());
+        assert_eq!(owned.series_count(), borrowed.series_count());
+    }
 }

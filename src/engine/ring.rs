@@ -14,6 +14,20 @@ use std::ops::AddAssign;
 pub struct Ring<T> {
     width_s: i64,
     slots: Box<[Slot<T>]>,
+    /// Where [`Ring::at_mut`] found the last time it was given.
+    hint: Option<Hint>,
+}
+
+/// A bucket, its first second and its slot. Events arrive nearly in time
+/// order, so the next one almost always falls in the same bucket or the
+/// next, found without the two 64-bit divisions of a fresh lookup.
+#[derive(Debug, Clone, Copy)]
+struct Hint {
+    bucket: i64,
+    /// `bucket × width_s`.
+    start_s: i64,
+    /// `bucket` modulo the ring's length.
+    index: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,6 +51,7 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
                 len
             ]
             .into_boxed_slice(),
+            hint: None,
         }
     }
 
@@ -69,8 +84,7 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
     /// it held an older lap. Returns `None` when the slot already holds a
     /// newer lap: the time is older than the ring remembers.
     pub fn at_mut(&mut self, t_s: i64) -> Option<&mut T> {
-        let bucket = self.bucket_of(t_s);
-        let index = self.index(bucket);
+        let (bucket, index) = self.locate(t_s);
         let slot = &mut self.slots[index];
         if slot.bucket != bucket {
             if slot.bucket > bucket {
@@ -82,6 +96,47 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
             };
         }
         Some(&mut slot.value)
+    }
+
+    /// The bucket holding `t_s` and its slot, from the hint when `t_s` is in
+    /// the hinted bucket or the next one; the hint then moves there.
+    fn locate(&mut self, t_s: i64) -> (i64, usize) {
+        let width_s = self.width_s;
+        if let Some(hint) = self.hint {
+            match t_s.checked_sub(hint.start_s) {
+                Some(offset) if (0..width_s).contains(&offset) => {
+                    return (hint.bucket, hint.index);
+                }
+                Some(offset) if offset >= width_s && offset - width_s < width_s => {
+                    if let (Some(bucket), Some(start_s)) = (
+                        hint.bucket.checked_add(1),
+                        hint.start_s.checked_add(width_s),
+                    ) {
+                        let index = if hint.index + 1 == self.slots.len() {
+                            0
+                        } else {
+                            hint.index + 1
+                        };
+                        self.hint = Some(Hint {
+                            bucket,
+                            start_s,
+                            index,
+                        });
+                        return (bucket, index);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let bucket = self.bucket_of(t_s);
+        let index = self.index(bucket);
+        // A bucket whose first second is not an i64 is never hinted.
+        self.hint = bucket.checked_mul(width_s).map(|start_s| Hint {
+            bucket,
+            start_s,
+            index,
+        });
+        (bucket, index)
     }
 
     /// The value of one bucket, or the default if the ring does not hold it.
@@ -97,13 +152,53 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
     /// Sum of the last `n` buckets up to and including the one holding
     /// `now_s` (at most the ring's length).
     pub fn sum_last(&self, now_s: i64, n: usize) -> T {
-        let last = self.bucket_of(now_s);
-        let n = n.min(self.slots.len()) as i64;
-        let mut acc = T::default();
-        for bucket in last.saturating_sub(n - 1)..=last {
-            acc += self.get(bucket);
+        let [sum] = self.sums_last(now_s, [n]);
+        sum
+    }
+
+    /// Sums of the last `ns[0]`, `ns[1]`, … buckets up to and including the
+    /// one holding `now_s` (each at most the ring's length), in one pass
+    /// backwards from the newest bucket: `ns` must be ascending. Each sum
+    /// is accumulated in `A`, which may be wider than a bucket so that a
+    /// long window of full buckets does not saturate.
+    pub fn sums_last<A, const K: usize>(&self, now_s: i64, ns: [usize; K]) -> [A; K]
+    where
+        A: Copy + Default + AddAssign<T>,
+    {
+        debug_assert!(ns.is_sorted(), "window lengths must be ascending");
+        let newest = self.bucket_of(now_s);
+        // There are no buckets below i64::MIN to count.
+        let exist =
+            usize::try_from(newest.abs_diff(i64::MIN)).map_or(usize::MAX, |d| d.saturating_add(1));
+        let limit = self.slots.len().min(exist);
+        // Newest first: the slots from the newest one down to the start of
+        // the ring, then from its end down.
+        let (down, wrapped) = self.slots.split_at(self.index(newest) + 1);
+        let mut sums = [A::default(); K];
+        let mut acc = A::default();
+        let mut bucket = newest;
+        let mut done = 0;
+        for (sum, &n) in sums.iter_mut().zip(ns.iter()) {
+            let n = n.min(limit);
+            while done < n {
+                let stretch = if done < down.len() {
+                    &down[..down.len() - done]
+                } else {
+                    &wrapped[..wrapped.len() - (done - down.len())]
+                };
+                let take = (n - done).min(stretch.len());
+                for slot in stretch[stretch.len() - take..].iter().rev() {
+                    if slot.bucket == bucket {
+                        acc += slot.value;
+                    }
+                    // Within `exist`, so this wraps only after the last slot.
+                    bucket = bucket.wrapping_sub(1);
+                }
+                done += take;
+            }
+            *sum = acc;
         }
-        acc
+        sums
     }
 
     /// The last `n` buckets up to and including the one holding `now_s`,
@@ -111,7 +206,21 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
     pub fn last(&self, now_s: i64, n: usize) -> impl Iterator<Item = T> + '_ {
         let last = self.bucket_of(now_s);
         let n = n.min(self.slots.len()) as i64;
-        (last.saturating_sub(n - 1)..=last).map(move |b| self.get(b))
+        let first = last.saturating_sub(n - 1);
+        // Step through the slots instead of dividing for each bucket.
+        let mut index = self.index(first);
+        (first..=last).map(move |bucket| {
+            let slot = &self.slots[index];
+            index += 1;
+            if index == self.slots.len() {
+                index = 0;
+            }
+            if slot.bucket == bucket {
+                slot.value
+            } else {
+                T::default()
+            }
+        })
     }
 }
 
@@ -141,6 +250,69 @@ mod tests {
         assert_eq!(ring.get(4), 1);
         assert!(ring.at_mut(30).is_none(), "older than the ring remembers");
         assert_eq!(ring.sum_last(4 * 60, 4), 1);
+    }
+
+    #[test]
+    fn one_backward_pass_gives_every_window_sum() {
+        let mut ring: Ring<u64> = Ring::new(60, 7);
+        // Two laps, so some slots hold stale buckets; and negative times.
+        for t in (-600..900).step_by(37) {
+            if let Some(b) = ring.at_mut(t) {
+                *b += 1 + t.rem_euclid(5) as u64;
+            }
+        }
+        for now in [-700, -61, 0, 59, 300, 420, 899, 2_000] {
+            let sums: [u64; 5] = ring.sums_last(now, [0, 1, 3, 7, 20]);
+            for (got, n) in sums.iter().zip([0, 1, 3, 7, 20]) {
+                let want: u64 = ring.last(now, n).sum();
+                assert_eq!(*got, want, "now {now}, n {n}");
+                assert_eq!(*got, ring.sum_last(now, n), "now {now}, n {n}");
+            }
+        }
+        // Window semantics by hand: buckets last - n + 1 ..= last.
+        let by_hand = |now: i64, n: i64| -> u64 {
+            let last = now.div_euclid(60);
+            (last - n.min(7) + 1..=last).map(|b| ring.get(b)).sum()
+        };
+        for now in [0, 420, 899] {
+            let [a, b]: [u64; 2] = ring.sums_last(now, [4, 9]);
+            assert_eq!((a, b), (by_hand(now, 4), by_hand(now, 9)));
+        }
+        // At the bottom of time there are fewer buckets than asked for.
+        let mut ring: Ring<u64> = Ring::new(1, 8);
+        for t in [i64::MIN, i64::MIN + 1, i64::MIN + 2] {
+            *ring.at_mut(t).unwrap() += 1;
+        }
+        let sums: [u64; 3] = ring.sums_last(i64::MIN + 2, [2, 3, 6]);
+        assert_eq!(sums, [2, 3, 3]);
+        assert_eq!(ring.last(i64::MIN + 2, 6).count(), 3);
+    }
+
+    #[test]
+    fn the_hint_finds_the_same_slots_as_a_fresh_lookup() {
+        // Times in order, backwards, jumping laps, negative and extreme.
+        let mut times: Vec<i64> = (-200..400).step_by(7).collect();
+        times.extend((-200..400).rev().step_by(13));
+        times.extend([
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            59,
+            60,
+            119,
+            120,
+            10_000,
+            i64::MAX - 1,
+        ]);
+        times.extend([i64::MAX, 5, 65, 125, 6_000_000, 6_000_059, 6_000_060]);
+        for width in [1, 7, 60] {
+            let mut hinted: Ring<u64> = Ring::new(width, 5);
+            for &t in &times {
+                let bucket = hinted.bucket_of(t);
+                assert_eq!(hinted.locate(t), (bucket, hinted.index(bucket)), "t {t}");
+            }
+        }
     }
 
     #[test]

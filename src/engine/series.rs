@@ -2,7 +2,8 @@
 
 use std::ops::AddAssign;
 
-use crate::model::envelope::{Outcome, RunFinished};
+use crate::model::envelope::Outcome;
+use crate::model::envelope_ref::RunView;
 use crate::model::slo::{AlertLevel, SliKind, SloSpec};
 
 use super::burn::{Counts, WindowCounts};
@@ -41,16 +42,16 @@ impl AddAssign<BucketCounts> for Counts {
     }
 }
 
-/// Whether a run is good under an SLO's SLI.
-pub fn is_good(spec: &SloSpec, run: &RunFinished) -> bool {
+/// Whether a run (owned or borrowed) is good under an SLO's SLI.
+pub fn is_good<R: RunView + ?Sized>(spec: &SloSpec, run: &R) -> bool {
     match spec.sli {
-        SliKind::Completion => matches!(run.outcome, Outcome::Success | Outcome::Escalated),
+        SliKind::Completion => matches!(run.outcome(), Outcome::Success | Outcome::Escalated),
         SliKind::Latency => {
-            run.outcome != Outcome::TimedOut
-                && run.latency_ms <= spec.threshold_ms.unwrap_or(u64::MAX)
+            run.outcome() != Outcome::TimedOut
+                && run.latency_ms() <= spec.threshold_ms.unwrap_or(u64::MAX)
         }
-        SliKind::Cost => run.cost_usd <= spec.threshold_usd.unwrap_or(f64::INFINITY),
-        SliKind::Policy => run.policy_violations.is_empty(),
+        SliKind::Cost => run.cost_usd() <= spec.threshold_usd.unwrap_or(f64::INFINITY),
+        SliKind::Policy => !run.has_violations(),
     }
 }
 
@@ -102,33 +103,25 @@ impl SloSeries {
         }
     }
 
-    fn minutes(&self, now_s: i64, n: usize) -> Counts {
-        let mut c = Counts::default();
-        for b in self.minutes.last(now_s, n) {
-            c += b;
-        }
-        c
-    }
-
     fn hours(&self, now_s: i64, n: usize) -> Counts {
-        let mut c = Counts::default();
-        for b in self.hours.last(now_s, n) {
-            c += b;
-        }
+        let [c] = self.hours.sums_last(now_s, [n]);
         c
     }
 
     /// Counts over the standard alert windows at `now_s`: minute buckets up
     /// to six hours, hour buckets for one and three days.
     pub fn windows(&self, now_s: i64) -> WindowCounts {
+        // One backward pass per ring, snapshotting each window on the way.
+        let [m5, m30, h1, h2, h6] = self.minutes.sums_last(now_s, [5, 30, 60, 120, 360]);
+        let [d1, d3] = self.hours.sums_last(now_s, [24, 72]);
         WindowCounts {
-            m5: self.minutes(now_s, 5),
-            m30: self.minutes(now_s, 30),
-            h1: self.minutes(now_s, 60),
-            h2: self.minutes(now_s, 120),
-            h6: self.minutes(now_s, 360),
-            d1: self.hours(now_s, 24),
-            d3: self.hours(now_s, 72),
+            m5,
+            m30,
+            h1,
+            h2,
+            h6,
+            d1,
+            d3,
         }
     }
 

@@ -6,7 +6,8 @@ use std::ops::AddAssign;
 
 use sketches_ddsketch::{Config, DDSketch};
 
-use crate::model::envelope::{Outcome, RunFinished, ToolStatus};
+use crate::model::envelope::{Outcome, ToolStatus};
+use crate::model::envelope_ref::RunView;
 
 use super::ring::Ring;
 use super::series::{HOUR_S, MINUTE_S};
@@ -169,19 +170,20 @@ impl WorkflowStats {
     }
 
     /// Counts a finished run at `t_s`.
-    pub fn record_run(&mut self, t_s: i64, run: &RunFinished) {
+    pub fn record_run<R: RunView + ?Sized>(&mut self, t_s: i64, run: &R) {
+        let outcome = run.outcome();
         let counts = RunCounts {
             runs: 1,
-            success: u32::from(run.outcome == Outcome::Success),
-            escalated: u32::from(run.outcome == Outcome::Escalated),
-            failed: u32::from(run.outcome == Outcome::Failed),
-            timed_out: u32::from(run.outcome == Outcome::TimedOut),
-            violating: u32::from(!run.policy_violations.is_empty()),
+            success: u32::from(outcome == Outcome::Success),
+            escalated: u32::from(outcome == Outcome::Escalated),
+            failed: u32::from(outcome == Outcome::Failed),
+            timed_out: u32::from(outcome == Outcome::TimedOut),
+            violating: u32::from(run.has_violations()),
             escalation_events: 0,
-            cost_micros: micros(run.cost_usd),
+            cost_micros: micros(run.cost_usd()),
         };
         self.add(t_s, counts);
-        self.record_latency(t_s, run.latency_ms as f64);
+        self.record_latency(t_s, run.latency_ms() as f64);
     }
 
     /// Counts an escalation event at `t_s`.
@@ -206,7 +208,8 @@ impl WorkflowStats {
 
     fn record_latency(&mut self, t_s: i64, latency_ms: f64) {
         let slot = t_s.div_euclid(SKETCH_SLOT_S);
-        if let Some((_, sketch)) = self.sketches.iter_mut().find(|(s, _)| *s == slot) {
+        // Newest last: the current slot is nearly always found first.
+        if let Some((_, sketch)) = self.sketches.iter_mut().rev().find(|(s, _)| *s == slot) {
             sketch.add(latency_ms);
             return;
         }
@@ -246,20 +249,14 @@ impl WorkflowStats {
 
     /// Run totals over the last `n` minutes.
     pub fn last_minutes(&self, now_s: i64, n: usize) -> RunTotals {
-        let mut t = RunTotals::default();
-        for b in self.minutes.last(now_s, n) {
-            t += b;
-        }
+        let [t] = self.minutes.sums_last(now_s, [n]);
         t
     }
 
     /// Run totals over the 24 hour buckets before the current hour: the
     /// trailing baseline for drift.
     pub fn baseline_day(&self, now_s: i64) -> RunTotals {
-        let mut t = RunTotals::default();
-        for b in self.hours.last(now_s - HOUR_S, 24) {
-            t += b;
-        }
+        let [t] = self.hours.sums_last(now_s - HOUR_S, [24]);
         t
     }
 }
@@ -341,19 +338,13 @@ impl ToolStats {
 
     /// Totals over the last `n` minutes.
     pub fn last_minutes(&self, now_s: i64, n: usize) -> CallTotals {
-        let mut t = CallTotals::default();
-        for b in self.minutes.last(now_s, n) {
-            t += b;
-        }
+        let [t] = self.minutes.sums_last(now_s, [n]);
         t
     }
 
     /// Totals over the 24 hour buckets before the current hour.
     pub fn baseline_day(&self, now_s: i64) -> CallTotals {
-        let mut t = CallTotals::default();
-        for b in self.hours.last(now_s - HOUR_S, 24) {
-            t += b;
-        }
+        let [t] = self.hours.sums_last(now_s - HOUR_S, [24]);
         t
     }
 }

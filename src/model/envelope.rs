@@ -4,15 +4,16 @@
 //! {"v":1,"type":"heartbeat","ts":"2026-11-21T14:00:00Z","agent":"refund-bot"}
 //! ```
 //!
-//! Decoding goes through [`super::raw`], which checks every field; encoding
-//! writes the same flat shape.
+//! Decoding goes through [`super::raw`], which checks every field, into the
+//! borrowed [`EnvelopeRef`] and from there, when an owned copy is wanted,
+//! into [`Envelope`]; encoding writes the same flat shape.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::envelope_ref::EnvelopeRef;
 use super::error::DecodeError;
 use super::incident::{Category, Severity};
-use super::limits::MAX_LINE_BYTES;
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u64 = 1;
@@ -51,26 +52,17 @@ impl Envelope {
     }
 
     /// Decodes one NDJSON line, with every check of protocol v1.
+    ///
+    /// The checks are those of [`EnvelopeRef::decode`]; this copies the
+    /// borrowed strings into an owned envelope.
     pub fn decode(line: &str) -> Result<Self, DecodeError> {
-        if line.len() > MAX_LINE_BYTES {
-            return Err(DecodeError::LineTooLong {
-                len: line.len(),
-                limit: MAX_LINE_BYTES,
-            });
-        }
-        super::raw::parse_line(line)?.into_envelope()
+        EnvelopeRef::decode(line).map(EnvelopeRef::into_owned)
     }
 
     /// Decodes one NDJSON line given as bytes, refusing invalid UTF-8 with
     /// the offset of the first bad byte.
     pub fn decode_bytes(line: &[u8]) -> Result<Self, DecodeError> {
-        match std::str::from_utf8(line) {
-            Ok(text) => Self::decode(text),
-            Err(e) => Err(DecodeError::Json(format!(
-                "line is not valid UTF-8 (first bad byte at offset {})",
-                e.valid_up_to()
-            ))),
-        }
+        EnvelopeRef::decode_bytes(line).map(EnvelopeRef::into_owned)
     }
 
     /// Encodes the envelope as one JSON line (without the newline).

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod control;
 pub mod drill;
 pub mod envelope;
+pub mod envelope_ref;
 pub mod error;
 pub mod incident;
 pub mod limits;

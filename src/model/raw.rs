@@ -2,25 +2,31 @@
 //!
 //! A hand-written visitor reads the flat JSON object once, borrowing strings
 //! from the input where it can, and rejects unknown and duplicate fields by
-//! name. [`RawEnvelope::into_envelope`] then checks the fields the event type
-//! requires and refuses fields that belong to other types.
+//! name. [`RawEnvelope::into_envelope_ref`] then checks the fields the event
+//! type requires and refuses fields that belong to other types.
 
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
 use super::envelope::{
-    ApprovalRequest, Change, Component, DEFAULT_WORKFLOW, Envelope, Escalation, Event,
-    HealthStatus, Heartbeat, IncidentReport, Outcome, PROTOCOL_VERSION, PolicyViolation, Risk,
-    RunFinished, Tokens, ToolCall, ToolCallEvent, ToolStatus, Versions,
+    ApprovalRequest, Change, Component, DEFAULT_WORKFLOW, Envelope, HealthStatus, Heartbeat,
+    IncidentReport, Outcome, PROTOCOL_VERSION, Risk, Tokens, ToolStatus,
+};
+use super::envelope_ref::{
+    EnvelopeRef, EscalationRef, EventRef, PolicyViolationRef, RunFinishedRef, ToolCallEventRef,
+    ToolCallRef, VersionsRef,
 };
 use super::error::DecodeError;
 use super::incident::{Category, Severity};
-use super::limits::{MAX_ARGS_BYTES, MAX_REJECT_OPTIONS, MAX_TOOL_CALLS, MAX_VIOLATIONS};
+use super::limits::{
+    MAX_ARGS_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES, MAX_REJECT_OPTIONS, MAX_TOOL_CALLS,
+    MAX_VIOLATIONS,
+};
 use super::validate;
 
 /// Every event type name, for error messages.
@@ -71,6 +77,49 @@ pub struct RawToolCall<'a> {
     error: Option<Text<'a>>,
 }
 
+/// The `tool_calls` array, each call checked as soon as it is read so that
+/// the checked calls need no second vector. The first problem is kept and
+/// reported where [`RawEnvelope::into_envelope_ref`] checks the calls, so
+/// errors come in the same order and with the same messages as when the
+/// array was checked after the whole line was read.
+#[derive(Debug, Default)]
+struct ToolCalls<'a> {
+    /// The calls checked so far, up to the first problem.
+    calls: Vec<ToolCallRef<'a>>,
+    /// Every call in the array.
+    len: usize,
+    /// The first call's problem.
+    problem: Option<DecodeError>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ToolCalls<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CallsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for CallsVisitor<'a> {
+            type Value = ToolCalls<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                // As serde's `Vec`, which read this array before.
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = ToolCalls::default();
+                while let Some(call) = seq.next_element::<RawToolCall<'de>>()? {
+                    let i = out.len;
+                    out.len += 1;
+                    if out.problem.is_none() {
+                        match tool_call(i, call) {
+                            Ok(call) => out.calls.push(call),
+                            Err(e) => out.problem = Some(e),
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_seq(CallsVisitor(std::marker::PhantomData))
+    }
+}
+
 /// One policy violation as sent.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,41 +165,102 @@ macro_rules! raw_envelope {
             }
         }
 
-        impl<'de> Visitor<'de> for RawEnvelopeVisitor<'_> {
-            type Value = RawEnvelope<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an event envelope object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut raw = RawEnvelope::default();
-                while let Some(key) = map.next_key::<Text<'de>>()? {
+        impl<'a> RawEnvelope<'a> {
+            /// Reads the fields of one envelope object into `self`, noting
+            /// in `field` which one is being read.
+            fn fill<A: MapAccess<'a>>(
+                &mut self,
+                field: &Cell<Option<&'static str>>,
+                mut map: A,
+            ) -> Result<(), A::Error> {
+                while let Some(key) = map.next_key::<Text<'a>>()? {
                     match key.0.as_ref() {
                         "type" => {
-                            if raw.kind.is_some() {
-                                raw.problem.get_or_insert(DecodeError::DuplicateField("type".into()));
+                            field.set(Some("type"));
+                            match self.kind {
+                                None => self.kind = Some(next_value(&mut map)?),
+                                Some(_) => {
+                                    duplicate(&mut self.problem, "type");
+                                    next_value::<A, Text<'a>>(&mut map)?;
+                                }
                             }
-                            self.field.set(Some("type"));
-                            raw.kind = Some(map.next_value()?);
                         }
                         $( stringify!($field) => {
-                            if raw.$field.is_some() {
-                                raw.problem.get_or_insert(DecodeError::DuplicateField(stringify!($field).into()));
+                            field.set(Some(stringify!($field)));
+                            // A repeated field is read (a value of the wrong
+                            // type is still reported as such) and refused.
+                            match self.$field {
+                                None => self.$field = Some(next_value(&mut map)?),
+                                Some(_) => {
+                                    duplicate(&mut self.problem, stringify!($field));
+                                    next_value::<A, $ty>(&mut map)?;
+                                }
                             }
-                            self.field.set(Some(stringify!($field)));
-                            raw.$field = Some(map.next_value()?);
                         } )*
                         other => {
-                            raw.problem.get_or_insert(DecodeError::UnknownField(truncate(other).to_string()));
-                            self.field.set(None);
+                            unknown(&mut self.problem, other);
+                            field.set(None);
                             map.next_value::<de::IgnoredAny>()?;
                         }
                     }
-                    self.field.set(None);
+                    field.set(None);
                 }
-                Ok(raw)
+                Ok(())
             }
         }
     };
+}
+
+/// Reads one value. Kept out of line so that the fields of one type share
+/// one copy of the parsing code: a line touches a dozen fields, and with a
+/// copy per field the decoder's code no longer fits the instruction cache.
+#[inline(never)]
+fn next_value<'a, A: MapAccess<'a>, T: Deserialize<'a>>(map: &mut A) -> Result<T, A::Error> {
+    map.next_value()
+}
+
+#[cold]
+#[inline(never)]
+fn duplicate(problem: &mut Option<DecodeError>, name: &str) {
+    problem.get_or_insert_with(|| DecodeError::DuplicateField(name.to_string()));
+}
+
+#[cold]
+#[inline(never)]
+fn unknown(problem: &mut Option<DecodeError>, name: &str) {
+    problem.get_or_insert_with(|| DecodeError::UnknownField(truncate(name).to_string()));
+}
+
+const EXPECTING: &str = "an event envelope object";
+
+impl<'de> Visitor<'de> for RawEnvelopeVisitor<'_> {
+    type Value = RawEnvelope<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(EXPECTING)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut raw = RawEnvelope::default();
+        raw.fill(self.field, map)?;
+        Ok(raw)
+    }
+}
+
+/// Reads the envelope object into a [`RawEnvelope`] in place: the struct is
+/// large, and moving it through serde's return values costs more than
+/// reading some of the fields.
+struct RawEnvelopeInPlace<'r, 'de, 'c> {
+    raw: &'r mut RawEnvelope<'de>,
+    field: &'c Cell<Option<&'static str>>,
+}
+
+impl<'de> Visitor<'de> for RawEnvelopeInPlace<'_, 'de, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(EXPECTING)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.raw.fill(self.field, map)
+    }
 }
 
 /// Reads the envelope object, noting which field it is reading so that a
@@ -188,7 +298,7 @@ raw_envelope! {
     latency_ms: u64,
     cost_usd: f64,
     tokens: Tokens,
-    tool_calls: Vec<RawToolCall<'a>>,
+    tool_calls: ToolCalls<'a>,
     policy_violations: Vec<RawViolation<'a>>,
     versions: RawVersions<'a>,
     error: Text<'a>,
@@ -227,12 +337,32 @@ impl<'de> Deserialize<'de> for RawEnvelope<'de> {
 /// Decodes one line into a [`RawEnvelope`], naming the field whose value
 /// has the wrong type.
 pub fn parse_line(line: &str) -> Result<RawEnvelope<'_>, DecodeError> {
-    use serde::de::DeserializeSeed;
+    let mut raw = RawEnvelope::default();
+    parse_into(line, &mut raw)?;
+    Ok(raw)
+}
+
+/// Decodes one line and checks it into a borrowed envelope:
+/// [`parse_line`] then [`RawEnvelope::into_envelope_ref`], with the raw
+/// fields read and taken in place.
+pub fn decode_line(line: &str) -> Result<EnvelopeRef<'_>, DecodeError> {
+    let mut raw = RawEnvelope::default();
+    parse_into(line, &mut raw)?;
+    let env = raw.check()?;
+    // A successful check has taken every field (it refuses a line with
+    // any left over), so there is nothing to drop: skipping the drop of
+    // some forty empty fields keeps that code off the per-line path.
+    debug_assert!(raw.leftover().is_none() && raw.kind.is_none() && raw.problem.is_none());
+    std::mem::forget(raw);
+    Ok(env)
+}
+
+fn parse_into<'a>(line: &'a str, raw: &mut RawEnvelope<'a>) -> Result<(), DecodeError> {
     let field = Cell::new(None);
     let mut de = serde_json::Deserializer::from_str(line);
-    let result = RawEnvelopeSeed { field: &field }
-        .deserialize(&mut de)
-        .and_then(|raw| de.end().map(|()| raw));
+    let result =
+        de::Deserializer::deserialize_map(&mut de, RawEnvelopeInPlace { raw, field: &field })
+            .and_then(|()| de.end());
     result.map_err(|e| match (e.classify(), field.get()) {
         (serde_json::error::Category::Data, Some(name)) => {
             DecodeError::Type(format!("field \"{name}\": {e}"))
@@ -247,14 +377,44 @@ pub fn parse_line(line: &str) -> Result<RawEnvelope<'_>, DecodeError> {
 
 /// Takes a required field out of the raw envelope or names it as missing.
 fn required<T>(value: Option<T>, kind: &'static str, field: &str) -> Result<T, DecodeError> {
-    value.ok_or_else(|| DecodeError::MissingField {
+    match value {
+        Some(value) => Ok(value),
+        None => Err(missing(kind, field)),
+    }
+}
+
+// Errors are built out of line (and marked cold) so that the code of the
+// path every valid line takes stays small: see `next_value`.
+
+#[cold]
+#[inline(never)]
+fn missing(kind: &'static str, field: &str) -> DecodeError {
+    DecodeError::MissingField {
         kind,
         field: field.to_string(),
-    })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid(field: &str, reason: &str) -> DecodeError {
+    DecodeError::invalid(field, reason)
+}
+
+#[cold]
+#[inline(never)]
+fn not_one_of(field: &str, value: &str, allowed: &str) -> DecodeError {
+    DecodeError::invalid(
+        field,
+        format!("{:?} is not one of {allowed}", truncate(value)),
+    )
 }
 
 /// Parses an RFC 3339 timestamp, naming the field when it is not one.
 pub fn timestamp(field: &str, value: &str) -> Result<DateTime<Utc>, DecodeError> {
+    if let Some(t) = utc_seconds(value) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -268,6 +428,43 @@ pub fn timestamp(field: &str, value: &str) -> Result<DateTime<Utc>, DecodeError>
         })
 }
 
+/// The shape nearly every sender uses, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`
+/// with up to nine fraction digits, read without the general RFC 3339
+/// parser. Anything else, including a leap second or a date that does not
+/// exist, is left to [`timestamp`]'s parser (`None`), so what is accepted
+/// and how it reads are unchanged.
+fn utc_seconds(value: &str) -> Option<DateTime<Utc>> {
+    let b = value.as_bytes();
+    let (head, rest) = b.split_first_chunk::<19>()?;
+    if head[4] != b'-' || head[7] != b'-' || head[10] != b'T' {
+        return None;
+    }
+    if head[13] != b':' || head[16] != b':' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let nanos = match rest {
+        [b'Z'] => 0,
+        [b'.', fraction @ .., b'Z'] if (1..=9).contains(&fraction.len()) => {
+            number(fraction)? * 10u32.pow(9 - fraction.len() as u32)
+        }
+        _ => return None,
+    };
+    let year = i32::try_from(number(&head[0..4])?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, number(&head[5..7])?, number(&head[8..10])?)?;
+    let time = NaiveTime::from_hms_nano_opt(
+        number(&head[11..13])?,
+        number(&head[14..16])?,
+        number(&head[17..19])?,
+        nanos,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
 fn truncate(value: &str) -> &str {
     let mut end = value.len().min(64);
     while !value.is_char_boundary(end) {
@@ -276,27 +473,81 @@ fn truncate(value: &str) -> &str {
     &value[..end]
 }
 
-fn id_field(field: &str, value: Text<'_>) -> Result<String, DecodeError> {
-    validate::id(field, &value.0)?;
-    Ok(value.into_string())
+fn id_field<'a>(field: &str, value: Text<'a>) -> Result<Cow<'a, str>, DecodeError> {
+    if !plain_id(&value.0) {
+        validate::id(field, &value.0)?;
+    }
+    Ok(value.0)
 }
 
-fn name_field(field: &str, value: Text<'_>) -> Result<String, DecodeError> {
-    validate::name(field, &value.0)?;
-    Ok(value.into_string())
+fn name_field<'a>(field: &str, value: Text<'a>) -> Result<Cow<'a, str>, DecodeError> {
+    if !plain_name(&value.0) {
+        validate::name(field, &value.0)?;
+    }
+    Ok(value.0)
 }
 
-fn text_field(field: &str, value: Text<'_>) -> Result<String, DecodeError> {
+// Shortcuts for the values nearly every line carries: one pass over the
+// bytes, a table lookup each. They accept only what `validate::id` and
+// `validate::name` accept (the tests below hold them to it); anything else
+// is judged, and its error written, by those functions.
+
+/// Bytes allowed in an identifier: ASCII letters, digits and `. _ - : / @`.
+const ID_BYTES: [bool; 256] = byte_table(b"._-:/@");
+/// Bytes that need no further look in a name: ASCII letters, digits,
+/// punctuation and space.
+const NAME_BYTES: [bool; 256] = byte_table(b" !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+
+/// ASCII letters and digits, and the bytes of `extra`.
+const fn byte_table(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// An identifier `validate::id` accepts, recognised on bytes.
+fn plain_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_ID_BYTES
+        && value.bytes().all(|b| ID_BYTES[usize::from(b)])
+}
+
+/// A name of printable ASCII, not only spaces: `validate::name` accepts it.
+fn plain_name(value: &str) -> bool {
+    value.len() <= MAX_NAME_BYTES
+        && value.bytes().all(|b| NAME_BYTES[usize::from(b)])
+        && value.bytes().any(|b| b != b' ')
+}
+
+fn text_field<'a>(field: &str, value: Text<'a>) -> Result<Cow<'a, str>, DecodeError> {
     validate::text(field, &value.0)?;
-    Ok(value.into_string())
+    Ok(value.0)
 }
 
-fn opt<T>(
-    value: Option<Text<'_>>,
+fn opt<'a, T>(
+    value: Option<Text<'a>>,
     field: &str,
-    check: fn(&str, Text<'_>) -> Result<T, DecodeError>,
+    check: fn(&str, Text<'a>) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
     value.map(|v| check(field, v)).transpose()
+}
+
+/// [`opt`] for the event types decoded into owned strings.
+fn opt_owned<'a>(
+    value: Option<Text<'a>>,
+    field: &str,
+    check: fn(&str, Text<'a>) -> Result<Cow<'a, str>, DecodeError>,
+) -> Result<Option<String>, DecodeError> {
+    Ok(opt(value, field, check)?.map(Cow::into_owned))
 }
 
 fn enum_field<T>(
@@ -305,31 +556,34 @@ fn enum_field<T>(
     parse: fn(&str) -> Option<T>,
     allowed: &str,
 ) -> Result<T, DecodeError> {
-    parse(&value.0).ok_or_else(|| {
-        DecodeError::invalid(
-            field,
-            format!("{:?} is not one of {allowed}", truncate(&value.0)),
-        )
-    })
+    match parse(&value.0) {
+        Some(value) => Ok(value),
+        None => Err(not_one_of(field, &value.0, allowed)),
+    }
 }
 
 impl<'a> RawEnvelope<'a> {
     /// Checks every field and builds the typed envelope.
-    pub fn into_envelope(mut self) -> Result<Envelope, DecodeError> {
+    pub fn into_envelope(self) -> Result<Envelope, DecodeError> {
+        self.into_envelope_ref().map(EnvelopeRef::into_owned)
+    }
+
+    /// Checks every field and builds the typed envelope, borrowing the
+    /// strings that the line holds without escapes.
+    pub fn into_envelope_ref(mut self) -> Result<EnvelopeRef<'a>, DecodeError> {
+        self.check()
+    }
+
+    /// [`RawEnvelope::into_envelope_ref`] in place: takes the fields out.
+    fn check(&mut self) -> Result<EnvelopeRef<'a>, DecodeError> {
         if let Some(problem) = self.problem.take() {
             return Err(problem);
         }
-        let v = self.v.take().ok_or_else(|| DecodeError::MissingField {
-            kind: "envelope",
-            field: "v".into(),
-        })?;
+        let v = required(self.v.take(), "envelope", "v")?;
         if v != PROTOCOL_VERSION {
             return Err(DecodeError::Version(v));
         }
-        let kind = self.kind.take().ok_or_else(|| DecodeError::MissingField {
-            kind: "envelope",
-            field: "type".into(),
-        })?;
+        let kind = required(self.kind.take(), "envelope", "type")?;
         let kind: &'static str = match kind.0.as_ref() {
             "run.finished" => "run.finished",
             "tool.called" => "tool.called",
@@ -338,30 +592,25 @@ impl<'a> RawEnvelope<'a> {
             "incident.reported" => "incident.reported",
             "change" => "change",
             "heartbeat" => "heartbeat",
-            other => {
-                return Err(DecodeError::UnknownType {
-                    got: truncate(other).to_string(),
-                    expected: EVENT_TYPES,
-                });
-            }
+            other => return Err(unknown_type(other)),
         };
         let ts = required(self.ts.take(), kind, "ts")?;
         let ts = timestamp("ts", &ts.0)?;
         let agent = id_field("agent", required(self.agent.take(), kind, "agent")?)?;
         let id = opt(self.id.take(), "id", id_field)?;
         let event = match kind {
-            "run.finished" => Event::RunFinished(self.run_finished(kind)?),
-            "tool.called" => Event::ToolCalled(self.tool_called(kind)?),
-            "escalation" => Event::Escalation(self.escalation(kind)?),
-            "approval.requested" => Event::ApprovalRequested(self.approval(kind, ts)?),
-            "incident.reported" => Event::IncidentReported(self.incident(kind)?),
-            "change" => Event::Change(self.change(kind)?),
-            _ => Event::Heartbeat(self.heartbeat()?),
+            "run.finished" => EventRef::RunFinished(self.run_finished(kind)?),
+            "tool.called" => EventRef::ToolCalled(self.tool_called(kind)?),
+            "escalation" => EventRef::Escalation(self.escalation(kind)?),
+            "approval.requested" => EventRef::ApprovalRequested(self.approval(kind, ts)?),
+            "incident.reported" => EventRef::IncidentReported(self.incident(kind)?),
+            "change" => EventRef::Change(self.change(kind)?),
+            _ => EventRef::Heartbeat(self.heartbeat()?),
         };
         if let Some(field) = self.leftover() {
             return Err(DecodeError::ForeignField { kind, field });
         }
-        Ok(Envelope {
+        Ok(EnvelopeRef {
             v,
             ts,
             agent,
@@ -370,12 +619,12 @@ impl<'a> RawEnvelope<'a> {
         })
     }
 
-    fn workflow(&mut self) -> Result<String, DecodeError> {
+    fn workflow(&mut self) -> Result<Cow<'a, str>, DecodeError> {
         Ok(opt(self.workflow.take(), "workflow", id_field)?
-            .unwrap_or_else(|| DEFAULT_WORKFLOW.to_string()))
+            .unwrap_or(Cow::Borrowed(DEFAULT_WORKFLOW)))
     }
 
-    fn run_finished(&mut self, kind: &'static str) -> Result<RunFinished, DecodeError> {
+    fn run_finished(&mut self, kind: &'static str) -> Result<RunFinishedRef<'a>, DecodeError> {
         let run_id = id_field("run_id", required(self.run_id.take(), kind, "run_id")?)?;
         let workflow = self.workflow()?;
         let outcome = enum_field(
@@ -387,46 +636,30 @@ impl<'a> RawEnvelope<'a> {
         let latency_ms = required(self.latency_ms.take(), kind, "latency_ms")?;
         let cost_usd = self.cost_usd.take().unwrap_or(0.0);
         if !cost_usd.is_finite() || cost_usd < 0.0 {
-            return Err(DecodeError::invalid(
-                "cost_usd",
-                "must be a finite number ≥ 0",
-            ));
+            return Err(invalid("cost_usd", "must be a finite number ≥ 0"));
         }
         let tokens = self.tokens.take();
-        let raw_calls = self.tool_calls.take().unwrap_or_default();
-        validate::count("tool_calls", raw_calls.len(), MAX_TOOL_CALLS)?;
-        let mut tool_calls = Vec::with_capacity(raw_calls.len());
-        for (i, call) in raw_calls.into_iter().enumerate() {
-            tool_calls.push(tool_call(i, call)?);
+        let calls = self.tool_calls.take().unwrap_or_default();
+        validate::count("tool_calls", calls.len, MAX_TOOL_CALLS)?;
+        if let Some(problem) = calls.problem {
+            return Err(problem);
         }
-        let raw_violations = self.policy_violations.take().unwrap_or_default();
-        validate::count("policy_violations", raw_violations.len(), MAX_VIOLATIONS)?;
-        let mut policy_violations = Vec::with_capacity(raw_violations.len());
-        for (i, v) in raw_violations.into_iter().enumerate() {
-            let policy = v.policy.ok_or_else(|| DecodeError::MissingField {
-                kind,
-                field: format!("policy_violations[{i}].policy"),
-            })?;
-            policy_violations.push(PolicyViolation {
-                policy: name_field(&format!("policy_violations[{i}].policy"), policy)?,
-                detail: opt(
-                    v.detail,
-                    &format!("policy_violations[{i}].detail"),
-                    text_field,
-                )?,
-            });
-        }
+        let tool_calls = calls.calls;
+        let policy_violations = match self.policy_violations.take() {
+            Some(raw) => violations(kind, raw)?,
+            None => Vec::new(),
+        };
         let versions = match self.versions.take() {
-            Some(v) => Versions {
+            Some(v) => VersionsRef {
                 model: opt(v.model, "versions.model", name_field)?,
                 prompt: opt(v.prompt, "versions.prompt", name_field)?,
                 tool: opt(v.tool, "versions.tool", name_field)?,
                 policy: opt(v.policy, "versions.policy", name_field)?,
             },
-            None => Versions::default(),
+            None => VersionsRef::default(),
         };
         let error = opt(self.error.take(), "error", text_field)?;
-        Ok(RunFinished {
+        Ok(RunFinishedRef {
             run_id,
             workflow,
             outcome,
@@ -440,8 +673,8 @@ impl<'a> RawEnvelope<'a> {
         })
     }
 
-    fn tool_called(&mut self, kind: &'static str) -> Result<ToolCallEvent, DecodeError> {
-        Ok(ToolCallEvent {
+    fn tool_called(&mut self, kind: &'static str) -> Result<ToolCallEventRef<'a>, DecodeError> {
+        Ok(ToolCallEventRef {
             run_id: opt(self.run_id.take(), "run_id", id_field)?,
             workflow: self.workflow()?,
             tool: name_field("tool", required(self.tool.take(), kind, "tool")?)?,
@@ -456,8 +689,8 @@ impl<'a> RawEnvelope<'a> {
         })
     }
 
-    fn escalation(&mut self, kind: &'static str) -> Result<Escalation, DecodeError> {
-        Ok(Escalation {
+    fn escalation(&mut self, kind: &'static str) -> Result<EscalationRef<'a>, DecodeError> {
+        Ok(EscalationRef {
             run_id: opt(self.run_id.take(), "run_id", id_field)?,
             workflow: self.workflow()?,
             reason: {
@@ -479,7 +712,8 @@ impl<'a> RawEnvelope<'a> {
         let request_id = id_field(
             "request_id",
             required(self.request_id.take(), kind, "request_id")?,
-        )?;
+        )?
+        .into_owned();
         let args = self
             .args
             .take()
@@ -528,10 +762,11 @@ impl<'a> RawEnvelope<'a> {
             .collect::<Result<Vec<_>, DecodeError>>()?;
         Ok(ApprovalRequest {
             request_id,
-            run_id: opt(self.run_id.take(), "run_id", id_field)?,
-            workflow: self.workflow()?,
-            action: name_field("action", required(self.action.take(), kind, "action")?)?,
-            tool: opt(self.tool.take(), "tool", name_field)?,
+            run_id: opt_owned(self.run_id.take(), "run_id", id_field)?,
+            workflow: self.workflow()?.into_owned(),
+            action: name_field("action", required(self.action.take(), kind, "action")?)?
+                .into_owned(),
+            tool: opt_owned(self.tool.take(), "tool", name_field)?,
             args,
             risk: enum_field(
                 "risk",
@@ -541,8 +776,8 @@ impl<'a> RawEnvelope<'a> {
             )?,
             deadline,
             escalate_at,
-            reason: opt(self.reason.take(), "reason", text_field)?,
-            context: opt(self.context.take(), "context", text_field)?,
+            reason: opt_owned(self.reason.take(), "reason", text_field)?,
+            context: opt_owned(self.context.take(), "context", text_field)?,
             reject_options,
         })
     }
@@ -564,8 +799,8 @@ impl<'a> RawEnvelope<'a> {
                 Category::parse,
                 Category::NAMES,
             )?,
-            detail: opt(self.detail.take(), "detail", text_field)?,
-            run_id: opt(self.run_id.take(), "run_id", id_field)?,
+            detail: opt_owned(self.detail.take(), "detail", text_field)?,
+            run_id: opt_owned(self.run_id.take(), "run_id", id_field)?,
         })
     }
 
@@ -577,14 +812,16 @@ impl<'a> RawEnvelope<'a> {
                 Component::parse,
                 "model, prompt, tool, policy",
             )?,
-            version: name_field("version", required(self.version.take(), kind, "version")?)?,
-            previous: opt(self.previous.take(), "previous", name_field)?,
+            version: name_field("version", required(self.version.take(), kind, "version")?)?
+                .into_owned(),
+            previous: opt_owned(self.previous.take(), "previous", name_field)?,
             deployed_by: name_field(
                 "deployed_by",
                 required(self.deployed_by.take(), kind, "deployed_by")?,
-            )?,
-            approved_by: opt(self.approved_by.take(), "approved_by", name_field)?,
-            note: opt(self.note.take(), "note", text_field)?,
+            )?
+            .into_owned(),
+            approved_by: opt_owned(self.approved_by.take(), "approved_by", name_field)?,
+            note: opt_owned(self.note.take(), "note", text_field)?,
         })
     }
 
@@ -599,35 +836,82 @@ impl<'a> RawEnvelope<'a> {
     }
 }
 
-fn tool_call(i: usize, call: RawToolCall<'_>) -> Result<ToolCall, DecodeError> {
+fn tool_call<'a>(i: usize, call: RawToolCall<'a>) -> Result<ToolCallRef<'a>, DecodeError> {
     // Field names carry the index; they are only built when something is
     // wrong, since this runs for every call of every run.
-    let field = |name: &str| format!("tool_calls[{i}].{name}");
-    let missing = |name: &str| DecodeError::MissingField {
-        kind: "run.finished",
-        field: field(name),
+    let Some(tool) = call.tool else {
+        return Err(missing("run.finished", &call_field(i, "tool")));
     };
-    let tool = call.tool.ok_or_else(|| missing("tool"))?;
-    let status = call.status.ok_or_else(|| missing("status"))?;
-    let rename = |e: DecodeError, name: &str| match e {
-        DecodeError::TooLong { len, limit, .. } => DecodeError::TooLong {
-            field: field(name),
-            len,
-            limit,
-        },
-        DecodeError::Invalid { reason, .. } => DecodeError::Invalid {
-            field: field(name),
-            reason,
-        },
-        other => other,
+    let Some(status) = call.status else {
+        return Err(missing("run.finished", &call_field(i, "status")));
     };
-    Ok(ToolCall {
+    let rename = |e: DecodeError, name: &str| rename_call_error(e, i, name);
+    Ok(ToolCallRef {
         tool: name_field("tool", tool).map_err(|e| rename(e, "tool"))?,
         status: enum_field("status", status, tool_status, "ok, error")
             .map_err(|e| rename(e, "status"))?,
         latency_ms: call.latency_ms,
         error: opt(call.error, "error", text_field).map_err(|e| rename(e, "error"))?,
     })
+}
+
+/// The policy violations of a run: few runs have any.
+#[cold]
+#[inline(never)]
+fn violations<'a>(
+    kind: &'static str,
+    raw: Vec<RawViolation<'a>>,
+) -> Result<Vec<PolicyViolationRef<'a>>, DecodeError> {
+    validate::count("policy_violations", raw.len(), MAX_VIOLATIONS)?;
+    let mut violations = Vec::with_capacity(raw.len());
+    for (i, v) in raw.into_iter().enumerate() {
+        let policy = v.policy.ok_or_else(|| DecodeError::MissingField {
+            kind,
+            field: format!("policy_violations[{i}].policy"),
+        })?;
+        violations.push(PolicyViolationRef {
+            policy: name_field(&format!("policy_violations[{i}].policy"), policy)?,
+            detail: opt(
+                v.detail,
+                &format!("policy_violations[{i}].detail"),
+                text_field,
+            )?,
+        });
+    }
+    Ok(violations)
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_type(got: &str) -> DecodeError {
+    DecodeError::UnknownType {
+        got: truncate(got).to_string(),
+        expected: EVENT_TYPES,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn call_field(i: usize, name: &str) -> String {
+    format!("tool_calls[{i}].{name}")
+}
+
+/// Names the call in a field's error: `tool_calls[2].status`.
+#[cold]
+#[inline(never)]
+fn rename_call_error(e: DecodeError, i: usize, name: &str) -> DecodeError {
+    match e {
+        DecodeError::TooLong { len, limit, .. } => DecodeError::TooLong {
+            field: call_field(i, name),
+            len,
+            limit,
+        },
+        DecodeError::Invalid { reason, .. } => DecodeError::Invalid {
+            field: call_field(i, name),
+            reason,
+        },
+        other => other,
+    }
 }
 
 fn tool_status(s: &str) -> Option<ToolStatus> {
@@ -643,5 +927,96 @@ fn health_status(s: &str) -> Option<HealthStatus> {
         "ok" => Some(HealthStatus::Ok),
         "degraded" => Some(HealthStatus::Degraded),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_and_id_shortcuts_accept_only_what_validate_accepts() {
+        // Every single character, then strings made of a few of them.
+        let mut samples: Vec<String> = (0..0x110000u32)
+            .filter_map(char::from_u32)
+            .map(String::from)
+            .collect();
+        let alphabet = [
+            "a", "Z", "7", " ", ".", "-", "@", "/", "\t", "\u{7f}", "é", "\u{a0}", "ok",
+        ];
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    samples.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        samples.push(String::new());
+        samples.push("x".repeat(MAX_ID_BYTES));
+        samples.push("x".repeat(MAX_ID_BYTES + 1));
+        samples.push("x".repeat(MAX_NAME_BYTES + 1));
+        samples.push(" ".repeat(3));
+        for s in &samples {
+            if plain_id(s) {
+                assert!(validate::id("f", s).is_ok(), "{s:?}");
+            }
+            if plain_name(s) {
+                assert!(validate::name("f", s).is_ok(), "{s:?}");
+            }
+        }
+        // And they do take the common case.
+        for s in ["refund-bot", "run-050-00500000", "a:b/c@d.e_f"] {
+            assert!(plain_id(s), "{s}");
+        }
+        for s in [
+            "gpt-4o-2024-08-06",
+            "payments.refund",
+            "Dana O'Neil (on call)",
+        ] {
+            assert!(plain_name(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_timestamp_shortcut_agrees_with_the_rfc_3339_parser() {
+        let general = |v: &str| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+        };
+        for v in [
+            "2026-11-21T14:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-02-29T12:30:45Z",
+            "2023-02-29T12:30:45Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-21T24:00:00Z",
+            "2026-11-21T23:60:00Z",
+            "2016-12-31T23:59:60Z",
+            "2026-11-21t14:00:00Z",
+            "2026-11-21T14:00:00z",
+            "2026-11-21 14:00:00Z",
+            "2026-11-21T14:00:00+00:00",
+            "2026-11-21T14:00:00.5Z",
+            "2026-11-21T14:00:00.259Z",
+            "2026-11-21T14:00:00.259200Z",
+            "2026-11-21T14:00:00.123456789Z",
+            "2026-11-21T14:00:00.1234567891Z",
+            "2026-11-21T14:00:00.Z",
+            "2026-11-21T14:00:00.12a4Z",
+            "2026-11-21T14:00:00.999999999Z",
+            "+026-11-21T14:00:00Z",
+            "2026-1a-21T14:00:00Z",
+            "2026-11-21T14:00:0",
+        ] {
+            let fast = utc_seconds(v);
+            if fast.is_some() {
+                assert_eq!(fast, general(v), "{v}");
+            }
+            assert_eq!(timestamp("ts", v).ok(), general(v), "{v}");
+        }
     }
 }
