@@ -168,6 +168,13 @@ async fn oversize_bodies_get_413_naming_the_limit() {
         assert_refused(path, &answer, 413, &["65536 bytes", "limit"]);
         assert_alive(&hub, path).await;
     }
+    // A body far over the limit still gets its answer, not a reset: the
+    // hub reads the rest before it answers (up to 16 MiB).
+    let huge = "x".repeat(8 * 1024 * 1024);
+    for _ in 0..5 {
+        let answer = post(&hub, "/v1/events", "agent", huge.clone()).await;
+        assert_refused("an 8 MiB body", &answer, 413, &["65536 bytes", "limit"]);
+    }
     // Without a Content-Length the limit holds while the body streams in.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..100).map(|_| Ok(vec![b' '; 4096])).collect();

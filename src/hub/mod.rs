@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod callbacks;
 pub mod core;
 pub mod error;

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use chrono::{DateTime, Utc};
@@ -207,10 +208,35 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/handoff", get(get_handoff))
         .route("/v1/handoff/notes", post(post_handoff_note))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |State(state): State<AppState>, request: Request, next: Next| {
+                read_bodies_of_callers(state, request, next, max_body_bytes)
+            },
+        ))
         .layer(axum::middleware::map_response(move |r: Response| {
             json_errors(r, max_body_bytes)
         }))
         .with_state(state)
+}
+
+/// Reads the body of a request with a valid token within the body limit
+/// (see [`super::body`]); others go on unread, so that the route answers
+/// `401` before looking at the body, as protocol.md §7.0 orders the checks.
+async fn read_bodies_of_callers(
+    state: AppState,
+    request: Request,
+    next: Next,
+    max_body_bytes: usize,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let known = Caller::from_request_parts(&mut parts, &state).await.is_ok();
+    let request = Request::from_parts(parts, body);
+    if known {
+        super::body::read_within_limit(request, next, max_body_bytes).await
+    } else {
+        next.run(request).await
+    }
 }
 
 /// Gives every error answer the JSON body clients expect, including the
@@ -227,10 +253,7 @@ async fn json_errors(response: Response, max_body_bytes: usize) -> Response {
         return response;
     }
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::TooLarge(format!(
-            "request body is larger than the limit of {max_body_bytes} bytes; send smaller batches"
-        ))
-        .into_response();
+        return super::body::too_large(max_body_bytes).into_response();
     }
     let text = axum::body::to_bytes(response.into_body(), 4096)
         .await
