@@ -35,6 +35,12 @@
 //!   backoff) feeding a TUI `App` (`App::apply_feed`, as the TUI's loop
 //!   does, without drawing), each with its own viewer token.
 //!
+//! - **the approver**: one more of the same feed-and-`App` pairs, with an
+//!   approver token, deciding each approval 20 s after it was asked (four
+//!   in five approved), as the person on call would. Without it approvals
+//!   wait for their deadlines (4 to 10 minutes), so the state, and the
+//!   memory of every client holding it, grows for the first 10 minutes.
+//!
 //! Lag: a subscriber to the hub's broadcast (the stream's own source), on
 //! its own OS thread so a busy runtime does not delay it, notes when each
 //! delta id is published. A client's lag for a delta is the time from its
@@ -89,6 +95,9 @@ use agentdeck::tui::keymap::Keymap;
 use tokio::sync::{Semaphore, mpsc};
 
 const AGENT_TOKEN: &str = "adk_flood_agent";
+const APPROVER_TOKEN: &str = "adk_flood_approver";
+/// How long the on-call approver takes to decide an approval.
+const THINK: Duration = Duration::from_secs(20);
 /// Lag a client may have.
 const TARGET_LAG: Duration = Duration::from_secs(2);
 /// Share of the asked rate ingest must reach.
@@ -359,6 +368,9 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
     tokens
         .add_token(AGENT_TOKEN, "fleet", Role::Agent)
         .expect("agent token");
+    tokens
+        .add_token(APPROVER_TOKEN, "on-call", Role::Approver)
+        .expect("approver token");
     for i in 0..clients {
         tokens
             .add_token(&viewer_token(i), &format!("viewer-{i:03}"), Role::Viewer)
@@ -459,6 +471,97 @@ fn spawn_client(
         }
     });
     vec![feed, app_loop]
+}
+
+/// What the on-call approver saw and did.
+#[derive(Default)]
+struct OperatorStats {
+    decided: AtomicU64,
+    failed: AtomicU64,
+    /// Pending approvals and open incidents in its copy of the state.
+    pending: AtomicU64,
+    incidents: AtomicU64,
+}
+
+/// The on-call approver: a TUI's feed and `App` like the clients', which
+/// decides each approval `THINK` after it was asked (four in five
+/// approved, the rest rejected with a reason), as a person working the
+/// queue would. Without it every approval waits for its deadline (4 to
+/// 10 minutes) and the state grows for the first 10 minutes of a run,
+/// which would hide a leak or fake one.
+fn spawn_operator(url: String, stats: Arc<OperatorStats>) -> Vec<tokio::task::JoinHandle<()>> {
+    let (tx, mut rx) = mpsc::channel::<FeedMsg>(1024);
+    let feed = tokio::spawn(feed::run(url.clone(), APPROVER_TOKEN.to_string(), tx));
+    let desk = tokio::spawn(async move {
+        let http = match reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+        {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("flood: no HTTP client for the approver: {e}");
+                return;
+            }
+        };
+        let mut app = App::new(Keymap::default_keymap(), None, false);
+        app.bell = false;
+        let mut sent: std::collections::HashSet<String> = Default::default();
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n = 0u64;
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => { app.apply_feed(m); }
+                    None => return,
+                },
+                _ = every.tick() => {
+                    let due = chrono::Utc::now() - chrono::Duration::from_std(THINK).unwrap_or_default();
+                    sent.retain(|id| app.data.approvals.contains_key(id));
+                    stats.pending.store(app.data.approvals.len() as u64, Ordering::Relaxed);
+                    stats.incidents.store(app.data.incidents.len() as u64, Ordering::Relaxed);
+                    let ripe: Vec<String> = app
+                        .data
+                        .approvals
+                        .values()
+                        .filter(|a| a.requested_at <= due && !sent.contains(&a.id))
+                        .map(|a| a.id.clone())
+                        .take(50)
+                        .collect();
+                    for id in ripe {
+                        n += 1;
+                        let body = if n.is_multiple_of(5) {
+                            serde_json::json!({"decision": "reject", "reason": "not during the incident"})
+                        } else {
+                            serde_json::json!({"decision": "approve"})
+                        };
+                        sent.insert(id.clone());
+                        let (http, url, stats) = (http.clone(), url.clone(), stats.clone());
+                        tokio::spawn(async move {
+                            let r = http
+                                .post(format!("{url}/v1/approvals/{id}/decision"))
+                                .bearer_auth(APPROVER_TOKEN)
+                                .header("Idempotency-Key", format!("flood-{id}"))
+                                .json(&body)
+                                .send()
+                                .await;
+                            // 409: the deadline passed first; it is closed either way.
+                            match r {
+                                Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => {
+                                    stats.decided.fetch_add(1, Ordering::Relaxed);
+                                }
+                                _ => {
+                                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    });
+    vec![feed, desk]
 }
 
 // ---- the fleet ------------------------------------------------------------------
@@ -737,6 +840,9 @@ struct Mark {
     owed: u64,
     shortfall: u64,
     approvals: u64,
+    decided: u64,
+    pending: u64,
+    incidents: u64,
     published: u64,
     deltas: u64,
     snapshots: u64,
@@ -762,6 +868,8 @@ struct Row {
     sampled_max_ms: f64,
     resyncs: u64,
     reconnects: u64,
+    pending: u64,
+    incidents: u64,
     rss: u64,
     hwm: u64,
     db: u64,
@@ -772,7 +880,7 @@ struct Row {
 
 fn print_header() {
     println!(
-        "{:>5} {:>8} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5}",
+        "{:>5} {:>8} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5} {:>5} {:>7} {:>7} {:>7} {:>6} {:>5} {:>5}",
         "t s",
         "accept/s",
         "post50",
@@ -787,6 +895,8 @@ fn print_header() {
         "behind",
         "resync",
         "reconn",
+        "appr",
+        "inc",
         "RSS MiB",
         "peak",
         "db MiB",
@@ -798,7 +908,7 @@ fn print_header() {
 
 fn print_row(r: &Row) {
     println!(
-        "{:>5.0} {:>8.0} {:>7.1} {:>7.1} {:>6} {:>6} {:>6.0} {:>6.0} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>7.1} {:>7.1} {:>7.0} {:>6.1} {:>5.0} {:>5.0}",
+        "{:>5.0} {:>8.0} {:>7.1} {:>7.1} {:>6} {:>6} {:>6.0} {:>6.0} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>5} {:>5} {:>7.1} {:>7.1} {:>7.0} {:>6.1} {:>5.0} {:>5.0}",
         r.at_s,
         r.accepted_per_s,
         r.post_p50_ms,
@@ -813,6 +923,8 @@ fn print_row(r: &Row) {
         r.sampled_max_ms,
         r.resyncs,
         r.reconnects,
+        r.pending,
+        r.incidents,
         mib(r.rss),
         mib(r.hwm),
         mib(r.db),
@@ -896,6 +1008,8 @@ async fn run(o: Options, cores: usize, db: PathBuf) -> bool {
             stats.clone(),
         ));
     }
+    let operator = Arc::new(OperatorStats::default());
+    tasks.extend(spawn_operator(url.clone(), operator.clone()));
     let connect_start = Instant::now();
     while clients.iter().any(|c| !c.connected.load(Ordering::Relaxed)) {
         if connect_start.elapsed() > Duration::from_secs(60) {
@@ -934,6 +1048,9 @@ async fn run(o: Options, cores: usize, db: PathBuf) -> bool {
             owed: load(&f.owed),
             shortfall: load(&f.shortfall),
             approvals: load(&f.approvals_asked),
+            decided: load(&operator.decided),
+            pending: load(&operator.pending),
+            incidents: load(&operator.incidents),
             published: log.lock().unwrap_or_else(PoisonError::into_inner).latest,
             deltas: clients.iter().map(|c| load(&c.deltas)).sum(),
             snapshots: clients.iter().map(|c| load(&c.snapshots)).sum(),
@@ -1065,7 +1182,7 @@ async fn run(o: Options, cores: usize, db: PathBuf) -> bool {
     );
     let _ = writeln!(
         out,
-        "ingest: {accepted_rate:.0} events/s accepted over the run ({:.1} % of asked), {} accepted in all, {} answered of {} sent; POST p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; shortfall {} events, {} failed posts; {} approval requests{} — {}",
+        "ingest: {accepted_rate:.0} events/s accepted over the run ({:.1} % of asked), {} accepted in all, {} answered of {} sent; POST p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; shortfall {} events, {} failed posts; {} approval requests, {} decided by the approver ({} pending, {} open incidents at the end){} — {}",
         100.0 * accepted_rate / o.rate,
         end.accepted,
         end.answered,
@@ -1076,6 +1193,9 @@ async fn run(o: Options, cores: usize, db: PathBuf) -> bool {
         end.shortfall,
         end.failed_posts,
         end.approvals,
+        end.decided,
+        end.pending,
+        end.incidents,
         first_error
             .map(|e| format!("; first error: {e}"))
             .unwrap_or_default(),
@@ -1177,6 +1297,8 @@ fn make_row(
         sampled_max_ms: ms(sampled),
         resyncs: m.snapshots.saturating_sub(last.snapshots),
         reconnects: m.reconnects.saturating_sub(last.reconnects),
+        pending: m.pending,
+        incidents: m.incidents,
         rss: proc_status_bytes("VmRSS:"),
         hwm: proc_status_bytes("VmHWM:"),
         db: db_bytes,
