@@ -260,3 +260,73 @@ async fn every_control_changes_what_agents_do() {
     let report = fleet.stop().await;
     assert_eq!(report.rejected, 0, "{report}");
 }
+
+/// Batches the hub cannot store (its database turned read-only for a few
+/// seconds: every write answered 503) are sent again by the fleet, with
+/// their event ids, and every run ends up counted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_refused_with_503_are_sent_again_and_counted_once() {
+    use std::sync::atomic::Ordering;
+
+    let h = support::start().await;
+    let fleet = Fleet::start(&h, Scenario::Steady, 40.0);
+    let stats = fleet.stats.clone();
+    for _ in 0..200 {
+        if stats.accepted.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        stats.accepted.load(Ordering::Relaxed) > 0,
+        "no batch got through"
+    );
+
+    agentdeck::hub::lock(&h.hub.core)
+        .store()
+        .set_read_only(true)
+        .unwrap();
+    let refused = h
+        .post_events(
+            "agent",
+            support::run_line("refund-bot", "probe", "success", chrono::Utc::now()),
+        )
+        .await;
+    assert_eq!(refused.0, 503, "the fault is in place: {}", refused.1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    agentdeck::hub::lock(&h.hub.core)
+        .store()
+        .set_read_only(false)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let report = fleet.stop().await;
+    eprintln!("{report}");
+    assert!(report.resent_posts > 0, "nothing was sent again: {report}");
+    assert_eq!(report.failed_posts, 0, "{report}");
+    assert_eq!(report.rejected, 0, "{report}");
+    assert_eq!(report.accepted, report.posted, "{report}");
+
+    // The hub counted each run once: its hour window per agent equals what
+    // the fleet ran.
+    let mut hub_runs = 0;
+    let (status, agents) = h.get("lead", "/v1/agents").await;
+    assert_eq!(status, 200, "{agents}");
+    for agent in agents["agents"].as_array().expect("agents") {
+        let id = agent["id"].as_str().expect("agent id");
+        let (status, perf) = h.get("lead", &format!("/v1/agents/{id}/performance")).await;
+        if status == 404 {
+            continue;
+        }
+        assert_eq!(status, 200, "{perf}");
+        let hour = perf["windows"]
+            .as_array()
+            .and_then(|w| w.iter().find(|w| w["window"] == "hour"))
+            .unwrap_or_else(|| panic!("no hour window: {perf}"));
+        hub_runs += hour["runs"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(
+        hub_runs, report.runs,
+        "runs counted by the hub vs run by the fleet: {report}"
+    );
+}

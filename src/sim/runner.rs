@@ -68,8 +68,11 @@ pub struct SimStats {
     pub accepted: AtomicU64,
     /// Events the hub refused.
     pub rejected: AtomicU64,
-    /// POSTs that failed outright (network, 5xx).
+    /// Batches given up: refused with a 4xx, or failing (network, 5xx)
+    /// every attempt.
     pub failed_posts: AtomicU64,
+    /// Batches sent again after a failed attempt.
+    pub resent_posts: AtomicU64,
     /// Approvals asked for.
     pub approvals_asked: AtomicU64,
     /// Approvals decided (any outcome) and seen by the agent.
@@ -155,8 +158,10 @@ pub struct SimReport {
     pub accepted: u64,
     /// Events refused.
     pub rejected: u64,
-    /// Failed POSTs.
+    /// Batches given up.
     pub failed_posts: u64,
+    /// Batches sent again after a failed attempt.
+    pub resent_posts: u64,
     /// Accepted events per second.
     pub achieved_rate: f64,
     /// Approvals asked for.
@@ -170,8 +175,8 @@ impl std::fmt::Display for SimReport {
         writeln!(f, "ran {:.1} s: {} runs", self.elapsed_s, self.runs)?;
         writeln!(
             f,
-            "events posted {}, accepted {}, rejected {}, failed posts {}",
-            self.posted, self.accepted, self.rejected, self.failed_posts
+            "events posted {}, accepted {}, rejected {}, failed posts {}, resent {}",
+            self.posted, self.accepted, self.rejected, self.failed_posts, self.resent_posts
         )?;
         writeln!(
             f,
@@ -197,12 +202,34 @@ struct Shared {
     token: String,
     stats: Arc<SimStats>,
     posts: Arc<Semaphore>,
+    /// Start of every event id of this run (its start time), so that ids
+    /// do not repeat across runs of the fleet.
+    id_prefix: String,
+    /// The next event id's number.
+    next_id: AtomicU64,
 }
 
+/// How many times a batch is sent before it is given up.
+const POST_ATTEMPTS: u32 = 5;
+/// The pause before the first resend; doubled for each one after.
+const FIRST_RESEND_PAUSE: Duration = Duration::from_millis(500);
+
 impl Shared {
-    fn post(self: &Arc<Self>, events: Vec<Envelope>) {
+    /// Posts a batch in the background. Every event gets an id first, so
+    /// that a batch sent again after a failure the hub may have applied
+    /// (a lost answer) is counted once (protocol.md §2.10: the hub
+    /// acknowledges repeats without counting them again). A batch the hub
+    /// could not take (a network failure or a 5xx) is sent again after
+    /// 0.5, 1, 2 and 4 s; one it refused (a 4xx) is not.
+    fn post(self: &Arc<Self>, mut events: Vec<Envelope>) {
         if events.is_empty() {
             return;
+        }
+        for e in &mut events {
+            if e.id.is_none() {
+                let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+                e.id = Some(format!("sim-{}-{n}", self.id_prefix));
+            }
         }
         let me = self.clone();
         tokio::spawn(async move {
@@ -214,38 +241,67 @@ impl Shared {
                 body.push_str(&e.to_line());
                 body.push('\n');
             }
-            let n = events.len() as u64;
-            me.stats.posted.fetch_add(n, Ordering::Relaxed);
-            let sent = me
-                .http
-                .post(format!("{}/v1/events", me.hub))
-                .bearer_auth(&me.token)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    let answer: serde_json::Value = r.json().await.unwrap_or_default();
-                    let accepted = answer["accepted"].as_u64().unwrap_or(0);
-                    let rejected = answer["rejected"].as_array().map_or(0, |a| a.len() as u64);
-                    me.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
-                    me.stats.rejected.fetch_add(rejected, Ordering::Relaxed);
-                    if rejected > 0 {
-                        tracing::warn!(first = %answer["rejected"][0], "hub refused simulated events");
+            me.stats
+                .posted
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            let mut pause = FIRST_RESEND_PAUSE;
+            for attempt in 1..=POST_ATTEMPTS {
+                let sent = me
+                    .http
+                    .post(format!("{}/v1/events", me.hub))
+                    .bearer_auth(&me.token)
+                    .header("content-type", "application/x-ndjson")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let failure = match sent {
+                    Ok(r) if r.status().is_success() => {
+                        let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                        me.count_answer(&answer);
+                        return;
                     }
-                }
-                Ok(r) => {
-                    tracing::warn!(status = r.status().as_u16(), "hub refused a batch");
+                    Ok(r) if !resendable(r.status()) => {
+                        let status = r.status().as_u16();
+                        let text = r.text().await.unwrap_or_default();
+                        tracing::warn!(status, answer = %text, "hub refused a batch");
+                        me.stats.failed_posts.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Ok(r) => format!("hub answered {}", r.status()),
+                    Err(e) => format!("could not post: {e}"),
+                };
+                if attempt == POST_ATTEMPTS {
+                    tracing::warn!(%failure, attempts = attempt, "gave up on a batch");
                     me.stats.failed_posts.fetch_add(1, Ordering::Relaxed);
+                    return;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not post a batch");
-                    me.stats.failed_posts.fetch_add(1, Ordering::Relaxed);
-                }
+                tracing::info!(%failure, attempt, "sending a batch again");
+                me.stats.resent_posts.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(pause).await;
+                pause *= 2;
             }
         });
     }
+
+    /// Counts what the hub said of a batch it took.
+    fn count_answer(&self, answer: &serde_json::Value) {
+        // Repeats of events an earlier attempt delivered (its answer lost)
+        // are in `accepted` too, and counted once by the hub.
+        let accepted = answer["accepted"].as_u64().unwrap_or(0);
+        let rejected = answer["rejected"].as_array().map_or(0, |a| a.len() as u64);
+        self.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.stats.rejected.fetch_add(rejected, Ordering::Relaxed);
+        if rejected > 0 {
+            tracing::warn!(first = %answer["rejected"][0], "hub refused simulated events");
+        }
+    }
+}
+
+/// Whether a batch answered with `status` is worth sending again: the hub
+/// could not take it now (a 5xx: storage unavailable, a fault), as opposed
+/// to refusing it (a 4xx fails the same way again).
+fn resendable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error()
 }
 
 /// Runs the fleet until `duration` passes or `stop` resolves; returns the
@@ -265,6 +321,8 @@ pub async fn run(
         token: config.token.clone(),
         stats: stats.clone(),
         posts: Arc::new(Semaphore::new(4)),
+        id_prefix: format!("{:x}", Utc::now().timestamp_millis()),
+        next_id: AtomicU64::new(0),
     });
     let profiles = fleet();
     let mut agents: Vec<SimAgent> = (0..config.agents.max(1))
@@ -386,6 +444,7 @@ pub async fn run(
         accepted,
         rejected: stats.rejected.load(Ordering::Relaxed),
         failed_posts: stats.failed_posts.load(Ordering::Relaxed),
+        resent_posts: stats.resent_posts.load(Ordering::Relaxed),
         achieved_rate: if elapsed_s > 0.0 {
             accepted as f64 / elapsed_s
         } else {
