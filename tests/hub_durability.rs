@@ -274,3 +274,69 @@ fn token_new_prints_a_token_and_its_entry() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("boss"));
 }
+
+/// SIGTERM stops the hub at once although operators are watching its
+/// stream: the open streams end (a TUI then reconnects, to the next hub)
+/// instead of holding the graceful shutdown open until every operator
+/// disconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_streams_and_stops_promptly() {
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    write_tokens(dir.path());
+    let (mut child, url) = spawn_hub(dir.path());
+    let (_, tokens) = support::token_store();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{url}/v1/stream"))
+            .bearer_auth(&tokens["lead"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let mut body = r.bytes_stream();
+        let snapshot = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("the snapshot arrives");
+        assert!(snapshot.is_some_and(|c| c.is_ok()), "the stream opened");
+        streams.push(body);
+    }
+
+    let asked = std::time::Instant::now();
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("the hub still runs 10 s after SIGTERM, with 3 streams open");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    eprintln!("stopped {:?} after SIGTERM", asked.elapsed());
+
+    // Each stream ends, rather than hanging.
+    for mut body in streams {
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(chunk) = body.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "a stream was still open after the hub stopped"
+        );
+    }
+}

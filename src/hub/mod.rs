@@ -126,10 +126,12 @@ async fn start_serving(
     .await??;
     let core = Arc::new(Mutex::new(core));
     let (cb_tx, cb_rx) = mpsc::channel(10_000);
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         core: core.clone(),
         tokens: Arc::new(config.tokens),
         callbacks: cb_tx,
+        stopping: stopping_rx,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -141,8 +143,11 @@ async fn start_serving(
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
     let serves_tls = tls.is_some();
     let task = tokio::spawn(async move {
-        let stop = async {
+        let stop = async move {
             let _ = shutdown_rx.await;
+            // Streams never finish by themselves: end them, or the
+            // graceful shutdown waits for every operator to disconnect.
+            let _ = stopping_tx.send(true);
         };
         let served = match tls {
             None => {

@@ -38,6 +38,10 @@ pub struct AppState {
     pub tokens: Arc<TokenStore>,
     /// Callbacks to deliver.
     pub callbacks: mpsc::Sender<CallbackJob>,
+    /// Turns `true` when the hub starts shutting down: open streams end
+    /// then, so that the server's graceful shutdown does not wait for
+    /// operators to disconnect.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {

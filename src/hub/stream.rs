@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::core::{Core, Frame};
@@ -98,7 +98,12 @@ pub async fn stream(
             operator: who.name,
         },
     };
-    Sse::new(events(reader))
+    let mut stopping = state.stopping.clone();
+    let hub_stops = async move {
+        // An error means the hub is gone: end the stream too.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    Sse::new(events(reader).take_until(hub_stops))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
         .into_response()
 }
