@@ -625,34 +625,39 @@ fn fold(specs: &[SloSpec], envelopes: &[Envelope], every: TickEvery) -> (Duratio
 /// (b): the strict decoder into a borrowed envelope, folded from there.
 #[inline(never)]
 fn decode_and_fold(specs: &[SloSpec], lines: &[String]) -> (Duration, Engine) {
-    let mut engine = Engine::new(specs.to_vec());
-    let mut ticker = Ticker::new(TickEvery::Events(TICK_EVERY_EVENTS));
-    let mut last = None;
-    let started = Instant::now();
-    for line in lines {
+    fold_lines(specs, lines, |engine, line| {
         let env = EnvelopeRef::decode(line).expect("generated line decodes");
         engine.apply_ref(&env).expect("engine accepts the event");
-        ticker.after(&mut engine, env.ts);
-        last = Some(env.ts);
-    }
-    if let Some(last) = last {
-        ticker.tick(&mut engine, last);
-    }
-    (started.elapsed(), engine)
+        env.ts
+    })
 }
 
 /// The owned path: `Envelope::decode` then `Engine::apply`.
 #[inline(never)]
 fn decode_and_fold_owned(specs: &[SloSpec], lines: &[String]) -> (Duration, Engine) {
+    fold_lines(specs, lines, |engine, line| {
+        let env = Envelope::decode(line).expect("generated line decodes");
+        engine.apply(&env).expect("engine accepts the event");
+        env.ts
+    })
+}
+
+/// Times `fold_line` (decode one line, apply it, return its time) over
+/// every line into a fresh engine, ticking as (a) does.
+#[inline(always)]
+fn fold_lines(
+    specs: &[SloSpec],
+    lines: &[String],
+    mut fold_line: impl FnMut(&mut Engine, &str) -> DateTime<Utc>,
+) -> (Duration, Engine) {
     let mut engine = Engine::new(specs.to_vec());
     let mut ticker = Ticker::new(TickEvery::Events(TICK_EVERY_EVENTS));
     let mut last = None;
     let started = Instant::now();
     for line in lines {
-        let env = Envelope::decode(line).expect("generated line decodes");
-        engine.apply(&env).expect("engine accepts the event");
-        ticker.after(&mut engine, env.ts);
-        last = Some(env.ts);
+        let ts = fold_line(&mut engine, line);
+        ticker.after(&mut engine, ts);
+        last = Some(ts);
     }
     if let Some(last) = last {
         ticker.tick(&mut engine, last);
