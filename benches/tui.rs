@@ -1352,7 +1352,7 @@ async fn run_loop(
     let (fetch_tx, fetch_rx) = mpsc::channel::<Fetched>(8);
     let cancelled: actions::Cancelled = Arc::new(Mutex::new(Default::default()));
     let client = agentdeck::client::http_client().expect("http client");
-    let hub_pair = (hub.to_string(), LEAD_TOKEN.to_string());
+    let hub_client = agentdeck::client::hub::Hub::new(client, hub, LEAD_TOKEN);
     let feed_log: Arc<Mutex<Vec<(Instant, &'static str)>>> = Arc::default();
     // `feed::run` notices the loop has gone only when it next has an event
     // to hand over (heartbeats go through `try_send`), so it is aborted
@@ -1395,8 +1395,7 @@ async fn run_loop(
         fetch_tx,
         req_tx,
         cancelled,
-        client,
-        hub: Some(hub_pair),
+        hub: Some(hub_client),
     };
     agentdeck::tui::run::event_loop(
         &mut terminal,

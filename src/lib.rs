@@ -16,5 +16,6 @@ pub mod ingest;
 pub mod model;
 pub mod replay;
 pub mod runbook;
+pub mod shutdown;
 pub mod sim;
 pub mod tui;

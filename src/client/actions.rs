@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::hub::{Hub, HubError};
+
 /// An HTTP method the actions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -101,30 +103,25 @@ pub async fn run_with(
             return;
         }
     };
-    let hub = hub.trim_end_matches('/').to_string();
+    let hub = Hub::new(client, &hub, &token);
     while let Some(req) = rx.recv().await {
-        let client = client.clone();
         let hub = hub.clone();
-        let token = token.clone();
         let tx = tx.clone();
         let cancelled = cancelled.clone();
         tokio::spawn(async move {
-            let outcome = send(&client, &hub, &token, &req, &tx, &cancelled, config).await;
+            let outcome = send(&hub, &req, &tx, &cancelled, config).await;
             let _ = tx.send((req.id, outcome)).await;
         });
     }
 }
 
 async fn send(
-    client: &reqwest::Client,
-    hub: &str,
-    token: &str,
+    hub: &Hub,
     req: &Request,
     tx: &mpsc::Sender<(u64, Outcome)>,
     cancelled: &Cancelled,
     config: ActionConfig,
 ) -> Outcome {
-    let url = format!("{hub}{}", req.path);
     let mut attempt = 0u32;
     loop {
         if cancelled
@@ -135,35 +132,21 @@ async fn send(
             return Outcome::Cancelled;
         }
         attempt += 1;
-        let mut builder = match req.method {
-            Method::Post => client.post(&url),
-            Method::Delete => client.delete(&url),
-        }
-        .bearer_auth(token)
-        .header("Idempotency-Key", &req.key)
-        .timeout(config.attempt_timeout);
-        if let Some(body) = &req.body {
-            builder = builder.json(body);
-        }
-        let error = match builder.send().await {
-            Ok(r) if r.status().is_success() => {
-                return Outcome::Done(r.json().await.unwrap_or(serde_json::Value::Null));
-            }
-            Ok(r) if r.status().is_client_error() => {
-                let status = r.status().as_u16();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                let why = body["error"].as_str().unwrap_or("refused").to_string();
+        let error = match hub.send(req, config.attempt_timeout).await {
+            Ok(answer) => return Outcome::Done(answer),
+            // A refusal is final: the same request would be refused again.
+            Err(HubError::Refused { status, body }) if (400..500).contains(&status) => {
+                let why = if body.error.is_empty() {
+                    "refused".to_string()
+                } else {
+                    body.error
+                };
                 return Outcome::Refused(status, why);
             }
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                format!(
-                    "hub answered {status}: {}",
-                    body["error"].as_str().unwrap_or("")
-                )
+            Err(HubError::Refused { status, body }) => {
+                format!("hub answered {status}: {}", body.error)
             }
-            Err(e) => super::feed::describe(&e),
+            Err(e) => e.to_string(),
         };
         let _ = tx
             .send((

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod feed;
+pub mod hub;
 
 use std::path::Path;
 use std::sync::OnceLock;

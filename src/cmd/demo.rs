@@ -136,7 +136,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
             );
             println!("stop with Ctrl-C");
         }
-        super::serve::shutdown_signal().await;
+        crate::shutdown::shutdown_signal().await;
     } else if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
         super::tui::init_file_logging();
         let look = super::tui::theme(args.no_color, None)
@@ -188,7 +188,7 @@ async fn summary_until_quit(hub: &RunningHub, stats: &SimStats) {
         }
     });
     let mut every = tokio::time::interval(Duration::from_secs(1));
-    let signal = super::serve::shutdown_signal();
+    let signal = crate::shutdown::shutdown_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {

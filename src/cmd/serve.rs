@@ -188,33 +188,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             hub.url(),
             db.display()
         );
-        shutdown_signal().await;
+        crate::shutdown::shutdown_signal().await;
         eprintln!("agentdeck: stopping");
         hub.stop().await;
         ExitCode::SUCCESS
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
 
 /// `agentdeck token new`.

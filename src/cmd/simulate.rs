@@ -74,7 +74,7 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         config.hub
     );
     let stats = Arc::new(SimStats::default());
-    let result = runtime.block_on(run_fleet(config, stats, super::serve::shutdown_signal()));
+    let result = runtime.block_on(run_fleet(config, stats, crate::shutdown::shutdown_signal()));
     match result {
         Ok(report) => {
             println!("{report}");

@@ -1,6 +1,10 @@
 //! Where agentdeck keeps its files on this machine, and the user's files
 //! that are merged over the shipped defaults.
 
+mod duration;
+
+pub use duration::parse_duration;
+
 use std::path::PathBuf;
 
 /// The platform directories (XDG on Linux).

@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod agent;
+pub mod api;
 pub mod approval;
 pub mod audit;
 pub mod control;

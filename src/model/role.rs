@@ -48,14 +48,112 @@ impl Role {
     pub fn is_operator(self) -> bool {
         self != Self::Agent
     }
+}
 
-    /// May acknowledge, note and contain incidents and run runbook steps.
-    pub fn can_respond(self) -> bool {
-        matches!(self, Self::Responder | Self::Lead)
+/// Something a caller may be allowed to do: the one table of who may do
+/// what. The hub refuses with `403` and the roles it needs; the TUI greys
+/// out keys and says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Send events and traces.
+    Ingest,
+    /// Read the shared state, the stream, the audit log, runbooks, agents
+    /// and the handoff summary; share presence.
+    Read,
+    /// Decide approvals.
+    Decide,
+    /// Acknowledge, assign, escalate, note and resolve incidents, and open
+    /// one by hand.
+    Respond,
+    /// Run (or tick) a pre-approved runbook step.
+    RunStep,
+    /// Apply containment to one agent, or lift a control.
+    Contain,
+    /// Apply containment to every agent at once (the emergency stop), or
+    /// lift a control someone else set.
+    ContainFleet,
+    /// Write a shift-handoff note.
+    HandoffNote,
+    /// Register an agent, its callback and read its controls (an agent for
+    /// itself, a lead for any).
+    ActForAgent,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 9] = [
+        Self::Ingest,
+        Self::Read,
+        Self::Decide,
+        Self::Respond,
+        Self::RunStep,
+        Self::Contain,
+        Self::ContainFleet,
+        Self::HandoffNote,
+        Self::ActForAgent,
+    ];
+
+    /// The roles that hold it.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Self::Ingest => &[Agent],
+            Self::Read => &[Viewer, Responder, Approver, Lead],
+            Self::Decide => &[Approver, Lead],
+            Self::Respond | Self::RunStep | Self::Contain => &[Responder, Lead],
+            Self::ContainFleet | Self::HandoffNote => &[Lead],
+            Self::ActForAgent => &[Agent, Lead],
+        }
     }
 
-    /// May decide approvals.
-    pub fn can_approve(self) -> bool {
-        matches!(self, Self::Approver | Self::Lead)
+    /// True when `role` holds it.
+    pub fn allows(self, role: Role) -> bool {
+        self.roles().contains(&role)
+    }
+
+    /// What it is, as an operator reads it in a refusal ("… needs the role").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Ingest => "sending events",
+            Self::Read => "reading the hub's state",
+            Self::Decide => "deciding approvals",
+            Self::Respond => "working incidents",
+            Self::RunStep => "running runbook steps",
+            Self::Contain => "applying controls",
+            Self::ContainFleet => "containing the whole fleet",
+            Self::HandoffNote => "writing handoff notes",
+            Self::ActForAgent => "acting for an agent",
+        }
+    }
+
+    /// `"responder or lead"`: the roles, for messages.
+    pub fn roles_text(self) -> String {
+        self.roles()
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_only_ingest_and_act_for_themselves() {
+        for p in Permission::ALL {
+            let agent_may = matches!(p, Permission::Ingest | Permission::ActForAgent);
+            assert_eq!(p.allows(Role::Agent), agent_may, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_lead_may_do_everything_but_ingest_and_a_viewer_only_read() {
+        for p in Permission::ALL {
+            assert_eq!(p.allows(Role::Lead), p != Permission::Ingest, "{p:?}");
+            assert_eq!(p.allows(Role::Viewer), p == Permission::Read, "{p:?}");
+        }
+        assert_eq!(Permission::Decide.roles_text(), "approver or lead");
     }
 }

@@ -140,3 +140,21 @@ actions! {
     Confirm => "confirm", "confirm the dialog", [Dialog];
     Cancel => "cancel", "cancel the dialog", [Dialog];
 }
+
+impl Action {
+    /// What the hub must allow the operator for this action to be worth
+    /// sending, from the one role table; None for actions anyone may take.
+    pub fn permission(self) -> Option<crate::model::role::Permission> {
+        use crate::model::role::Permission;
+        match self {
+            Self::Approve | Self::Reject => Some(Permission::Decide),
+            Self::Acknowledge | Self::Take | Self::Escalate | Self::Note | Self::Resolve => {
+                Some(Permission::Respond)
+            }
+            Self::Contain | Self::Lift => Some(Permission::Contain),
+            Self::RunStep => Some(Permission::RunStep),
+            Self::EmergencyStop => Some(Permission::ContainFleet),
+            _ => None,
+        }
+    }
+}

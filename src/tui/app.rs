@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::text::Line;
 
-use crate::client::actions::{self, Method, Outcome, Request};
+use crate::client::actions::{Outcome, Request};
 use crate::client::feed::FeedMsg;
 use crate::model::action::ControlRequest;
 use crate::model::control::ControlKind;
@@ -579,31 +579,15 @@ impl App {
 
     /// Why the operator may not take `action`, or None when they may.
     pub fn unavailable(&self, action: Action) -> Option<String> {
-        let needs: &[Role] = match action {
-            Action::Approve | Action::Reject => &[Role::Approver, Role::Lead],
-            Action::Acknowledge
-            | Action::Take
-            | Action::Escalate
-            | Action::Note
-            | Action::Resolve
-            | Action::Contain
-            | Action::Lift
-            | Action::RunStep => &[Role::Responder, Role::Lead],
-            Action::EmergencyStop => &[Role::Lead],
-            _ => return None,
-        };
+        let needs = action.permission()?;
         if self.read_only {
             return Some("read-only session".into());
         }
         match &self.operator {
-            Some(op) if needs.contains(&op.role) => None,
+            Some(op) if needs.allows(op.role) => None,
             Some(op) => Some(format!(
                 "needs the role {} (you are {})",
-                needs
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
+                needs.roles_text(),
                 op.role.as_str()
             )),
             None => Some("not connected to a hub".into()),
@@ -1528,7 +1512,7 @@ impl App {
                         let parsed = if ttl_text.is_empty() {
                             Ok(None)
                         } else {
-                            crate::cmd::parse_duration(&ttl_text).and_then(|d| {
+                            crate::config::parse_duration(&ttl_text).and_then(|d| {
                                 let secs = d.as_secs();
                                 if secs == 0 {
                                     Err("must be at least 1s (empty keeps it until lifted)"
@@ -1799,59 +1783,6 @@ impl App {
     pub fn send(&mut self, op: Op) -> Vec<Effect> {
         let id = self.next_request;
         self.next_request += 1;
-        let (method, path, body) = match &op {
-            Op::Approve(a) => (
-                Method::Post,
-                format!("/v1/approvals/{a}/decision"),
-                Some(serde_json::json!({"decision": "approve"})),
-            ),
-            Op::Reject(a, why) => (
-                Method::Post,
-                format!("/v1/approvals/{a}/decision"),
-                Some(serde_json::json!({"decision": "reject", "reason": why})),
-            ),
-            Op::Ack(i) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/ack"),
-                Some(serde_json::json!({})),
-            ),
-            Op::Assign(i, who) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/assign"),
-                Some(serde_json::json!({"owner": who})),
-            ),
-            Op::Escalate(i, s) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/escalate"),
-                Some(serde_json::json!({"severity": s})),
-            ),
-            Op::Note(i, t) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/note"),
-                Some(serde_json::json!({"text": t})),
-            ),
-            Op::Resolve(i, t) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/resolve"),
-                Some(serde_json::json!({"summary": t})),
-            ),
-            Op::Control(c) => (
-                Method::Post,
-                "/v1/controls".to_string(),
-                serde_json::to_value(c).ok(),
-            ),
-            Op::Lift(c) => (Method::Delete, format!("/v1/controls/{c}"), None),
-            Op::RunStep(i, n) => (
-                Method::Post,
-                format!("/v1/incidents/{i}/steps"),
-                Some(serde_json::json!({"step": n})),
-            ),
-            Op::HandoffNote(t) => (
-                Method::Post,
-                "/v1/handoff/notes".to_string(),
-                Some(serde_json::json!({"text": t})),
-            ),
-        };
         self.pending.insert(
             id,
             Pending {
@@ -1860,13 +1791,7 @@ impl App {
                 since: Instant::now(),
             },
         );
-        vec![Effect::Send(Request {
-            id,
-            method,
-            path,
-            body,
-            key: actions::new_key(),
-        })]
+        vec![Effect::Send(op.call().request(id))]
     }
 
     /// Cancels the oldest pending action (the status bar offers it).

@@ -3,9 +3,14 @@
 
 use ratatui_textarea::TextArea;
 
-use crate::model::action::ControlRequest;
+use crate::client::hub::Call;
+use crate::model::action::{
+    AssignRequest, ControlRequest, DecisionRequest, EscalateRequest, NoteRequest, ResolveRequest,
+};
+use crate::model::approval::Verdict;
 use crate::model::control::ControlKind;
 use crate::model::incident::Severity;
+use crate::runbook::StepRequest;
 
 /// An operator action waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +40,54 @@ pub enum Op {
 }
 
 impl Op {
+    /// The typed request that carries it to the hub.
+    pub fn call(&self) -> Call {
+        match self {
+            Self::Approve(id) => Call::Decide(
+                id.clone(),
+                DecisionRequest {
+                    decision: Verdict::Approve,
+                    reason: None,
+                    modified_args: None,
+                },
+            ),
+            Self::Reject(id, why) => Call::Decide(
+                id.clone(),
+                DecisionRequest {
+                    decision: Verdict::Reject,
+                    reason: Some(why.clone()),
+                    modified_args: None,
+                },
+            ),
+            Self::Ack(id) => Call::Ack(id.clone()),
+            Self::Assign(id, owner) => Call::Assign(
+                id.clone(),
+                AssignRequest {
+                    owner: owner.clone(),
+                },
+            ),
+            Self::Escalate(id, severity) => Call::Escalate(
+                id.clone(),
+                EscalateRequest {
+                    severity: *severity,
+                },
+            ),
+            Self::Note(id, text) => Call::Note(id.clone(), NoteRequest { text: text.clone() }),
+            Self::Resolve(id, summary) => Call::Resolve(
+                id.clone(),
+                ResolveRequest {
+                    summary: summary.clone(),
+                },
+            ),
+            Self::Control(request) => Call::Control(request.clone()),
+            Self::Lift(id) => Call::Lift(id.clone()),
+            Self::RunStep(id, step) => Call::RunStep(id.clone(), StepRequest { step: *step }),
+            Self::HandoffNote(text) => {
+                Call::HandoffNote(crate::handoff::NoteRequest { text: text.clone() })
+            }
+        }
+    }
+
     /// A short description for the pending list and messages.
     pub fn label(&self) -> String {
         match self {

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 
 use crate::client::actions::{self, Cancelled};
 use crate::client::feed::{self, FeedMsg};
-use crate::model::role::Role;
+use crate::client::hub::Hub;
+use crate::model::action::PresenceRequest;
 
 use super::app::{App, Effect, Level, Operator};
 use super::keymap::Keymap;
@@ -42,10 +43,8 @@ pub struct Wiring {
     pub req_tx: mpsc::Sender<actions::Request>,
     /// Actions the operator cancelled.
     pub cancelled: Cancelled,
-    /// HTTP client for presence and fetches.
-    pub client: reqwest::Client,
-    /// Hub URL and token, when there is a hub.
-    pub hub: Option<(String, String)>,
+    /// The hub, for presence and fetches, when there is one.
+    pub hub: Option<Hub>,
 }
 
 impl Wiring {
@@ -64,7 +63,6 @@ impl Wiring {
             fetch_tx,
             req_tx,
             cancelled: Default::default(),
-            client: reqwest::Client::new(),
             hub: None,
         }
     }
@@ -110,28 +108,6 @@ pub struct Options {
     pub bell: bool,
 }
 
-async fn whoami(client: &reqwest::Client, hub: &str, token: &str) -> Result<Operator, String> {
-    let r = client
-        .get(format!("{}/v1/me", hub.trim_end_matches('/')))
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| feed::describe(&e))?;
-    if !r.status().is_success() {
-        return Err(format!("the hub answered {}", r.status().as_u16()));
-    }
-    let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-    let role = v["role"]
-        .as_str()
-        .and_then(Role::parse)
-        .ok_or("no role in /v1/me")?;
-    Ok(Operator {
-        name: v["name"].as_str().unwrap_or("?").to_string(),
-        role,
-    })
-}
-
 /// Runs the TUI until the operator quits or the process is told to stop.
 /// The terminal is restored on every way out, panics included.
 pub async fn run(options: Options) -> anyhow::Result<()> {
@@ -141,8 +117,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let (who_tx, who_rx) = mpsc::channel::<Operator>(1);
     let (fetch_tx, fetch_rx) = mpsc::channel::<Fetched>(8);
     let cancelled: Cancelled = Arc::new(Mutex::new(Default::default()));
-    let client = crate::client::http_client()?;
-    let mut hub: Option<(String, String)> = None;
+    let http = crate::client::http_client()?;
+    let mut hub: Option<Hub> = None;
     let replay = matches!(options.source, Source::Local(_));
     match options.source {
         Source::Hub { url, token } => {
@@ -154,35 +130,32 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 out_tx,
                 cancelled.clone(),
             ));
-            let (c, u, t) = (client.clone(), url.clone(), token.clone());
-            let runbooks_tx = fetch_tx.clone();
+            let client = Hub::new(http, &url, &token);
+            let (c, runbooks_tx) = (client.clone(), fetch_tx.clone());
             tokio::spawn(async move {
                 // Runbooks change only when the hub restarts: fetch once,
                 // retrying until the hub answers.
                 loop {
-                    if let Ok(r) = c
-                        .get(format!("{}/v1/runbooks", u.trim_end_matches('/')))
-                        .bearer_auth(&t)
-                        .timeout(Duration::from_secs(10))
-                        .send()
-                        .await
-                        && r.status().is_success()
-                        && let Ok(list) = r.json::<crate::runbook::RunbookList>().await
-                    {
+                    if let Ok(list) = c.runbooks().await {
                         let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
                         return;
                     }
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
             });
-            let (c, u, t) = (client.clone(), url.clone(), token.clone());
+            let c = client.clone();
             tokio::spawn(async move {
                 // Who we are decides which actions are available; keep
                 // asking until the hub answers.
                 loop {
-                    match whoami(&c, &u, &t).await {
-                        Ok(op) => {
-                            let _ = who_tx.send(op).await;
+                    match c.me().await {
+                        Ok(me) => {
+                            let _ = who_tx
+                                .send(Operator {
+                                    name: me.name,
+                                    role: me.role,
+                                })
+                                .await;
                             return;
                         }
                         Err(e) => tracing::info!(error = %e, "who am I: retrying"),
@@ -190,7 +163,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_secs(3)).await;
                 }
             });
-            hub = Some((url, token));
+            hub = Some(client);
         }
         Source::Local(rx) => {
             feed_rx = rx;
@@ -218,14 +191,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         fetch_tx,
         req_tx,
         cancelled,
-        client,
         hub,
     };
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(
         &mut terminal,
         EventStream::new(),
-        crate::cmd::serve::shutdown_signal(),
+        crate::shutdown::shutdown_signal(),
         &mut app,
         &theme,
         &mut wiring,
@@ -263,7 +235,6 @@ where
         fetch_tx,
         req_tx,
         cancelled,
-        client,
         hub,
     } = wiring;
     let hub = hub.as_ref();
@@ -360,30 +331,10 @@ where
                     let _ = out.flush();
                 }
                 Effect::FetchHandoff => {
-                    if let Some((url, token)) = hub {
-                        let c = client.clone();
-                        let (url, token, tx) = (url.clone(), token.clone(), fetch_tx.clone());
+                    if let Some(hub) = hub {
+                        let (hub, tx) = (hub.clone(), fetch_tx.clone());
                         tokio::spawn(async move {
-                            let got = async {
-                                let r = c
-                                    .get(format!(
-                                        "{}/v1/handoff?format=markdown",
-                                        url.trim_end_matches('/')
-                                    ))
-                                    .bearer_auth(token)
-                                    .timeout(Duration::from_secs(10))
-                                    .send()
-                                    .await
-                                    .map_err(|e| feed::describe(&e))?;
-                                if !r.status().is_success() {
-                                    return Err(format!(
-                                        "the hub answered {}",
-                                        r.status().as_u16()
-                                    ));
-                                }
-                                r.text().await.map_err(|e| e.to_string())
-                            }
-                            .await;
+                            let got = hub.handoff_markdown().await.map_err(|e| e.to_string());
                             let _ = tx.send(Fetched::Handoff(got)).await;
                         });
                     } else {
@@ -391,11 +342,14 @@ where
                     }
                 }
                 Effect::FetchAgent(agent) => {
-                    if let Some((url, token)) = hub {
-                        let c = client.clone();
-                        let (url, token, tx) = (url.clone(), token.clone(), fetch_tx.clone());
+                    if let Some(hub) = hub {
+                        let (hub, tx) = (hub.clone(), fetch_tx.clone());
                         tokio::spawn(async move {
-                            let got = fetch_agent(&c, &url, &token, &agent).await;
+                            let got = hub
+                                .agent_detail(&agent)
+                                .await
+                                .map(Box::new)
+                                .map_err(|e| e.to_string());
                             let _ = tx.send(Fetched::Agent(agent, got)).await;
                         });
                     } else if let Some(d) = app.agent_detail.as_mut() {
@@ -403,17 +357,12 @@ where
                     }
                 }
                 Effect::Presence(viewing) => {
-                    if let Some((url, token)) = hub {
-                        let c = client.clone();
-                        let (url, token) = (url.clone(), token.clone());
+                    if let Some(hub) = hub {
+                        let hub = hub.clone();
                         tokio::spawn(async move {
-                            let _ = c
-                                .post(format!("{}/v1/presence", url.trim_end_matches('/')))
-                                .bearer_auth(token)
-                                .json(&serde_json::json!({"viewing": viewing}))
-                                .timeout(Duration::from_secs(5))
-                                .send()
-                                .await;
+                            // Presence is a courtesy to other operators: a
+                            // lost update is replaced by the next one.
+                            let _ = hub.presence(&PresenceRequest { viewing }).await;
                         });
                     }
                 }
@@ -421,34 +370,4 @@ where
         }
     }
     Ok(())
-}
-
-/// `GET /v1/agents/{agent}/detail`, with the hub's own reason on a refusal.
-async fn fetch_agent(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    agent: &str,
-) -> Result<Box<crate::model::drill::AgentDetail>, String> {
-    let r = client
-        .get(format!(
-            "{}/v1/agents/{agent}/detail",
-            url.trim_end_matches('/')
-        ))
-        .bearer_auth(token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| feed::describe(&e))?;
-    let status = r.status();
-    let body = r.bytes().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        let reason = serde_json::from_slice::<crate::model::action::ErrorBody>(&body)
-            .map(|e| e.error)
-            .unwrap_or_default();
-        return Err(format!("the hub answered {}: {reason}", status.as_u16()));
-    }
-    serde_json::from_slice(&body)
-        .map(Box::new)
-        .map_err(|e| format!("the hub's answer does not parse: {e}"))
 }
