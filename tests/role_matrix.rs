@@ -11,7 +11,7 @@
 //! role gets its 2xx rather than a 404 or 409, and a refused one is refused
 //! for its role alone.
 //!
-//! The table, the router (`src/hub/routes.rs`) and the probes below are
+//! The table, the router (`src/hub/http/mod.rs`) and the probes below are
 //! cross-checked both ways: a route missing from the table, a row naming no
 //! route, or a row this test cannot probe fails the test.
 //!
@@ -32,7 +32,9 @@ use serde_json::{Value, json};
 use support::{TestHub, approval_line, run_line};
 
 const DOC: &str = include_str!("../docs/protocol.md");
-const ROUTES_RS: &str = include_str!("../src/hub/routes.rs");
+const ROUTES_RS: &str = include_str!("../src/hub/http/mod.rs");
+/// The path table the router takes its templates from.
+const API_RS: &str = include_str!("../src/model/api.rs");
 
 /// The heading the table sits under.
 const TABLE_HEADING: &str = "Role × endpoint";
@@ -47,7 +49,7 @@ const COLUMNS: &[&str] = &[
     "lead",
 ];
 
-/// The router's endpoints, as `router()` in `src/hub/routes.rs` declares
+/// The router's endpoints, as `router()` in `src/hub/http/mod.rs` declares
 /// them. Checked against that source, and against the table both ways.
 const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/healthz"),
@@ -464,11 +466,11 @@ fn parse_table(doc: &str) -> Vec<Row> {
     rows
 }
 
-/// The (method, path) pairs `router()` in `src/hub/routes.rs` declares.
+/// The (method, path) pairs `router()` in `src/hub/http/mod.rs` declares.
 fn routes_in_source() -> BTreeSet<(String, String)> {
     let start = ROUTES_RS
         .find("pub fn router(")
-        .expect("src/hub/routes.rs: no `pub fn router(`");
+        .expect("src/hub/http/mod.rs: no `pub fn router(`");
     let body = &ROUTES_RS[start..];
     let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
     let mut out = BTreeSet::new();
@@ -487,12 +489,15 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
                 depth == 0
             })
             .map(|(k, _)| k)
-            .expect("src/hub/routes.rs: unbalanced .route(");
+            .expect("src/hub/http/mod.rs: unbalanced .route(");
         let call = &after[..end];
-        let mut quoted = call.split('"');
-        let path = quoted
-            .nth(1)
-            .expect("src/hub/routes.rs: a .route( without a path literal");
+        // `api::NAME.template()`: the template is in the path table.
+        let name = call
+            .trim_start()
+            .strip_prefix("api::")
+            .and_then(|c| c.split('.').next())
+            .expect("src/hub/http/mod.rs: a .route( whose path is not api::NAME.template()");
+        let path = template_of(name);
         let handlers = &call[call.find(',').unwrap_or(0)..];
         let mut methods = 0;
         let mut ident = String::new();
@@ -509,15 +514,28 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
         }
         assert!(
             methods > 0,
-            "src/hub/routes.rs: cannot tell the methods of route {path:?}"
+            "src/hub/http/mod.rs: cannot tell the methods of route {path:?}"
         );
         rest = &after[end..];
     }
     assert!(
         !out.is_empty(),
-        "src/hub/routes.rs: found no .route( calls in router()"
+        "src/hub/http/mod.rs: found no .route( calls in router()"
     );
     out
+}
+
+/// The template of `pub const NAME: Route = Route("...")` in
+/// `src/model/api.rs`.
+fn template_of(name: &str) -> &'static str {
+    let decl = format!("pub const {name}: Route = Route(\"");
+    let at = API_RS
+        .find(&decl)
+        .unwrap_or_else(|| panic!("src/model/api.rs: no route {name}"));
+    let rest = &API_RS[at + decl.len()..];
+    &rest[..rest
+        .find('"')
+        .expect("src/model/api.rs: unterminated route")]
 }
 
 /// True when the router path `route` (with `{param}` segments) serves the
@@ -546,12 +564,12 @@ fn cross_check(rows: &[Row]) -> Vec<String> {
     let source = routes_in_source();
     for (m, p) in source.difference(&listed) {
         problems.push(format!(
-            "src/hub/routes.rs routes {m} {p}, which ROUTER_ENDPOINTS in this test does not list"
+            "src/hub/http/mod.rs routes {m} {p}, which ROUTER_ENDPOINTS in this test does not list"
         ));
     }
     for (m, p) in listed.difference(&source) {
         problems.push(format!(
-            "ROUTER_ENDPOINTS lists {m} {p}, which src/hub/routes.rs does not route"
+            "ROUTER_ENDPOINTS lists {m} {p}, which src/hub/http/mod.rs does not route"
         ));
     }
     for (m, p) in &listed {

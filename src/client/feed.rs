@@ -320,7 +320,11 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
             return;
         }
     };
-    let url = format!("{}/v1/stream", hub.trim_end_matches('/'));
+    let url = format!(
+        "{}{}",
+        hub.trim_end_matches('/'),
+        crate::model::api::STREAM.path(&[])
+    );
     let mut last_id: Option<u64> = None;
     let mut attempt = 0u32;
     let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;

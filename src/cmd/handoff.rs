@@ -128,7 +128,7 @@ pub fn run(args: HandoffArgs) -> ExitCode {
 /// Fetches the Markdown summary of `shift` from `hub`.
 pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, String> {
     let base = hub.trim_end_matches('/');
-    let mut url = reqwest::Url::parse(&format!("{base}/v1/handoff"))
+    let mut url = reqwest::Url::parse(&format!("{base}{}", crate::model::api::HANDOFF.path(&[])))
         .map_err(|e| format!("--hub {hub:?}: {e}"))?;
     url.query_pairs_mut()
         .append_pair(

@@ -7,13 +7,15 @@ pub mod body;
 pub mod callbacks;
 pub mod core;
 pub mod error;
+pub mod http;
+pub mod intake;
 pub mod inventory;
 pub mod ops;
 pub mod policy;
-pub mod routes;
 pub mod store;
-pub mod stream;
 pub mod tls;
+
+pub use self::http::stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,8 +30,8 @@ use crate::model::slo::SloSpec;
 
 use self::auth::TokenStore;
 use self::core::{Core, StreamLimits};
+use self::http::AppState;
 use self::policy::Policy;
-use self::routes::AppState;
 use self::store::Store;
 
 /// Default request body limit: 16 MiB.
@@ -137,7 +139,7 @@ async fn start_serving(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = routes::router(state.clone(), config.max_body_bytes);
+    let app = http::router(state.clone(), config.max_body_bytes);
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));

@@ -614,3 +614,30 @@ pub fn run_step(
     change.incident(incident);
     Ok((StatusCode::OK, answer, change))
 }
+
+/// `POST /v1/handoff/notes`.
+pub fn handoff_note(
+    core: &mut Core,
+    who: &Principal,
+    req: crate::handoff::NoteRequest,
+    now: DateTime<Utc>,
+) -> Outcome {
+    req.validate().map_err(ApiError::BadRequest)?;
+    let note = crate::model::runbook::HandoffNote {
+        by: who.name.clone(),
+        at: now,
+        text: req.text,
+    };
+    let mut change = core.change();
+    change.audit(
+        now,
+        &who.name,
+        Some(who.role),
+        "handoff.noted",
+        "handoff",
+        json!({"text": note.text}),
+    );
+    let answer = to_value(&note);
+    change.batch.handoff_notes.push(note);
+    Ok((StatusCode::CREATED, answer, change))
+}

@@ -102,7 +102,7 @@ pub async fn register(
             continue;
         };
         let sent = http
-            .put(format!("{hub}/v1/agents/{id}"))
+            .put(format!("{hub}{}", crate::model::api::AGENT.path(&[id])))
             .bearer_auth(token)
             .json(&reg)
             .send()

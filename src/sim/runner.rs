@@ -248,7 +248,7 @@ impl Shared {
             for attempt in 1..=POST_ATTEMPTS {
                 let sent = me
                     .http
-                    .post(format!("{}/v1/events", me.hub))
+                    .post(format!("{}{}", me.hub, crate::model::api::EVENTS.path(&[])))
                     .bearer_auth(&me.token)
                     .header("content-type", "application/x-ndjson")
                     .body(body.clone())
@@ -466,7 +466,11 @@ fn spawn_control_poll(
     tokio::spawn(async move {
         let mut req = me
             .http
-            .get(format!("{}/v1/agents/{agent}/controls", me.hub))
+            .get(format!(
+                "{}{}",
+                me.hub,
+                crate::model::api::AGENT_CONTROLS.path(&[&agent])
+            ))
             .bearer_auth(&me.token);
         if let Some(tag) = &etag {
             req = req.header("If-None-Match", tag);
@@ -504,8 +508,9 @@ fn spawn_approval_poll(
         let Ok(r) = me
             .http
             .get(format!(
-                "{}/v1/agents/{agent}/approvals/{request_id}",
-                me.hub
+                "{}{}",
+                me.hub,
+                crate::model::api::AGENT_APPROVAL.path(&[&agent, &request_id])
             ))
             .bearer_auth(&me.token)
             .send()

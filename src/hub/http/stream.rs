@@ -19,9 +19,9 @@ use chrono::Utc;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::core::{Core, Frame};
-use super::error::ApiError;
-use super::routes::{AppState, Caller, OPERATORS};
+use super::super::core::{Core, Frame};
+use super::AppState;
+use super::extract::{Allowed, ReadingStream};
 
 /// Interval of the heartbeat comment.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -57,12 +57,9 @@ fn to_event(frame: &Frame) -> Event {
 /// `GET /v1/stream`.
 pub async fn stream(
     State(state): State<AppState>,
-    Caller(who): Caller,
+    Allowed(who, _): Allowed<ReadingStream>,
     headers: HeaderMap,
 ) -> Response {
-    if !OPERATORS.contains(&who.role) {
-        return ApiError::forbidden("reading the stream", OPERATORS).into_response();
-    }
     let last_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

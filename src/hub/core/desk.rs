@@ -1,0 +1,54 @@
+//! The desk: incidents, approvals and controls in memory, keyed by id, and
+//! the id counters that name new ones.
+
+use std::collections::HashMap;
+
+use crate::model::approval::Approval;
+use crate::model::control::Control;
+use crate::model::incident::Incident;
+
+use super::change::Change;
+
+/// Incidents, approvals and controls, keyed by id.
+#[derive(Debug, Default)]
+pub struct Desk {
+    /// Every incident in memory.
+    pub incidents: HashMap<String, Incident>,
+    /// Every approval in memory.
+    pub approvals: HashMap<String, Approval>,
+    /// `(agent, request_id)` → approval id, to make re-sent requests idempotent.
+    pub approval_keys: HashMap<(String, String), String>,
+    /// Every control in memory.
+    pub controls: HashMap<String, Control>,
+    /// Every handoff note, oldest first. Like incidents, all are kept in
+    /// memory, so a handoff over any past window can be computed.
+    pub handoff_notes: Vec<crate::model::runbook::HandoffNote>,
+    pub(super) next_incident: u64,
+    pub(super) next_approval: u64,
+    pub(super) next_control: u64,
+}
+
+pub(super) fn id_number(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sorts objects by the number in their id (INC-2 before INC-10).
+pub fn by_id_number<T>(items: &mut [T], id: impl Fn(&T) -> &str) {
+    items.sort_by_key(|x| id_number(id(x)));
+}
+
+/// Bumps an id counter, records it in the change so it survives a
+/// restart, and returns `PREFIX-n`.
+pub(super) fn allocate(
+    counter: &mut u64,
+    key: &'static str,
+    prefix: &str,
+    change: &mut Change,
+) -> String {
+    *counter += 1;
+    change.batch.meta.push((key, counter.to_string()));
+    format!("{prefix}-{counter}")
+}

@@ -1,0 +1,411 @@
+//! The hub's shared state, behind one lock, split by job: the engine, the
+//! [`Desk`] of incidents, approvals and controls, the store, the audit
+//! chain head and the stream's [`Publisher`]; presence, timers, agent
+//! callbacks and read views live in their own files.
+//!
+//! Every change follows one path: build a [`Change`] from copies of the
+//! objects, [`Core::commit`] it to the store in one transaction, and only
+//! then apply it in memory and publish its deltas (the objects first, then
+//! their audit entries, with consecutive ids and no other delta between
+//! them). A failed write changes nothing, so what operators see is always
+//! what is stored, and a change is never visible without its audit entry.
+
+mod change;
+mod desk;
+mod outbox;
+mod presence;
+mod publisher;
+mod requests;
+mod timers;
+mod views;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::engine::Engine;
+use crate::model::action::Presence;
+use crate::model::audit::AuditEntry;
+use crate::model::envelope::Envelope;
+use crate::model::profile::AgentProfile;
+use crate::model::slo::SloStatus;
+use crate::model::stream::Delta;
+
+use super::policy::Policy;
+use super::store::{Batch, CallbackRow, JournalRow, Store, StoreError};
+
+pub use change::{CallbackJob, Change, approval_callback};
+pub use desk::{Desk, by_id_number};
+pub use publisher::{Frame, Publisher, SEQ_RESERVATION, StreamLimits};
+
+use desk::{allocate, id_number};
+
+/// Audit entries kept in memory for snapshots.
+pub const AUDIT_TAIL: usize = 50;
+
+/// Counts of one ingest batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Accepted events (repeats of recent event ids included).
+    pub accepted: u64,
+    /// Repeats of a recent `(agent, id)`: acknowledged, not counted again.
+    pub duplicates: u64,
+    /// Refused by the engine's limits: (index in the batch, reason).
+    pub refused: Vec<(usize, String)>,
+}
+
+/// The hub's state.
+pub struct Core {
+    /// The SLO engine.
+    pub(crate) engine: Engine,
+    /// Incidents, approvals, controls.
+    pub(crate) desk: Desk,
+    /// Approval policy.
+    pub(crate) policy: Policy,
+    store: Store,
+    audit_head: (u64, String),
+    audit_tail: VecDeque<AuditEntry>,
+    publisher: Publisher,
+    /// Connected operators: what each looks at, and how many streams.
+    presence: HashMap<String, (Presence, usize)>,
+    /// The SLO statuses and agents last published, to publish only changes.
+    sent_slo: HashMap<String, SloStatus>,
+    sent_agents: HashMap<String, crate::model::agent::Agent>,
+    /// Callback registrations by agent.
+    callbacks: HashMap<String, CallbackRow>,
+    /// Callbacks of committed changes, not yet handed to delivery.
+    outbox: Vec<CallbackJob>,
+    recent_ids: RecentIds,
+    runbooks: crate::runbook::Library,
+    /// Per-agent samples for the drill-down endpoints.
+    pub(crate) drill: crate::engine::drill::Drill,
+    /// Agent registrations by agent.
+    pub(crate) profiles: HashMap<String, AgentProfile>,
+    /// Decision callbacks delivered and failed, by (agent, action).
+    pub(crate) callback_tally: HashMap<(String, String), (u64, u64)>,
+}
+
+/// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
+/// forgotten first.
+#[derive(Debug, Default)]
+struct RecentIds {
+    set: std::collections::HashSet<(String, String)>,
+    order: VecDeque<(String, String)>,
+}
+
+/// Event ids remembered for de-duplication.
+pub const RECENT_EVENT_IDS: usize = 200_000;
+
+impl RecentIds {
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.set.contains(key)
+    }
+
+    fn insert(&mut self, key: (String, String)) {
+        if self.set.insert(key.clone()) {
+            self.order.push_back(key);
+            if self.order.len() > RECENT_EVENT_IDS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
+fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
+    meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl Core {
+    /// Builds the state from the store, replaying the event journal into a
+    /// fresh engine.
+    pub fn open(
+        store: Store,
+        engine: Engine,
+        policy: Policy,
+        limits: StreamLimits,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let loaded = store.load(AUDIT_TAIL)?;
+        let mut desk = Desk::default();
+        for i in loaded.incidents {
+            desk.next_incident = desk.next_incident.max(id_number(&i.id));
+            desk.incidents.insert(i.id.clone(), i);
+        }
+        for a in loaded.approvals {
+            desk.next_approval = desk.next_approval.max(id_number(&a.id));
+            desk.approval_keys
+                .insert((a.agent.clone(), a.request_id.clone()), a.id.clone());
+            desk.approvals.insert(a.id.clone(), a);
+        }
+        for c in loaded.controls {
+            desk.next_control = desk.next_control.max(id_number(&c.id));
+            desk.controls.insert(c.id.clone(), c);
+        }
+        desk.handoff_notes = loaded.handoff_notes;
+        let counter = |key| meta_u64(&loaded.meta, key);
+        desk.next_incident = desk.next_incident.max(counter("next_incident"));
+        desk.next_approval = desk.next_approval.max(counter("next_approval"));
+        desk.next_control = desk.next_control.max(counter("next_control"));
+        // Ids handed out before a restart may have been seen by clients: start
+        // past everything reserved.
+        let publisher = Publisher::new(counter("seq_reserved"), limits);
+        let mut core = Self {
+            engine,
+            desk,
+            policy,
+            store,
+            audit_head: loaded.audit_head,
+            audit_tail: loaded.audit_tail.into(),
+            publisher,
+            presence: HashMap::new(),
+            sent_slo: HashMap::new(),
+            callbacks: loaded
+                .callbacks
+                .into_iter()
+                .map(|c| (c.agent.clone(), c))
+                .collect(),
+            outbox: Vec::new(),
+            recent_ids: RecentIds::default(),
+            sent_agents: HashMap::new(),
+            runbooks: crate::runbook::Library::default(),
+            drill: crate::engine::drill::Drill::new(256),
+            profiles: loaded.profiles.into_iter().collect(),
+            callback_tally: HashMap::new(),
+        };
+        core.tally_callbacks_since(now - chrono::Duration::days(7))?;
+        core.replay_journal(now)?;
+        Ok(core)
+    }
+
+    fn replay_journal(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let horizon_days = self
+            .engine
+            .specs()
+            .iter()
+            .map(|s| s.window_days)
+            .max()
+            .unwrap_or(30)
+            .max(7);
+        let since = now.timestamp() - i64::from(horizon_days) * 86_400;
+        let engine = &mut self.engine;
+        let drill = &mut self.drill;
+        // Ids of journalled events are remembered again, so a batch whose
+        // answer was lost in the crash is a repeat when it is re-sent.
+        let recent_ids = &mut self.recent_ids;
+        let mut bad = 0u64;
+        self.store
+            .for_each_event(since, |line| match Envelope::decode(line) {
+                Ok(env) => {
+                    if let Some(id) = &env.id {
+                        recent_ids.insert((env.agent.clone(), id.clone()));
+                    }
+                    if engine.apply(&env).is_ok() {
+                        drill.record(&env);
+                    }
+                }
+                Err(_) => bad += 1,
+            })?;
+        if bad > 0 {
+            tracing::warn!(bad, "journal lines that no longer decode were skipped");
+        }
+        // Signals from replayed history (alerts, agents seen) describe the
+        // past; the first tick re-evaluates the present.
+        self.engine.drain_signals();
+        self.engine.tick(now);
+        for s in self.engine.drain_signals() {
+            if let crate::engine::Signal::Alert { series, level, .. } = s {
+                tracing::info!(%series, level = level.as_str(), "alert state after replay");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the runbooks incidents are linked to (at start).
+    pub fn set_runbooks(&mut self, runbooks: crate::runbook::Library) {
+        self.runbooks = runbooks;
+    }
+
+    /// The runbooks incidents are linked to.
+    pub fn runbooks(&self) -> &crate::runbook::Library {
+        &self.runbooks
+    }
+
+    /// A new stream subscription.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
+        self.publisher.subscribe()
+    }
+
+    /// The id of the last delta.
+    pub fn seq(&self) -> u64 {
+        self.publisher.seq()
+    }
+
+    /// Deltas after `id`, if the replay buffer still holds all of them.
+    pub fn replay_after(&self, id: u64) -> Option<Vec<Arc<Frame>>> {
+        self.publisher.replay_after(id)
+    }
+
+    /// A new change whose audit entries chain from the current head.
+    pub fn change(&self) -> Change {
+        Change {
+            batch: Batch::default(),
+            head: self.audit_head.clone(),
+            callbacks: Vec::new(),
+        }
+    }
+
+    /// Read access to the store (audit paging, idempotency look-ups).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Allocates the next incident id.
+    pub fn next_incident_id(&mut self, change: &mut Change) -> String {
+        allocate(&mut self.desk.next_incident, "next_incident", "INC", change)
+    }
+
+    /// Allocates the next approval id.
+    pub fn next_approval_id(&mut self, change: &mut Change) -> String {
+        allocate(&mut self.desk.next_approval, "next_approval", "APR", change)
+    }
+
+    /// Allocates the next control id.
+    pub fn next_control_id(&mut self, change: &mut Change) -> String {
+        allocate(&mut self.desk.next_control, "next_control", "CTL", change)
+    }
+
+    /// Writes a change and, once stored, applies and publishes it.
+    pub fn commit(&mut self, mut change: Change) -> Result<(), StoreError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        let deltas = (change.batch.incidents.len()
+            + change.batch.approvals.len()
+            + change.batch.controls.len()
+            + change.batch.audit.len()) as u64;
+        let reserved = self.publisher.reserve(&mut change.batch, deltas);
+        self.store.write(&change.batch)?;
+        if let Some(r) = reserved {
+            self.publisher.reserved(r);
+        }
+        self.audit_head = change.head;
+        let batch = change.batch;
+        for c in &batch.callbacks {
+            self.callbacks.insert(c.agent.clone(), c.clone());
+        }
+        for i in batch.incidents {
+            self.publisher
+                .publish(&Delta::Incident(Box::new(i.clone())));
+            self.desk.incidents.insert(i.id.clone(), i);
+        }
+        for a in batch.approvals {
+            self.publisher
+                .publish(&Delta::Approval(Box::new(a.clone())));
+            self.desk
+                .approval_keys
+                .insert((a.agent.clone(), a.request_id.clone()), a.id.clone());
+            self.desk.approvals.insert(a.id.clone(), a);
+        }
+        for c in batch.controls {
+            self.publisher.publish(&Delta::Control(Box::new(c.clone())));
+            self.desk.controls.insert(c.id.clone(), c);
+        }
+        self.desk.handoff_notes.extend(batch.handoff_notes);
+        self.profiles.extend(batch.profiles);
+        for e in batch.audit {
+            self.publisher.publish(&Delta::Audit(Box::new(e.clone())));
+            if self.audit_tail.len() >= AUDIT_TAIL {
+                self.audit_tail.pop_front();
+            }
+            self.audit_tail.push_back(e);
+        }
+        self.outbox.extend(change.callbacks);
+        Ok(())
+    }
+
+    /// Publishes a delta that needs no storage (SLO status, agents,
+    /// presence), reserving ids first if needed.
+    pub fn publish_volatile(&mut self, delta: &Delta) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        if let Some(r) = self.publisher.reserve(&mut batch, 1) {
+            self.store.write(&batch)?;
+            self.publisher.reserved(r);
+        }
+        self.publisher.publish(delta);
+        Ok(())
+    }
+
+    /// Journals and applies accepted events; approval requests and reported
+    /// incidents become desk objects in the same transaction.
+    pub fn ingest(
+        &mut self,
+        events: Vec<(Envelope, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let mut outcome = IngestOutcome::default();
+        let mut change = self.change();
+        let mut accepted = Vec::with_capacity(events.len());
+        let mut new_ids = std::collections::HashSet::new();
+        for (i, (env, line)) in events.into_iter().enumerate() {
+            if let Some(id) = &env.id {
+                let key = (env.agent.clone(), id.clone());
+                if self.recent_ids.contains(&key) || new_ids.contains(&key) {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                new_ids.insert(key);
+            }
+            if let Err(e) = self.engine.check(&env) {
+                outcome.refused.push((i, e.to_string()));
+                continue;
+            }
+            change.batch.events.push(JournalRow {
+                ts: env.ts.timestamp(),
+                agent: env.agent.clone(),
+                line,
+            });
+            accepted.push(env);
+        }
+        self.record_requests(&accepted, now, &mut change);
+        self.commit(change)?;
+        // Remembered only once stored: a failed write must not turn the
+        // sender's retry into a "duplicate".
+        for key in new_ids {
+            self.recent_ids.insert(key);
+        }
+        for env in &accepted {
+            // Checked above; a refusal here would only mean a limit was
+            // reached by an earlier event of the same batch.
+            match self.engine.apply(env) {
+                Ok(()) => self.drill.record(env),
+                Err(e) => tracing::debug!(error = %e, "event refused by engine limits"),
+            }
+        }
+        outcome.accepted = accepted.len() as u64 + outcome.duplicates;
+        Ok(outcome)
+    }
+
+    /// Drops journal events older than every window and idempotency
+    /// records older than a day.
+    pub fn prune(&mut self, now: DateTime<Utc>) {
+        let horizon_days = self
+            .engine
+            .specs()
+            .iter()
+            .map(|s| s.window_days)
+            .max()
+            .unwrap_or(30)
+            .max(7);
+        let before = now.timestamp() - i64::from(horizon_days) * 86_400;
+        if let Err(e) = self.store.prune_events(before) {
+            tracing::warn!(error = %e, "could not prune the event journal");
+        }
+        if let Err(e) = self.store.prune_idempotency(now.timestamp() - 86_400) {
+            tracing::warn!(error = %e, "could not prune idempotency records");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Reads for operators: health, the state, who am I, the audit log,
+//! runbooks; and presence, what an operator is looking at.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::model::action::{Me, PresenceRequest};
+use crate::model::audit::AuditEntry;
+use crate::model::stream::Snapshot;
+use crate::runbook::RunbookList;
+
+use super::super::error::ApiError;
+use super::AppState;
+use super::extract::{
+    Allowed, Caller, Command, ReadingAudit, ReadingRunbooks, ReadingState, SharingPresence,
+};
+
+/// `200 ok`; `200 degraded: …` while storage refuses writes (reads are
+/// still served, so a load balancer should keep sending them); `503` when
+/// the database is gone.
+pub async fn healthz(State(hub): State<AppState>) -> Response {
+    let health = hub
+        .with_core(|core| {
+            let store = core.store();
+            (store.path().exists(), store.write_failure().cloned())
+        })
+        .await;
+    match health {
+        Ok((true, None)) => (StatusCode::OK, "ok\n").into_response(),
+        Ok((true, Some((since, why)))) => (
+            StatusCode::OK,
+            format!(
+                "degraded: {why} (since {}); reads are served, writes get 503\n",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )
+            .into_response(),
+        _ => ApiError::Unavailable("database not open".into()).into_response(),
+    }
+}
+
+/// `GET /v1/state`: the whole shared state.
+pub async fn state(
+    State(hub): State<AppState>,
+    Allowed(_, _): Allowed<ReadingState>,
+) -> Result<Json<Snapshot>, ApiError> {
+    Ok(Json(hub.with_core(|core| core.snapshot(Utc::now())).await?))
+}
+
+/// `GET /v1/me`.
+pub async fn me(Caller(who): Caller) -> Json<Me> {
+    Json(Me {
+        name: who.name,
+        role: who.role,
+    })
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Entries after this sequence number.
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Answer of `GET /v1/audit`.
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// `after` for the next page.
+    pub next_after: u64,
+}
+
+/// `GET /v1/audit?after=N&limit=M`.
+pub async fn audit(
+    State(hub): State<AppState>,
+    Allowed(_, _): Allowed<ReadingAudit>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = hub
+        .with_core(move |core| core.store().audit_after(q.after, limit))
+        .await??;
+    let next_after = entries.last().map(|e| e.seq).unwrap_or(q.after);
+    Ok(Json(AuditPage {
+        entries,
+        next_after,
+    }))
+}
+
+/// `GET /v1/runbooks`.
+pub async fn runbooks(
+    State(hub): State<AppState>,
+    Allowed(_, _): Allowed<ReadingRunbooks>,
+) -> Result<Json<RunbookList>, ApiError> {
+    let list = hub
+        .with_core(|core| RunbookList {
+            runbooks: core.runbooks().all().to_vec(),
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+/// `POST /v1/presence`: `204`, or `409` when the operator has no live
+/// stream to show presence on.
+pub async fn presence(
+    State(hub): State<AppState>,
+    Allowed(who, _): Allowed<SharingPresence>,
+    request: Command<PresenceRequest>,
+) -> Result<StatusCode, ApiError> {
+    let viewing = request.body.viewing;
+    if let Some(v) = &viewing {
+        crate::model::validate::id("viewing", v)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
+    let name = who.name.clone();
+    if hub
+        .with_core(move |core| core.set_viewing(&name, viewing))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Conflict {
+            message: format!(
+                "{} has no live stream: presence is shown for operators connected to /v1/stream",
+                who.name
+            ),
+            current: serde_json::Value::Null,
+        })
+    }
+}
