@@ -11,8 +11,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::envelope_ref::EnvelopeRef;
-use super::error::DecodeError;
 use super::incident::{Category, Severity};
 
 /// The protocol version this crate speaks.
@@ -51,31 +49,10 @@ impl Envelope {
         }
     }
 
-    /// Decodes one NDJSON line, with every check of protocol v1.
-    ///
-    /// The checks are those of [`EnvelopeRef::decode`]; this copies the
-    /// borrowed strings into an owned envelope.
-    pub fn decode(line: &str) -> Result<Self, DecodeError> {
-        EnvelopeRef::decode(line).map(EnvelopeRef::into_owned)
-    }
-
-    /// Decodes one NDJSON line given as bytes, refusing invalid UTF-8 with
-    /// the offset of the first bad byte.
-    pub fn decode_bytes(line: &[u8]) -> Result<Self, DecodeError> {
-        EnvelopeRef::decode_bytes(line).map(EnvelopeRef::into_owned)
-    }
-
     /// Encodes the envelope as one JSON line (without the newline).
     pub fn to_line(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         serde_json::to_string(self).unwrap_or_default()
-    }
-}
-
-impl<'de> Deserialize<'de> for Envelope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = super::raw::RawEnvelope::deserialize(deserializer)?;
-        raw.into_envelope().map_err(serde::de::Error::custom)
     }
 }
 

@@ -16,8 +16,6 @@ use super::envelope::{
     ApprovalRequest, Change, Component, Envelope, Escalation, Event, Heartbeat, IncidentReport,
     Outcome, PolicyViolation, RunFinished, Tokens, ToolCall, ToolCallEvent, ToolStatus, Versions,
 };
-use super::error::DecodeError;
-use super::limits::MAX_LINE_BYTES;
 
 /// One event from one agent, validated, with its strings borrowed from the
 /// decoded line where possible.
@@ -36,31 +34,6 @@ pub struct EnvelopeRef<'a> {
 }
 
 impl<'a> EnvelopeRef<'a> {
-    /// Decodes one NDJSON line, with every check of protocol v1: the same
-    /// checks, in the same order and with the same messages, as
-    /// [`Envelope::decode`].
-    pub fn decode(line: &'a str) -> Result<Self, DecodeError> {
-        if line.len() > MAX_LINE_BYTES {
-            return Err(DecodeError::LineTooLong {
-                len: line.len(),
-                limit: MAX_LINE_BYTES,
-            });
-        }
-        super::raw::decode_line(line)
-    }
-
-    /// Decodes one NDJSON line given as bytes, refusing invalid UTF-8 with
-    /// the offset of the first bad byte.
-    pub fn decode_bytes(line: &'a [u8]) -> Result<Self, DecodeError> {
-        match std::str::from_utf8(line) {
-            Ok(text) => Self::decode(text),
-            Err(e) => Err(DecodeError::Json(format!(
-                "line is not valid UTF-8 (first bad byte at offset {})",
-                e.valid_up_to()
-            ))),
-        }
-    }
-
     /// The owned envelope, copying the borrowed strings.
     pub fn into_owned(self) -> Envelope {
         Envelope {

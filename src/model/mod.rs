@@ -19,7 +19,6 @@ pub mod error;
 pub mod incident;
 pub mod limits;
 pub mod profile;
-pub mod raw;
 pub mod role;
 pub mod runbook;
 pub mod slo;
