@@ -12,6 +12,7 @@ pub mod intake;
 pub mod inventory;
 pub mod ops;
 pub mod policy;
+pub mod steps;
 pub mod store;
 pub mod tls;
 

@@ -200,10 +200,11 @@ pub fn action_text(action: &StepAction) -> String {
 }
 
 /// The roles that may run a step with this action (or tick a step without
-/// one). Every step needs `responder` or `lead` today; a client greys out a
-/// step whose roles do not include the operator's and says which are needed.
+/// one): those of [`Permission::RunStep`] for every step today; a client
+/// greys out a step whose roles do not include the operator's and says
+/// which are needed.
 pub fn roles_for(_action: Option<&StepAction>) -> &'static [Role] {
-    &[Role::Responder, Role::Lead]
+    crate::model::role::Permission::RunStep.roles()
 }
 
 /// The front matter, as written.

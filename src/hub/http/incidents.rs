@@ -10,6 +10,7 @@ use crate::runbook::StepRequest;
 
 use super::super::error::ApiError;
 use super::super::ops::{self, IncidentAction};
+use super::super::steps;
 use super::AppState;
 use super::extract::{
     Allowed, Command, Idempotent, OpeningIncidents, RunningSteps, WorkingIncidents,
@@ -64,7 +65,7 @@ pub async fn run_step(
 ) -> Response {
     let Command { body, idempotent } = request;
     hub.act(who, idempotent, move |core, who| {
-        ops::run_step(core, who, &id, body, Utc::now())
+        steps::run_step(core, who, &id, body, Utc::now())
     })
     .await
 }
