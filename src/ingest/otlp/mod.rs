@@ -1,0 +1,169 @@
+//! OpenTelemetry traces (OTLP/JSON `ExportTraceServiceRequest`) mapped to
+//! events, following the GenAI semantic conventions.
+//!
+//! - `invoke_agent` spans (by `gen_ai.operation.name`, a span name
+//!   `invoke_agent` or `invoke_agent {agent}`, or OpenInference `AGENT`)
+//!   become runs (`run.finished`) of the agent named by `gen_ai.agent.name`,
+//!   else `gen_ai.agent.id` or `agent.name`, else the span name after
+//!   `invoke_agent`, else the resource's `service.name`, made an id by
+//!   [`to_agent_id`]. `ts` is the span's end, `latency_ms` its duration,
+//!   `run_id` its span id, and the outcome is `failed` when its status is
+//!   ERROR or it carries `error.type` (`error` = the status message, else
+//!   `error.type`), else `success`;
+//! - `execute_tool` spans (by `gen_ai.operation.name`, a span name
+//!   `execute_tool {tool}`, or OpenInference `TOOL`) become tool calls of the
+//!   run they sit under, in start order; one under no run becomes a
+//!   `tool.called` event of its resource's `service.name`;
+//! - model spans (`chat` and friends, any span with a model name or token
+//!   usage, OpenInference `LLM`) add their tokens (`gen_ai.usage.*`, the
+//!   deprecated `prompt_tokens`/`completion_tokens`, or OpenInference
+//!   `llm.token_count.*`) and the model version to their run. A model span
+//!   under another model span that counted tokens is not counted again (two
+//!   instrumentations of one call); a run whose model spans carry no tokens
+//!   takes the usage on its agent span;
+//! - a span belongs to the run of its nearest agent ancestor (an agent span
+//!   to its own run), else to the only agent span of its trace;
+//! - a trace with model spans but no agent span is one run of the service
+//!   holding all its spans (its tool spans are that run's tool calls), from
+//!   its first start to its last end, `run_id` its trace id, `failed` when
+//!   a model span failed;
+//! - a trace with neither is ignored (apart from its tool spans, above),
+//!   and so are model spans outside every agent span of a trace with
+//!   several;
+//! - attributes in the `agentdeck.` namespace on the agent span fill what the
+//!   conventions do not carry: `agentdeck.workflow`, `agentdeck.run_id`,
+//!   `agentdeck.outcome`, `agentdeck.cost_usd`, `agentdeck.version.prompt`,
+//!   `agentdeck.version.tool` and `agentdeck.version.policy`;
+//! - a run whose agent span (or, for a service run, whose trace) lacks a
+//!   valid start or end time, or ends before it starts, is rejected with
+//!   the reason, and so are spans with no trace or span id; a tool call
+//!   without valid times just has no latency; a span sent twice in one
+//!   request is read once;
+//! - every event gets the id `otlp:{run_id}` (or `otlp:{span id}` for a
+//!   `tool.called`), so a retried export can be recognised.
+//!
+//! Spans are joined within one request only: a batching exporter sends a
+//! short trace together.
+//!
+//! Real exporters bend the spec, so the reader accepts enum names as well as
+//! numbers, hex ids in either case (and base64 ids, as generic protobuf JSON
+//! converters write them), 64-bit numbers as strings or numbers, `null` for
+//! empty fields, and the deprecated and OpenInference attribute names.
+
+mod convention;
+mod trace;
+mod wire;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::envelope::Envelope;
+
+use convention::*;
+use trace::*;
+use wire::*;
+
+pub use convention::to_agent_id;
+pub use wire::{EnumValue, Num};
+
+/// The result of mapping one export request.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// One `run.finished` per run found, and one `tool.called` per tool
+    /// span outside every run.
+    pub envelopes: Vec<Envelope>,
+    /// How many spans each envelope stands for, in the same order, so a
+    /// receiver that refuses an envelope can count the spans refused.
+    pub envelope_spans: Vec<u64>,
+    /// Spans read, duplicates included.
+    pub spans: u64,
+    /// Spans in traces with no agent or model span, and model spans outside
+    /// every agent span of a trace with several.
+    pub ignored_spans: u64,
+    /// Spans that could not be used (bad times, no ids, unnamed agents);
+    /// the spans of a rejected run are all counted.
+    pub rejected_spans: u64,
+    /// Spans sent a second time in the request (same trace and span id),
+    /// read once.
+    pub duplicate_spans: u64,
+    /// The first reasons for rejection.
+    pub errors: Vec<String>,
+}
+
+/// How many rejection reasons [`Mapped::errors`] keeps.
+const MAX_ERRORS: usize = 5;
+
+impl Mapped {
+    fn reject(&mut self, spans: u64, reason: String) {
+        self.rejected_spans += spans;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(reason);
+        }
+    }
+}
+
+struct FlatSpan {
+    span: Span,
+    service: Option<String>,
+    role: Role,
+}
+
+impl FlatSpan {
+    /// How the span is named in a rejection reason.
+    fn label(&self) -> String {
+        format!("span {} ({})", self.span.span_id, clip(&self.span.name, 64))
+    }
+}
+
+/// Parses and maps an OTLP/JSON trace export.
+pub fn map_export(body: &[u8]) -> Result<Mapped, String> {
+    let request: ExportRequest = super::json::from_slice(body)
+        .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))?;
+    Ok(map_request(request))
+}
+
+fn map_request(request: ExportRequest) -> Mapped {
+    let mut out = Mapped::default();
+    let mut seen = HashSet::new();
+    let mut traces: HashMap<String, Vec<FlatSpan>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for rs in request.resource_spans {
+        let service = attr_str(&rs.resource.attributes, &["service.name"]).map(str::to_string);
+        for ss in rs.scope_spans {
+            for mut span in ss.spans {
+                out.spans += 1;
+                span.trace_id = normalize_id(&span.trace_id);
+                span.span_id = normalize_id(&span.span_id);
+                span.parent_span_id = normalize_id(&span.parent_span_id);
+                if span.trace_id.is_empty() || span.span_id.is_empty() {
+                    // Without ids a span cannot be joined to its trace.
+                    let reason = format!("span ({}): no traceId or spanId", clip(&span.name, 64));
+                    out.reject(1, reason);
+                    continue;
+                }
+                if !seen.insert((span.trace_id.clone(), span.span_id.clone())) {
+                    out.duplicate_spans += 1;
+                    continue;
+                }
+                let role = role_of(&span);
+                if !traces.contains_key(&span.trace_id) {
+                    order.push(span.trace_id.clone());
+                }
+                traces
+                    .entry(span.trace_id.clone())
+                    .or_default()
+                    .push(FlatSpan {
+                        span,
+                        service: service.clone(),
+                        role,
+                    });
+            }
+        }
+    }
+    for trace_id in order {
+        let Some(spans) = traces.remove(&trace_id) else {
+            continue;
+        };
+        Trace::new(&trace_id, &spans).map_into(&mut out);
+    }
+    out
+}

@@ -1,0 +1,345 @@
+//! One trace's spans, joined by their parent links and mapped to runs and
+//! tool calls.
+
+use std::collections::HashMap;
+
+use crate::model::envelope::{
+    DEFAULT_WORKFLOW, Envelope, Event, Outcome, RunFinished, Tokens, ToolCall, ToolCallEvent,
+    ToolStatus, Versions,
+};
+use crate::model::limits::MAX_TOOL_CALLS;
+
+use super::convention::*;
+use super::wire::*;
+use super::{FlatSpan, Mapped};
+
+/// The spans of one trace, with their parent links.
+pub(super) struct Trace<'a> {
+    pub(super) id: &'a str,
+    pub(super) spans: &'a [FlatSpan],
+    pub(super) index: HashMap<&'a str, usize>,
+    /// Per span: whether it or an ancestor below the nearest agent span is
+    /// a model span that reports tokens.
+    pub(super) counted_above: Vec<Option<bool>>,
+}
+
+impl<'a> Trace<'a> {
+    pub(super) fn new(id: &'a str, spans: &'a [FlatSpan]) -> Self {
+        let index = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.span.span_id.as_str(), i))
+            .collect();
+        let mut trace = Self {
+            id,
+            spans,
+            index,
+            counted_above: Vec::new(),
+        };
+        trace.counted_above = trace.nearest(|i| match spans[i].role {
+            Role::Agent => Some(false),
+            Role::Model if has_tokens(&spans[i].span) => Some(true),
+            _ => None,
+        });
+        trace
+    }
+
+    pub(super) fn parent(&self, i: usize) -> Option<usize> {
+        self.index
+            .get(self.spans[i].span.parent_span_id.as_str())
+            .copied()
+            .filter(|&p| p != i)
+    }
+
+    /// For every span, what `here` says of its nearest ancestor-or-self for
+    /// which it says anything. Memoised, so a deep trace costs linear time
+    /// rather than depth × spans; a parent cycle ends the walk.
+    pub(super) fn nearest<T: Copy>(&self, here: impl Fn(usize) -> Option<T>) -> Vec<Option<T>> {
+        let n = self.spans.len();
+        let mut memo: Vec<Option<Option<T>>> = vec![None; n];
+        for start in 0..n {
+            let mut path = Vec::new();
+            let mut i = start;
+            let found = loop {
+                if let Some(known) = memo[i] {
+                    break known;
+                }
+                path.push(i);
+                if let Some(v) = here(i) {
+                    break Some(v);
+                }
+                match self.parent(i) {
+                    Some(p) if path.len() <= n => i = p,
+                    _ => break None,
+                }
+            };
+            for j in path {
+                memo[j] = Some(found);
+            }
+        }
+        memo.into_iter().map(Option::flatten).collect()
+    }
+
+    pub(super) fn map_into(&self, out: &mut Mapped) {
+        let spans = self.spans;
+        let agents: Vec<usize> = (0..spans.len())
+            .filter(|&i| spans[i].role == Role::Agent)
+            .collect();
+        if agents.is_empty() && spans.iter().any(|s| s.role == Role::Model) {
+            let members: Vec<usize> = (0..spans.len()).collect();
+            self.push_run(None, &members, out);
+            return;
+        }
+        let nearest_agent = self.nearest(|i| (spans[i].role == Role::Agent).then_some(i));
+        let only_agent = (agents.len() == 1).then(|| agents[0]);
+        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+        for i in 0..spans.len() {
+            if let Some(a) = nearest_agent[i].or(only_agent) {
+                members.entry(a).or_default().push(i);
+                continue;
+            }
+            match spans[i].role {
+                Role::Tool => match self.tool_event(i) {
+                    Ok(env) => {
+                        out.envelopes.push(env);
+                        out.envelope_spans.push(1);
+                    }
+                    Err(e) => out.reject(1, e),
+                },
+                Role::Model => out.ignored_spans += 1,
+                // Plain spans around several agent spans (a workflow span
+                // above them) are context, not data lost.
+                Role::Agent | Role::Other if !agents.is_empty() => {}
+                Role::Agent | Role::Other => out.ignored_spans += 1,
+            }
+        }
+        for a in agents {
+            let members = members.remove(&a).unwrap_or_default();
+            self.push_run(Some(a), &members, out);
+        }
+    }
+
+    pub(super) fn push_run(&self, root: Option<usize>, members: &[usize], out: &mut Mapped) {
+        match self.build_run(root, members) {
+            Ok(env) => {
+                out.envelopes.push(env);
+                out.envelope_spans.push((members.len() as u64).max(1));
+            }
+            Err(e) => out.reject(members.len() as u64, e),
+        }
+    }
+
+    /// A tool span under no run, as a `tool.called` of its service.
+    pub(super) fn tool_event(&self, i: usize) -> Result<Envelope, String> {
+        let s = &self.spans[i];
+        let end = s
+            .span
+            .end_time_unix_nano
+            .0
+            .or(s.span.start_time_unix_nano.0);
+        let ts = end
+            .and_then(time)
+            .ok_or_else(|| format!("{}: no valid endTimeUnixNano", s.label()))?;
+        let agent = s.service.as_deref().and_then(to_agent_id).ok_or_else(|| {
+            format!(
+                "{}: a tool span under no agent span needs the resource's service.name",
+                s.label()
+            )
+        })?;
+        let call = tool_call(s);
+        let mut env = Envelope::new(
+            ts,
+            agent,
+            Event::ToolCalled(ToolCallEvent {
+                run_id: None,
+                workflow: DEFAULT_WORKFLOW.to_string(),
+                tool: call.tool,
+                status: call.status,
+                latency_ms: call.latency_ms,
+                error: call.error,
+            }),
+        );
+        env.id = to_id(&format!("otlp:{}", s.span.span_id));
+        Ok(env)
+    }
+
+    /// One run: of the agent span `root` with its `members` (the root
+    /// included), or of the whole trace when `root` is `None`.
+    pub(super) fn build_run(
+        &self,
+        root: Option<usize>,
+        members: &[usize],
+    ) -> Result<Envelope, String> {
+        let spans = self.spans;
+        let root = root.map(|r| &spans[r]);
+        let label = root
+            .map(FlatSpan::label)
+            .unwrap_or_else(|| format!("trace {}", self.id));
+        // Without an agent span the run spans all of the trace's spans.
+        let (start, end) = match root {
+            Some(r) => (r.span.start_time_unix_nano.0, r.span.end_time_unix_nano.0),
+            None => (
+                members
+                    .iter()
+                    .filter_map(|&i| spans[i].span.start_time_unix_nano.0)
+                    .min(),
+                members
+                    .iter()
+                    .filter_map(|&i| spans[i].span.end_time_unix_nano.0)
+                    .max(),
+            ),
+        };
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(format!(
+                "{label}: no valid startTimeUnixNano and endTimeUnixNano (nanoseconds since the epoch)"
+            ));
+        };
+        let ts = time(end).ok_or_else(|| format!("{label}: endTimeUnixNano is out of range"))?;
+        // A run that ends before it starts has no latency to report, and a
+        // made-up zero would flatter the latency SLO.
+        let latency_ms = duration_ms(start, end)
+            .ok_or_else(|| format!("{label}: endTimeUnixNano is before startTimeUnixNano"))?;
+        let root_attrs = root.map(|r| r.span.attributes.as_slice()).unwrap_or(&[]);
+
+        let agent = root
+            .into_iter()
+            .flat_map(|r| {
+                [
+                    attr_str(root_attrs, &["gen_ai.agent.name"]),
+                    attr_str(root_attrs, &["gen_ai.agent.id"]),
+                    attr_str(root_attrs, &["agent.name"]),
+                    after_operation(&r.span.name, "invoke_agent"),
+                    r.service.as_deref(),
+                ]
+            })
+            .chain(members.iter().map(|&i| spans[i].service.as_deref()))
+            .flatten()
+            .find_map(to_agent_id)
+            .ok_or_else(|| {
+                format!("{label}: no agent name (gen_ai.agent.name, span name or service.name)")
+            })?;
+
+        // Tool calls are reported in the order they started.
+        let mut ordered = members.to_vec();
+        ordered.sort_by_key(|&i| (spans[i].span.start_time_unix_nano.0.unwrap_or(u64::MAX), i));
+
+        let mut tokens: Option<Tokens> = None;
+        let mut model = None;
+        let mut tool_calls = Vec::new();
+        let mut model_error = None;
+        for &i in &ordered {
+            let s = &spans[i];
+            match s.role {
+                Role::Model => {
+                    // A model span under a model span that counted tokens is
+                    // the same call seen by a second instrumentation.
+                    let nested = self
+                        .parent(i)
+                        .is_some_and(|p| self.counted_above[p] == Some(true));
+                    if let Some(t) = tokens_of(&s.span).filter(|_| !nested) {
+                        let sum = tokens.get_or_insert_default();
+                        sum.input = sum.input.saturating_add(t.input);
+                        sum.output = sum.output.saturating_add(t.output);
+                    }
+                    if let Some(m) = attr_str(&s.span.attributes, MODEL_NAME) {
+                        model = Some(m);
+                    }
+                    if model_error.is_none() && is_error(&s.span) {
+                        model_error = Some(error_of(&s.span));
+                    }
+                }
+                Role::Tool if tool_calls.len() < MAX_TOOL_CALLS => tool_calls.push(tool_call(s)),
+                _ => {}
+            }
+        }
+        // The conventions also put usage and the model on the agent span.
+        if tokens.is_none() {
+            tokens = root.and_then(|r| tokens_of(&r.span));
+        }
+        let model = model
+            .or_else(|| attr_str(root_attrs, MODEL_NAME))
+            .and_then(to_name);
+
+        let (failed, error) = match root {
+            Some(r) => (is_error(&r.span), error_of(&r.span)),
+            // A service run fails with its first failed model call.
+            None => (model_error.is_some(), model_error.flatten()),
+        };
+        let outcome = attr_str(root_attrs, &["agentdeck.outcome"])
+            .and_then(|o| Outcome::parse(o.trim()))
+            .unwrap_or(if failed {
+                Outcome::Failed
+            } else {
+                Outcome::Success
+            });
+        let run_id = attr_str(root_attrs, &["agentdeck.run_id"])
+            .and_then(to_id)
+            .or_else(|| to_id(root.map(|r| r.span.span_id.as_str()).unwrap_or(self.id)))
+            .ok_or_else(|| format!("{label}: no usable run id"))?;
+        let workflow = attr_str(root_attrs, &["agentdeck.workflow"])
+            .and_then(to_id)
+            .unwrap_or_else(|| DEFAULT_WORKFLOW.to_string());
+        let cost_usd = attr_num(root_attrs, &["agentdeck.cost_usd"])
+            .filter(|c| *c >= 0.0)
+            .unwrap_or(0.0);
+        let version = |key| attr_str(root_attrs, &[key]).and_then(to_name);
+        let id = to_id(&format!("otlp:{run_id}"));
+        let mut env = Envelope::new(
+            ts,
+            agent,
+            Event::RunFinished(RunFinished {
+                run_id,
+                workflow,
+                outcome,
+                latency_ms,
+                cost_usd,
+                tokens,
+                tool_calls,
+                policy_violations: Vec::new(),
+                versions: Versions {
+                    model,
+                    prompt: version("agentdeck.version.prompt"),
+                    tool: version("agentdeck.version.tool"),
+                    policy: version("agentdeck.version.policy"),
+                },
+                error: error.filter(|_| outcome == Outcome::Failed),
+            }),
+        );
+        env.id = id;
+        Ok(env)
+    }
+}
+
+/// A tool span as a tool call.
+pub(super) fn tool_call(s: &FlatSpan) -> ToolCall {
+    let name = s.span.name.as_str();
+    let attrs = &s.span.attributes;
+    // The first name that makes a valid tool name: a garbled attribute
+    // falls through to the span name.
+    let tool = [
+        attr_str(attrs, &["gen_ai.tool.name"]),
+        attr_str(attrs, &["tool.name"]),
+        after_operation(name, "execute_tool"),
+        // OpenInference names a tool span after the tool.
+        (!name.starts_with("execute_tool")).then_some(name),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(to_name)
+    .unwrap_or_else(|| "unknown".to_string());
+    let error = is_error(&s.span);
+    let latency_ms = match (s.span.start_time_unix_nano.0, s.span.end_time_unix_nano.0) {
+        (Some(a), Some(b)) => duration_ms(a, b),
+        _ => None,
+    };
+    ToolCall {
+        tool,
+        status: if error {
+            ToolStatus::Error
+        } else {
+            ToolStatus::Ok
+        },
+        latency_ms,
+        error: if error { error_of(&s.span) } else { None },
+    }
+}
