@@ -33,6 +33,8 @@
 //! stream down for a quick run; `AGENTDECK_BENCH_REPS` (default 3) sets how
 //! many times each timed section runs (best and median are reported).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,7 @@ use agentdeck::model::envelope::{
 use agentdeck::model::envelope_ref::EnvelopeRef;
 use agentdeck::model::slo::SloSpec;
 use chrono::{DateTime, TimeZone, Utc};
+use common::{AGENTS, Rng, WORKFLOWS, env_u64, verdict};
 use serde::Deserialize;
 
 /// Events in the full run.
@@ -70,19 +73,6 @@ sli = "completion"
 objective = 0.95
 "#;
 
-const AGENTS: [&str; 10] = [
-    "refund-bot",
-    "triage-bot",
-    "billing-bot",
-    "kyc-bot",
-    "returns-bot",
-    "support-bot",
-    "fraud-bot",
-    "scheduling-bot",
-    "search-bot",
-    "onboarding-bot",
-];
-const WORKFLOWS: [&str; 5] = ["refund", "lookup", "classify", "summarize", "follow-up"];
 const TOOLS: [&str; 8] = [
     "crm.lookup",
     "orders.get",
@@ -97,41 +87,6 @@ const TOOLS: [&str; 8] = [
 // ---------------------------------------------------------------------------
 // Deterministic generator
 // ---------------------------------------------------------------------------
-
-/// splitmix64: tiny, fast and good enough for synthetic traffic.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in 0..n.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Standard normal (Box–Muller, one value per call).
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit(); // (0, 1]
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    /// Log-normal with the given median and shape.
-    fn log_normal(&mut self, median: f64, sigma: f64) -> f64 {
-        median * (sigma * self.normal()).exp()
-    }
-}
 
 /// Produces the stream, one envelope at a time, identically on every run.
 struct Generator {
@@ -163,8 +118,8 @@ impl Generator {
         let ts = self.ts_of(i);
         let hour = (ts - self.start).num_hours();
         let rng = &mut self.rng;
-        let a = rng.below(AGENTS.len() as u64) as usize;
-        let w = rng.below(WORKFLOWS.len() as u64) as usize;
+        let a = rng.below_fair(AGENTS.len() as u64) as usize;
+        let w = rng.below_fair(WORKFLOWS.len() as u64) as usize;
 
         // Two episodes so alerts and drift actually fire: billing-bot fails
         // a third of its runs for two hours on day 2, and refund-bot's
@@ -195,19 +150,19 @@ impl Generator {
             Outcome::Success
         };
         let latency_ms = match outcome {
-            Outcome::TimedOut => 30_000 + rng.below(2_000),
+            Outcome::TimedOut => 30_000 + rng.below_fair(2_000),
             _ => rng.log_normal(2_400.0, 0.6).clamp(40.0, 29_000.0) as u64,
         };
         let cost_usd = (rng.log_normal(0.04, 0.8).min(5.0) * 1e6).round() / 1e6;
         let tokens = Tokens {
-            input: 600 + rng.below(3_000),
-            output: 80 + rng.below(900),
+            input: 600 + rng.below_fair(3_000),
+            output: 80 + rng.below_fair(900),
         };
-        let calls = 1 + rng.below(3) as usize;
+        let calls = 1 + rng.below_fair(3) as usize;
         let mut tool_calls = Vec::with_capacity(calls);
         for _ in 0..calls {
             // Each agent uses four of the eight tools.
-            let tool = TOOLS[(a + 2 * rng.below(4) as usize) % TOOLS.len()];
+            let tool = TOOLS[(a + 2 * rng.below_fair(4) as usize) % TOOLS.len()];
             let error_p = if refund_tool_spike && tool == "payments.refund" {
                 0.45
             } else {
@@ -440,16 +395,6 @@ fn memory_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
-        Err(_) => default,
-    }
-}
-
 /// `1234567` → `1,234,567`.
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -549,10 +494,6 @@ impl Timed {
     fn ns_per_event(&self) -> f64 {
         self.best().as_nanos() as f64 / self.events.max(1) as f64
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "MISSED" }
 }
 
 // ---------------------------------------------------------------------------

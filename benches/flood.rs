@@ -72,6 +72,8 @@
 //! `--approvals A` approval requests/s (2), `--report-every S` (30),
 //! `--short` (45 s, reports every 15 s).
 
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,7 @@ use agentdeck::sim::agent::{Obeyed, SimAgent, Step};
 use agentdeck::sim::scenario::Scenario;
 use agentdeck::tui::app::App;
 use agentdeck::tui::keymap::Keymap;
+use common::{cpu_time, machine_cpu_time, ms};
 use tokio::sync::{Semaphore, mpsc};
 
 const AGENT_TOKEN: &str = "adk_flood_agent";
@@ -286,10 +289,6 @@ struct ClientStats {
     reconnects: AtomicU64,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -305,41 +304,6 @@ fn proc_status_bytes(field: &str) -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-/// CPU time (user + system) of this process so far.
-fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the `(comm)`: utime is field 14, stime 15.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // USER_HZ is 100 on every Linux this runs on.
-    Duration::from_millis(ticks * 10)
-}
-
-/// CPU time every process of the machine has used so far (`/proc/stat`).
-fn machine_cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return Duration::ZERO;
-    };
-    let Some(line) = stat.lines().next() else {
-        return Duration::ZERO;
-    };
-    let f: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
-    Duration::from_millis(busy * 10)
 }
 
 /// Bytes of the database and its WAL.

@@ -43,6 +43,8 @@
 //! concurrent client counts to try; `AGENTDECK_BENCH_APPROVALS` (default
 //! 300) the approvals of each delay run.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -56,6 +58,9 @@ use agentdeck::hub::store::{Batch, JournalRow, Store};
 use agentdeck::hub::{HubConfig, RunningHub};
 use agentdeck::model::role::Role;
 use chrono::{DateTime, SecondsFormat, Utc};
+use common::{
+    AGENTS, MODELS, Rng, TOOLS, WORKFLOWS, cpu_time, env_u64, machine_cpu_time, ms, verdict,
+};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
@@ -78,48 +83,6 @@ const TARGET_P99_MS: f64 = 50.0;
 const AGENT_TOKEN: &str = "adk_bench_agent";
 const VIEWER_TOKEN: &str = "adk_bench_viewer";
 const LEAD_TOKEN: &str = "adk_bench_lead";
-
-const AGENTS: [&str; 10] = [
-    "refund-bot",
-    "triage-bot",
-    "billing-bot",
-    "kyc-bot",
-    "returns-bot",
-    "support-bot",
-    "fraud-bot",
-    "scheduling-bot",
-    "search-bot",
-    "onboarding-bot",
-];
-const WORKFLOWS: [&str; 5] = ["refund", "lookup", "classify", "summarize", "follow-up"];
-const TOOLS: [&str; 8] = [
-    "crm.lookup",
-    "orders.get",
-    "payments.refund",
-    "kb.search",
-    "email.send",
-    "tickets.update",
-    "identity.verify",
-    "calendar.book",
-];
-const MODELS: [&str; 3] = ["gpt-4o-2024-08-06", "claude-sonnet-4-5", "gemini-2.5-pro"];
-
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -345,43 +308,6 @@ async fn post_events(http: &reqwest::Client, url: &str, body: String) -> Counts 
     c
 }
 
-/// CPU time (user + system) of this process so far.
-fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // USER_HZ is 100 on every Linux this runs on.
-    Duration::from_millis(ticks * 10)
-}
-
-/// CPU time every process of the machine has used so far (`/proc/stat`:
-/// user, nice, system, irq, softirq, steal), to tell how busy the machine
-/// was with other work while a phase ran.
-fn machine_cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return Duration::ZERO;
-    };
-    let Some(line) = stat.lines().next() else {
-        return Duration::ZERO;
-    };
-    let f: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| f.get(i)).sum();
-    Duration::from_millis(busy * 10)
-}
-
 /// Own and other processes' CPU time over a phase.
 struct CpuWatch {
     own: Duration,
@@ -415,22 +341,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().replace('_', "").parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
 }
 
 // ---------------------------------------------------------------- (a)

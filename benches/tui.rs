@@ -51,6 +51,8 @@
 //! `loop` runs one part; `AGENTDECK_BENCH_TUI_SCREENS` (e.g.
 //! `Approvals,Incidents`) limits (a) to some screens (for profiling).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
@@ -77,6 +79,7 @@ use agentdeck::tui::screen::{self, Screen};
 use agentdeck::tui::theme::Theme;
 use agentdeck::tui::view::render;
 use chrono::{DateTime, SecondsFormat, Utc};
+use common::{AGENTS, MODELS, Rng, TOOLS, WORKFLOWS, env_u64, verdict};
 use ratatui::backend::{CrosstermBackend, TestBackend};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -102,30 +105,6 @@ const AGENT_TOKEN: &str = "adk_bench_agent";
 const LEAD_TOKEN: &str = "adk_bench_lead";
 const LEAD_NAME: &str = "lead";
 
-const AGENTS: [&str; 10] = [
-    "refund-bot",
-    "triage-bot",
-    "billing-bot",
-    "kyc-bot",
-    "returns-bot",
-    "support-bot",
-    "fraud-bot",
-    "scheduling-bot",
-    "search-bot",
-    "onboarding-bot",
-];
-const WORKFLOWS: [&str; 5] = ["refund", "lookup", "classify", "summarize", "follow-up"];
-const TOOLS: [&str; 8] = [
-    "crm.lookup",
-    "orders.get",
-    "payments.refund",
-    "kb.search",
-    "email.send",
-    "tickets.update",
-    "identity.verify",
-    "calendar.book",
-];
-const MODELS: [&str; 3] = ["gpt-4o-2024-08-06", "claude-sonnet-4-5", "gemini-2.5-pro"];
 const OPERATORS: [&str; 5] = ["dana", "lee", "kim", "sam", "priya"];
 const ACTIONS: [&str; 6] = [
     "issue_refund",
@@ -135,31 +114,6 @@ const ACTIONS: [&str; 6] = [
     "apply_credit",
     "close_account",
 ];
-
-/// SplitMix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
 
 fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
@@ -1619,10 +1573,6 @@ async fn stop_hub(hub: Hub) {
 
 // ---- main -----------------------------------------------------------------------
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
 fn quantile(v: &[u64], q: f64) -> u64 {
     let mut v = v.to_vec();
     v.sort_unstable();
@@ -1809,13 +1759,6 @@ fn print_loop(r: &LoopRun, target: &str, ok: bool, top_rows: usize) {
             println!("    {}", heat_line(&r.cols));
         }
     }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn load_average() -> String {
