@@ -377,8 +377,12 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
             }
             Ok(Ok(r)) if matches!(r.status().as_u16(), 401 | 403) => {
                 let status = r.status().as_u16();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                let why = body["error"].as_str().unwrap_or("refused").to_string();
+                let body = super::hub::error_body(&r.bytes().await.unwrap_or_default());
+                let why = if body.error.is_empty() {
+                    "refused".to_string()
+                } else {
+                    body.error
+                };
                 let _ = tx
                     .send(FeedMsg::Refused(format!(
                         "the hub refused the token ({status}): {why}"

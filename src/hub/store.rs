@@ -311,108 +311,9 @@ impl Store {
 
     fn write_batch(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        {
-            if !batch.events.is_empty() {
-                let mut st =
-                    tx.prepare_cached("INSERT INTO events (ts, agent, line) VALUES (?1, ?2, ?3)")?;
-                for e in &batch.events {
-                    st.execute(params![e.ts, e.agent, e.line])?;
-                }
-            }
-            for i in &batch.incidents {
-                tx.prepare_cached(
-                    "INSERT INTO incidents (id, state, updated_at, body) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body",
-                )?
-                .execute(params![
-                    i.id,
-                    i.state.as_str(),
-                    rfc3339(i.updated_at),
-                    serde_json::to_string(i)?
-                ])?;
-            }
-            for a in &batch.approvals {
-                tx.prepare_cached(
-                    "INSERT INTO approvals (id, agent, request_id, state, body) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
-                )?
-                .execute(params![
-                    a.id,
-                    a.agent,
-                    a.request_id,
-                    a.state.as_str(),
-                    serde_json::to_string(a)?
-                ])?;
-            }
-            for c in &batch.controls {
-                tx.prepare_cached(
-                    "INSERT INTO controls (id, agent, state, body) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
-                )?
-                .execute(params![
-                    c.id,
-                    c.agent,
-                    serde_json::to_value(c.state)?.as_str().unwrap_or_default(),
-                    serde_json::to_string(c)?
-                ])?;
-            }
-            for e in &batch.audit {
-                tx.prepare_cached(
-                    "INSERT INTO audit (seq, ts, actor, role, action, subject, details, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?
-                .execute(params![
-                    e.seq as i64,
-                    rfc3339(e.ts),
-                    e.actor,
-                    e.role.map(Role::as_str),
-                    e.action,
-                    e.subject,
-                    serde_json::to_string(&e.details)?,
-                    e.prev_hash,
-                    e.hash
-                ])?;
-            }
-            if let Some(r) = &batch.idempotency {
-                tx.prepare_cached(
-                    "INSERT INTO idempotency (principal, key, fingerprint, status, body, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    r.principal,
-                    r.key,
-                    r.fingerprint,
-                    r.status,
-                    r.body,
-                    Utc::now().timestamp()
-                ])?;
-            }
-            for (key, value) in &batch.meta {
-                tx.prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![key, value])?;
-            }
-            for c in &batch.callbacks {
-                tx.prepare_cached(
-                    "INSERT INTO callbacks (agent, url, secret, updated_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (agent) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
-                )?
-                .execute(params![c.agent, c.url, c.secret, rfc3339(Utc::now())])?;
-            }
-            for (agent, profile) in &batch.profiles {
-                tx.prepare_cached(
-                    "INSERT INTO agent_profiles (agent, body, updated_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (agent) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                )?
-                .execute(params![agent, serde_json::to_string(profile)?, rfc3339(Utc::now())])?;
-            }
-            for n in &batch.handoff_notes {
-                tx.prepare_cached("INSERT INTO handoff_notes (at, by, text) VALUES (?1, ?2, ?3)")?
-                    .execute(params![rfc3339(n.at), n.by, n.text])?;
-            }
-        }
+        write_objects(&tx, batch)?;
+        write_audit(&tx, batch)?;
+        write_records(&tx, batch)?;
         tx.commit()?;
         Ok(())
     }
@@ -650,4 +551,120 @@ impl RawAudit {
             hash: self.hash,
         })
     }
+}
+
+/// The events, incidents, approvals and controls of a batch.
+fn write_objects(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+    if !batch.events.is_empty() {
+        let mut st =
+            tx.prepare_cached("INSERT INTO events (ts, agent, line) VALUES (?1, ?2, ?3)")?;
+        for e in &batch.events {
+            st.execute(params![e.ts, e.agent, e.line])?;
+        }
+    }
+    for i in &batch.incidents {
+        tx.prepare_cached(
+                "INSERT INTO incidents (id, state, updated_at, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body",
+            )?
+            .execute(params![
+                i.id,
+                i.state.as_str(),
+                rfc3339(i.updated_at),
+                serde_json::to_string(i)?
+            ])?;
+    }
+    for a in &batch.approvals {
+        tx.prepare_cached(
+            "INSERT INTO approvals (id, agent, request_id, state, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+        )?
+        .execute(params![
+            a.id,
+            a.agent,
+            a.request_id,
+            a.state.as_str(),
+            serde_json::to_string(a)?
+        ])?;
+    }
+    for c in &batch.controls {
+        tx.prepare_cached(
+            "INSERT INTO controls (id, agent, state, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+        )?
+        .execute(params![
+            c.id,
+            c.agent,
+            serde_json::to_value(c.state)?.as_str().unwrap_or_default(),
+            serde_json::to_string(c)?
+        ])?;
+    }
+    Ok(())
+}
+
+/// The audit entries of a batch.
+fn write_audit(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+    for e in &batch.audit {
+        tx.prepare_cached(
+            "INSERT INTO audit (seq, ts, actor, role, action, subject, details, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            e.seq as i64,
+            rfc3339(e.ts),
+            e.actor,
+            e.role.map(Role::as_str),
+            e.action,
+            e.subject,
+            serde_json::to_string(&e.details)?,
+            e.prev_hash,
+            e.hash
+        ])?;
+    }
+    Ok(())
+}
+
+/// The idempotency record, counters, callbacks, profiles and handoff notes
+/// of a batch.
+fn write_records(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+    if let Some(r) = &batch.idempotency {
+        tx.prepare_cached(
+            "INSERT INTO idempotency (principal, key, fingerprint, status, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            r.principal,
+            r.key,
+            r.fingerprint,
+            r.status,
+            r.body,
+            Utc::now().timestamp()
+        ])?;
+    }
+    for (key, value) in &batch.meta {
+        tx.prepare_cached(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute(params![key, value])?;
+    }
+    for c in &batch.callbacks {
+        tx.prepare_cached(
+                "INSERT INTO callbacks (agent, url, secret, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (agent) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
+            )?
+            .execute(params![c.agent, c.url, c.secret, rfc3339(Utc::now())])?;
+    }
+    for (agent, profile) in &batch.profiles {
+        tx.prepare_cached(
+                "INSERT INTO agent_profiles (agent, body, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (agent) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            )?
+            .execute(params![agent, serde_json::to_string(profile)?, rfc3339(Utc::now())])?;
+    }
+    for n in &batch.handoff_notes {
+        tx.prepare_cached("INSERT INTO handoff_notes (at, by, text) VALUES (?1, ?2, ?3)")?
+            .execute(params![rfc3339(n.at), n.by, n.text])?;
+    }
+    Ok(())
 }
