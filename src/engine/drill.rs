@@ -560,7 +560,10 @@ impl Drill {
     /// 5-minute bucket, in an unbroken run of buckets (within 6 h) up to
     /// `now`, whose failed-or-timed-out ratio exceeds `allowed_bad`. Up to
     /// two buckets in a row without runs are passed over; a longer quiet
-    /// spell ends the run. None when the latest bucket with runs is not
+    /// spell ends the run. The bucket holding `now` is still filling: when
+    /// it is not burning it is passed over like an empty one, so a good
+    /// run in the first seconds of a new bucket does not hide a burn that
+    /// is under way. None when the latest complete bucket with runs is not
     /// burning.
     pub fn burn_start(
         &self,
@@ -587,7 +590,7 @@ impl Drill {
             let bad = f64::from(c.failed.saturating_add(c.timed_out)) / f64::from(c.runs);
             if bad > allowed_bad {
                 start = Some(bucket);
-            } else {
+            } else if bucket != last {
                 break;
             }
         }
@@ -756,6 +759,35 @@ mod tests {
         // A day later the old buckets are out of the window.
         let (_, later) = d.top_runs("bot", false, at(30 * 3600));
         assert!(later.is_empty());
+    }
+
+    #[test]
+    fn a_good_run_in_a_bucket_just_begun_does_not_hide_the_burn() {
+        let mut d = Drill::new(8);
+        // Three 5-minute buckets of mostly failed runs from 3600 s on.
+        for i in 0..30 {
+            let outcome = if i % 4 == 0 {
+                Outcome::Success
+            } else {
+                Outcome::Failed
+            };
+            d.record(&env(
+                at(3600 + i * 30),
+                run(&format!("r{i}"), outcome, 100, 0.1),
+            ));
+        }
+        // The next bucket has begun with one good run.
+        let now = at(3600 + 900 + 10);
+        d.record(&env(now, run("good", Outcome::Success, 100, 0.1)));
+        assert_eq!(d.burn_start("bot", now, 0.05), Some(at(3600)));
+        // A complete good bucket after the burn ends it.
+        for i in 0..10 {
+            d.record(&env(
+                at(3600 + 900 + 20 + i),
+                run(&format!("g{i}"), Outcome::Success, 100, 0.1),
+            ));
+        }
+        assert_eq!(d.burn_start("bot", at(3600 + 1200 + 10), 0.05), None);
     }
 
     #[test]
