@@ -157,20 +157,6 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    struct Lines<S> {
-        bytes: std::pin::Pin<Box<S>>,
-        /// An unfinished line (or, before the first line end, the start of
-        /// the stream, where a byte order mark may be).
-        pending: Vec<u8>,
-        /// The empty first line has been sent.
-        started: bool,
-        /// No line has been sent yet: `pending` holds the stream's start.
-        at_start: bool,
-        /// Why the stream ends, after the piece being sent.
-        failure: Option<String>,
-        done: bool,
-    }
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
     let state = Lines {
         bytes: Box::pin(bytes),
         pending: Vec::new(),
@@ -193,75 +179,100 @@ where
             return Some((Ok("\n".to_string()), s));
         }
         loop {
-            let chunk = match s.bytes.next().await {
-                Some(Ok(chunk)) => chunk,
+            let piece = match s.bytes.next().await {
+                Some(Ok(chunk)) => s.take(chunk.as_ref()),
                 Some(Err(e)) => {
                     s.done = true;
-                    return Some((Err(e.to_string()), s));
+                    Some(Err(e.to_string()))
                 }
-                None => {
-                    // The rest: an unfinished line the parser will drop.
-                    s.done = true;
-                    let mut rest = std::mem::take(&mut s.pending);
-                    if s.at_start && rest.starts_with(BOM) {
-                        rest.drain(..BOM.len());
-                    }
-                    return Some((checked(rest), s));
-                }
+                None => Some(s.finish()),
             };
-            let chunk = chunk.as_ref();
-            match chunk.iter().rposition(|&b| b == b'\n' || b == b'\r') {
-                None => {
-                    s.pending.extend_from_slice(chunk);
-                    if s.pending.len() > MAX_STREAM_LINE_BYTES {
-                        s.done = true;
-                        return Some((
-                            Err(format!(
-                                "a line of the stream is longer than {MAX_STREAM_LINE_BYTES} bytes"
-                            )),
-                            s,
-                        ));
-                    }
-                }
-                Some(end) => {
-                    let (lines, rest) = chunk.split_at(end + 1);
-                    let mut ready = std::mem::replace(&mut s.pending, rest.to_vec());
-                    ready.extend_from_slice(lines);
-                    if s.at_start && ready.starts_with(BOM) {
-                        ready.drain(..BOM.len());
-                    }
-                    s.at_start = false;
-                    return Some(match String::from_utf8(ready) {
-                        Ok(text) => (Ok(text), s),
-                        Err(e) => {
-                            // The whole lines before the bad byte still go
-                            // through, as they would had the bytes come in
-                            // other pieces; the error comes next.
-                            let valid = e.utf8_error().valid_up_to();
-                            let why = format!("the stream is not UTF-8 text ({e})");
-                            let bytes = e.into_bytes();
-                            match bytes[..valid]
-                                .iter()
-                                .rposition(|&b| b == b'\n' || b == b'\r')
-                            {
-                                Some(end) => {
-                                    s.failure = Some(why);
-                                    let good = bytes[..=end].to_vec();
-                                    // Cut after ASCII, within the valid prefix.
-                                    (Ok(String::from_utf8(good).unwrap_or_default()), s)
-                                }
-                                None => {
-                                    s.done = true;
-                                    (Err(why), s)
-                                }
-                            }
-                        }
-                    });
-                }
+            if let Some(piece) = piece {
+                return Some((piece, s));
             }
         }
     })
 }
+
+/// The state of [`whole_lines`].
+struct Lines<S> {
+    bytes: std::pin::Pin<Box<S>>,
+    /// An unfinished line (or, before the first line end, the start of the
+    /// stream, where a byte order mark may be).
+    pending: Vec<u8>,
+    /// The empty first line has been sent.
+    started: bool,
+    /// No line has been sent yet: `pending` holds the stream's start.
+    at_start: bool,
+    /// Why the stream ends, after the piece being sent.
+    failure: Option<String>,
+    done: bool,
+}
+
+/// A UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl<S> Lines<S> {
+    /// Takes one chunk: the whole lines it completes, an error, or None
+    /// when it ends no line (it is held back).
+    fn take(&mut self, chunk: &[u8]) -> Option<Result<String, String>> {
+        let Some(end) = chunk.iter().rposition(|&b| b == b'\n' || b == b'\r') else {
+            self.pending.extend_from_slice(chunk);
+            if self.pending.len() > MAX_STREAM_LINE_BYTES {
+                self.done = true;
+                return Some(Err(format!(
+                    "a line of the stream is longer than {MAX_STREAM_LINE_BYTES} bytes"
+                )));
+            }
+            return None;
+        };
+        let (lines, rest) = chunk.split_at(end + 1);
+        let mut ready = std::mem::replace(&mut self.pending, rest.to_vec());
+        ready.extend_from_slice(lines);
+        if self.at_start && ready.starts_with(BOM) {
+            ready.drain(..BOM.len());
+        }
+        self.at_start = false;
+        Some(match String::from_utf8(ready) {
+            Ok(text) => Ok(text),
+            Err(e) => self.not_utf8(e),
+        })
+    }
+
+    /// The whole lines before a bad byte still go through, as they would
+    /// had the bytes come in other pieces; the error comes next.
+    fn not_utf8(&mut self, e: std::string::FromUtf8Error) -> Result<String, String> {
+        let valid = e.utf8_error().valid_up_to();
+        let why = format!("the stream is not UTF-8 text ({e})");
+        let bytes = e.into_bytes();
+        match bytes[..valid]
+            .iter()
+            .rposition(|&b| b == b'\n' || b == b'\r')
+        {
+            Some(end) => {
+                self.failure = Some(why);
+                // Cut after ASCII, within the valid prefix.
+                Ok(String::from_utf8(bytes[..=end].to_vec()).unwrap_or_default())
+            }
+            None => {
+                self.done = true;
+                Err(why)
+            }
+        }
+    }
+
+    /// The end of the source: the rest, an unfinished line the parser
+    /// will drop.
+    fn finish(&mut self) -> Result<String, String> {
+        self.done = true;
+        let mut rest = std::mem::take(&mut self.pending);
+        if self.at_start && rest.starts_with(BOM) {
+            rest.drain(..BOM.len());
+        }
+        checked(rest)
+    }
+}
+
 /// The bytes as text, or why they are not.
 fn checked(bytes: Vec<u8>) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("the stream is not UTF-8 text ({e})"))
@@ -346,48 +357,13 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
                 if tx.send(FeedMsg::Connected).await.is_err() {
                     return;
                 }
-                let mut events = Box::pin(decode_stream(watched(
-                    Box::pin(r.bytes_stream()),
-                    config.idle_timeout,
-                    tx.clone(),
-                )));
-                let mut error = "the hub closed the stream".to_string();
-                while let Some(item) = events.next().await {
-                    match item {
-                        StreamItem::Msg(msg) => {
-                            if let FeedMsg::Snapshot(s) = &msg {
-                                last_id = Some(s.seq);
-                            } else if let FeedMsg::Delta(id, _) = &msg {
-                                last_id = Some(*id);
-                            }
-                            if tx.send(msg).await.is_err() {
-                                return;
-                            }
-                        }
-                        StreamItem::Skipped(e) => {
-                            tracing::warn!(error = %e, "skipped a stream event")
-                        }
-                        StreamItem::Broken(e) => {
-                            error = e;
-                            break;
-                        }
-                    }
+                match follow(r, &tx, &mut last_id, config.idle_timeout).await {
+                    Some(error) => error,
+                    None => return, // the TUI has gone
                 }
-                error
             }
             Ok(Ok(r)) if matches!(r.status().as_u16(), 401 | 403) => {
-                let status = r.status().as_u16();
-                let body = super::hub::error_body(&r.bytes().await.unwrap_or_default());
-                let why = if body.error.is_empty() {
-                    "refused".to_string()
-                } else {
-                    body.error
-                };
-                let _ = tx
-                    .send(FeedMsg::Refused(format!(
-                        "the hub refused the token ({status}): {why}"
-                    )))
-                    .await;
+                let _ = tx.send(FeedMsg::Refused(refusal(r).await)).await;
                 return;
             }
             Ok(Ok(r)) => format!("the hub answered {}", r.status().as_u16()),
@@ -416,6 +392,49 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
         }
         tokio::time::sleep(retry_in).await;
     }
+}
+
+/// Hands the events of an open stream to `tx`, remembering the last id
+/// for a resume, until the stream breaks: why it ended, or None when the
+/// receiver has gone.
+async fn follow(
+    r: reqwest::Response,
+    tx: &mpsc::Sender<FeedMsg>,
+    last_id: &mut Option<u64>,
+    idle_timeout: Duration,
+) -> Option<String> {
+    let mut events = Box::pin(decode_stream(watched(
+        Box::pin(r.bytes_stream()),
+        idle_timeout,
+        tx.clone(),
+    )));
+    while let Some(item) = events.next().await {
+        match item {
+            StreamItem::Msg(msg) => {
+                if let FeedMsg::Snapshot(s) = &msg {
+                    *last_id = Some(s.seq);
+                } else if let FeedMsg::Delta(id, _) = &msg {
+                    *last_id = Some(*id);
+                }
+                tx.send(msg).await.ok()?;
+            }
+            StreamItem::Skipped(e) => tracing::warn!(error = %e, "skipped a stream event"),
+            StreamItem::Broken(e) => return Some(e),
+        }
+    }
+    Some("the hub closed the stream".to_string())
+}
+
+/// What the operator reads when the hub refuses the token.
+async fn refusal(r: reqwest::Response) -> String {
+    let status = r.status().as_u16();
+    let body = super::hub::error_body(&r.bytes().await.unwrap_or_default());
+    let why = if body.error.is_empty() {
+        "refused".to_string()
+    } else {
+        body.error
+    };
+    format!("the hub refused the token ({status}): {why}")
 }
 
 /// A network error in a few words.
