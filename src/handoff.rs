@@ -330,8 +330,31 @@ pub fn summarize(
 ) -> Handoff {
     let mut incidents: Vec<&Incident> = incidents.iter().collect();
     incidents.sort_by_key(|i| id_number(&i.id));
-    let in_window = |t: Option<DateTime<Utc>>| t.is_some_and(|t| window.contains(t));
+    let mut slos: Vec<SloLine> = slos.iter().map(slo_line).collect();
+    slos.sort_by(|a, b| a.series.cmp(&b.series));
+    let mut notes: Vec<HandoffNote> = notes
+        .iter()
+        .filter(|n| window.contains(n.at))
+        .cloned()
+        .collect();
+    notes.sort_by_key(|n| n.at);
+    Handoff {
+        from: window.from,
+        to: window.to,
+        generated_at: now,
+        incidents: incident_summary(window, &incidents),
+        approvals: approval_summary(window, approvals),
+        slos,
+        controls: controls_in_force(controls, now),
+        steps: steps_in(window, &incidents),
+        notes,
+    }
+}
 
+/// Incidents opened, resolved and still open over the shift, with the
+/// mean times to acknowledge and to resolve.
+fn incident_summary(window: Window, incidents: &[&Incident]) -> IncidentSummary {
+    let in_window = |t: Option<DateTime<Utc>>| t.is_some_and(|t| window.contains(t));
     let opened: Vec<IncidentLine> = incidents
         .iter()
         .filter(|i| window.contains(i.opened_at))
@@ -358,7 +381,20 @@ pub fn summarize(
         .iter()
         .filter_map(|i| i.resolved_at.map(|t| seconds(t - i.opened_at)))
         .collect();
+    IncidentSummary {
+        opened,
+        resolved: resolved.iter().map(|i| incident_line(i)).collect(),
+        still_open,
+        acknowledged: ack_times.len(),
+        mtta_s: mean(&ack_times),
+        mttr_s: mean(&resolve_times),
+    }
+}
 
+/// Approvals decided, expired and pending over the shift, with decision
+/// latencies.
+fn approval_summary(window: Window, approvals: &[Approval]) -> ApprovalSummary {
+    let in_window = |t: Option<DateTime<Utc>>| t.is_some_and(|t| window.contains(t));
     let mut approvals: Vec<&Approval> = approvals.iter().collect();
     approvals.sort_by_key(|a| id_number(&a.id));
     let decided: Vec<ApprovalLine> = approvals
@@ -385,26 +421,54 @@ pub fn summarize(
         .iter()
         .filter(|a| a.state == ApprovalState::Approved)
         .count();
+    ApprovalSummary {
+        approved,
+        rejected: decided.len() - approved,
+        decided,
+        expired,
+        pending,
+        latency_p50_s: nearest_rank(&latencies, 50.0),
+        latency_p95_s: nearest_rank(&latencies, 95.0),
+    }
+}
 
-    let mut slo_lines: Vec<SloLine> = slos
-        .iter()
-        .map(|s| SloLine {
-            series: s.status.series.clone(),
-            objective: s.status.objective,
-            ratio: s.status.ratio,
-            budget_remaining: s.status.budget_remaining,
-            budget_burned: s.budget_burned,
-            alert: s.status.alert,
-        })
-        .collect();
-    slo_lines.sort_by(|a, b| a.series.cmp(&b.series));
+fn slo_line(s: &SloNow) -> SloLine {
+    SloLine {
+        series: s.status.series.clone(),
+        objective: s.status.objective,
+        ratio: s.status.ratio,
+        budget_remaining: s.status.budget_remaining,
+        budget_burned: s.budget_burned,
+        alert: s.status.alert,
+    }
+}
 
+/// Controls still in force at `now`, by id.
+fn controls_in_force(controls: &[Control], now: DateTime<Utc>) -> Vec<ControlLine> {
     let mut in_force: Vec<&Control> = controls
         .iter()
         .filter(|c| c.state == ControlState::Active && c.expires_at.is_none_or(|e| e > now))
         .collect();
     in_force.sort_by_key(|c| id_number(&c.id));
+    in_force
+        .into_iter()
+        .map(|c| ControlLine {
+            id: c.id.clone(),
+            agent: c.agent.clone(),
+            kind: c.kind,
+            tool: c.tool.clone(),
+            version: c.version.clone(),
+            reason: c.reason.clone(),
+            set_by: c.set_by.clone(),
+            set_at: c.set_at,
+            expires_at: c.expires_at,
+            incident: c.incident.clone(),
+        })
+        .collect()
+}
 
+/// Runbook steps run during the shift, in time order.
+fn steps_in(window: Window, incidents: &[&Incident]) -> Vec<StepLine> {
     let mut steps: Vec<StepLine> = incidents
         .iter()
         .flat_map(|i| {
@@ -423,54 +487,7 @@ pub fn summarize(
         })
         .collect();
     steps.sort_by_key(|s| s.at);
-
-    let mut notes: Vec<HandoffNote> = notes
-        .iter()
-        .filter(|n| window.contains(n.at))
-        .cloned()
-        .collect();
-    notes.sort_by_key(|n| n.at);
-
-    Handoff {
-        from: window.from,
-        to: window.to,
-        generated_at: now,
-        incidents: IncidentSummary {
-            opened,
-            resolved: resolved.iter().map(|i| incident_line(i)).collect(),
-            still_open,
-            acknowledged: ack_times.len(),
-            mtta_s: mean(&ack_times),
-            mttr_s: mean(&resolve_times),
-        },
-        approvals: ApprovalSummary {
-            approved,
-            rejected: decided.len() - approved,
-            decided,
-            expired,
-            pending,
-            latency_p50_s: nearest_rank(&latencies, 50.0),
-            latency_p95_s: nearest_rank(&latencies, 95.0),
-        },
-        slos: slo_lines,
-        controls: in_force
-            .into_iter()
-            .map(|c| ControlLine {
-                id: c.id.clone(),
-                agent: c.agent.clone(),
-                kind: c.kind,
-                tool: c.tool.clone(),
-                version: c.version.clone(),
-                reason: c.reason.clone(),
-                set_by: c.set_by.clone(),
-                set_at: c.set_at,
-                expires_at: c.expires_at,
-                incident: c.incident.clone(),
-            })
-            .collect(),
-        steps,
-        notes,
-    }
+    steps
 }
 
 /// A duration for people: `45s`, `4m 05s`, `2h 07m`, `3d 04h`.
@@ -574,19 +591,30 @@ pub fn to_markdown(h: &Handoff) -> String {
         time(h.generated_at)
     ));
 
+    notes_md(&mut out, &h.notes);
+    incidents_md(&mut out, &h.incidents);
+    approvals_md(&mut out, &h.approvals);
+    slos_md(&mut out, &h.slos);
+    controls_md(&mut out, &h.controls);
+    steps_md(&mut out, &h.steps);
+    out
+}
+
+fn notes_md(out: &mut String, notes: &[HandoffNote]) {
     out.push_str("## Notes from the outgoing lead\n\n");
-    if h.notes.is_empty() {
+    if notes.is_empty() {
         out.push_str("No notes.\n\n");
     }
-    for n in &h.notes {
+    for n in notes {
         out.push_str(&format!("**{}** at {}:\n\n", cell(&n.by), time(n.at)));
         for line in n.text.lines() {
             out.push_str(&format!("> {line}\n"));
         }
         out.push('\n');
     }
+}
 
-    let inc = &h.incidents;
+fn incidents_md(out: &mut String, inc: &IncidentSummary) {
     out.push_str("## Incidents\n\n");
     out.push_str(&format!(
         "- Opened: {}\n- Resolved: {}\n- Still open: {}\n- MTTA: {} (over {} acknowledged)\n- MTTR: {} (over {} resolved)\n\n",
@@ -600,21 +628,22 @@ pub fn to_markdown(h: &Handoff) -> String {
     ));
     if !inc.still_open.is_empty() {
         out.push_str("### Still open\n\n");
-        incident_table(&mut out, &inc.still_open, "Acknowledged");
+        incident_table(out, &inc.still_open, "Acknowledged");
         out.push('\n');
     }
     if !inc.opened.is_empty() {
         out.push_str("### Opened during the shift\n\n");
-        incident_table(&mut out, &inc.opened, "Acknowledged");
+        incident_table(out, &inc.opened, "Acknowledged");
         out.push('\n');
     }
     if !inc.resolved.is_empty() {
         out.push_str("### Resolved during the shift\n\n");
-        incident_table(&mut out, &inc.resolved, "Resolved");
+        incident_table(out, &inc.resolved, "Resolved");
         out.push('\n');
     }
+}
 
-    let apr = &h.approvals;
+fn approvals_md(out: &mut String, apr: &ApprovalSummary) {
     out.push_str("## Approvals\n\n");
     out.push_str(&format!(
         "- Decided: {} ({} approved, {} rejected)\n- Expired: {}\n- Pending: {}\n- Decision latency p50: {}, p95: {} (nearest rank over {} decided)\n\n",
@@ -634,17 +663,19 @@ pub fn to_markdown(h: &Handoff) -> String {
     ] {
         if !lines.is_empty() {
             out.push_str(&format!("### {title}\n\n"));
-            approval_table(&mut out, lines);
+            approval_table(out, lines);
             out.push('\n');
         }
     }
+}
 
+fn slos_md(out: &mut String, slos: &[SloLine]) {
     out.push_str("## SLOs\n\n");
-    if h.slos.is_empty() {
+    if slos.is_empty() {
         out.push_str("No SLO series yet.\n\n");
     } else {
         out.push_str("| Series | Objective | Ratio now | Budget left | Burned this shift | Alert |\n|---|---|---|---|---|---|\n");
-        for s in &h.slos {
+        for s in slos {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 cell(&s.series),
@@ -657,13 +688,15 @@ pub fn to_markdown(h: &Handoff) -> String {
         }
         out.push('\n');
     }
+}
 
+fn controls_md(out: &mut String, controls: &[ControlLine]) {
     out.push_str("## Controls in force\n\n");
-    if h.controls.is_empty() {
+    if controls.is_empty() {
         out.push_str("None.\n\n");
     } else {
         out.push_str("| Control | Agent | Kind | Target | Set by | Set at | Expires | Incident | Reason |\n|---|---|---|---|---|---|---|---|---|\n");
-        for c in &h.controls {
+        for c in controls {
             let target = c.tool.as_deref().or(c.version.as_deref()).unwrap_or("—");
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -680,15 +713,17 @@ pub fn to_markdown(h: &Handoff) -> String {
         }
         out.push('\n');
     }
+}
 
+fn steps_md(out: &mut String, steps: &[StepLine]) {
     out.push_str("## Runbook steps executed\n\n");
-    if h.steps.is_empty() {
+    if steps.is_empty() {
         out.push_str("None.\n");
     } else {
         out.push_str(
             "| At | Incident | Runbook | Step | By | Result |\n|---|---|---|---|---|---|\n",
         );
-        for s in &h.steps {
+        for s in steps {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 time(s.at),
@@ -700,5 +735,4 @@ pub fn to_markdown(h: &Handoff) -> String {
             ));
         }
     }
-    out
 }
