@@ -281,6 +281,54 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Runbook, Vec<RunbookE
             ),
         );
     }
+    let Some((toml_start, toml_end, body_start)) = front_matter_bounds(text, &mut errors) else {
+        return Err(errors.list);
+    };
+    let close_line = lines.line(toml_end);
+    let front = read_front_matter(
+        &text[toml_start..toml_end],
+        toml_start,
+        close_line,
+        &lines,
+        &mut errors,
+    );
+    let body = &text[body_start..];
+    let (title, steps) = read_body(text, body_start, &lines, &mut errors);
+    let title = match title {
+        Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            errors.push(
+                lines.line(body_start),
+                "no title: the first heading (`# …`) after the front matter names the runbook",
+            );
+            String::new()
+        }
+    };
+    if steps.is_empty() {
+        errors.push(
+            lines.line(body_start),
+            "no checklist steps: write each step as a task-list item, `- [ ] …`",
+        );
+    }
+    if !errors.list.is_empty() {
+        errors.list.sort_by_key(|e| e.line);
+        return Err(errors.list);
+    }
+    Ok(Runbook {
+        name: name.to_string(),
+        title,
+        categories: front.categories,
+        agents: front.agents,
+        owner: front.owner,
+        version: front.version,
+        body: body.to_string(),
+        steps,
+    })
+}
+
+/// Where the front matter's TOML starts and ends and where the body
+/// starts; None (with the error pushed) when the `+++` lines are missing.
+fn front_matter_bounds(text: &str, errors: &mut Errors<'_>) -> Option<(usize, usize, usize)> {
     // Front matter: `+++` on the first line, TOML, `+++`.
     let mut raw_lines = text.split_inclusive('\n');
     let first = raw_lines.next().unwrap_or("");
@@ -289,7 +337,7 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Runbook, Vec<RunbookE
             1,
             "no front matter: a runbook starts with a `+++` line, then TOML (categories, owner, version), then `+++`",
         );
-        return Err(errors.list);
+        return None;
     }
     let toml_start = first.len();
     let mut offset = toml_start;
@@ -306,10 +354,29 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Runbook, Vec<RunbookE
             1,
             "the front matter opened on line 1 is never closed with a `+++` line",
         );
-        return Err(errors.list);
+        return None;
     };
-    let close_line = lines.line(toml_end);
-    let front = &text[toml_start..toml_end];
+    Some((toml_start, toml_end, body_start))
+}
+
+/// The fields of the front matter, as far as they are valid.
+#[derive(Debug, Default)]
+struct Front {
+    categories: Vec<String>,
+    agents: Vec<String>,
+    owner: String,
+    version: String,
+}
+
+/// Reads the front matter's TOML (`front`, at byte `toml_start` of the
+/// file), pushing an error, with its line, for each field at fault.
+fn read_front_matter(
+    front: &str,
+    toml_start: usize,
+    close_line: u32,
+    lines: &Lines,
+    errors: &mut Errors<'_>,
+) -> Front {
     let mut categories = Vec::new();
     let mut agents = Vec::new();
     let mut owner = String::new();
@@ -375,38 +442,12 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Runbook, Vec<RunbookE
             }
         }
     }
-    let body = &text[body_start..];
-    let (title, steps) = read_body(text, body_start, &lines, &mut errors);
-    let title = match title {
-        Some(t) if !t.trim().is_empty() => t.trim().to_string(),
-        _ => {
-            errors.push(
-                lines.line(body_start),
-                "no title: the first heading (`# …`) after the front matter names the runbook",
-            );
-            String::new()
-        }
-    };
-    if steps.is_empty() {
-        errors.push(
-            lines.line(body_start),
-            "no checklist steps: write each step as a task-list item, `- [ ] …`",
-        );
-    }
-    if !errors.list.is_empty() {
-        errors.list.sort_by_key(|e| e.line);
-        return Err(errors.list);
-    }
-    Ok(Runbook {
-        name: name.to_string(),
-        title,
+    Front {
         categories,
         agents,
         owner,
         version,
-        body: body.to_string(),
-        steps,
-    })
+    }
 }
 
 /// Reads the title and the steps out of the Markdown after the front matter.
