@@ -283,11 +283,11 @@ where
             Some(op) = who_rx.recv() => { app.operator = Some(op); app.dirty = true; Vec::new() }
             Some(f) = fetch_rx.recv() => {
                 match f {
-                    Fetched::Runbooks(list) => app.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect(),
-                    Fetched::Handoff(h) => app.handoff = Some(h),
+                    Fetched::Runbooks(list) => app.panes.runbook.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect(),
+                    Fetched::Handoff(h) => app.panes.handoff.summary = Some(h),
                     Fetched::Agent(agent, got) => {
                         // An answer for an agent no longer shown is dropped.
-                        if let Some(d) = app.agent_detail.as_mut().filter(|d| d.agent == agent) {
+                        if let Some(d) = app.panes.agent.open.as_mut().filter(|d| d.agent == agent) {
                             d.detail = Some(got);
                         }
                     }
@@ -338,7 +338,8 @@ where
                             let _ = tx.send(Fetched::Handoff(got)).await;
                         });
                     } else {
-                        app.handoff = Some(Err("replays have no handoff summary".into()));
+                        app.panes.handoff.summary =
+                            Some(Err("replays have no handoff summary".into()));
                     }
                 }
                 Effect::FetchAgent(agent) => {
@@ -352,7 +353,7 @@ where
                                 .map_err(|e| e.to_string());
                             let _ = tx.send(Fetched::Agent(agent, got)).await;
                         });
-                    } else if let Some(d) = app.agent_detail.as_mut() {
+                    } else if let Some(d) = app.panes.agent.open.as_mut() {
                         d.detail = Some(Err("replays have no drill-down: connect to a hub".into()));
                     }
                 }
