@@ -227,6 +227,13 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
             Span::styled(format!("⚠ {}", text.join(" · ")), theme.warning()),
         ]));
     }
+    lines.push(health(a, theme, now));
+    lines
+}
+
+/// How the agent is doing: when it was last seen and heard from, its own
+/// health report, its traffic and its versions.
+fn health(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Line<'static> {
     let mut health = vec![Span::styled("health  ", theme.muted())];
     health.push(Span::raw(match a.last_seen {
         Some(t) => format!("last seen {}", ago(now, t)),
@@ -256,8 +263,7 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
     if !versions.is_empty() {
         health.push(Span::raw(format!(" · {}", versions.join(" "))));
     }
-    lines.push(Line::from(health));
-    lines
+    Line::from(health)
 }
 
 fn performance(d: &AgentDetail, theme: &Theme) -> Vec<Line<'static>> {
