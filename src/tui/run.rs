@@ -131,38 +131,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 cancelled.clone(),
             ));
             let client = Hub::new(http, &url, &token);
-            let (c, runbooks_tx) = (client.clone(), fetch_tx.clone());
-            tokio::spawn(async move {
-                // Runbooks change only when the hub restarts: fetch once,
-                // retrying until the hub answers.
-                loop {
-                    if let Ok(list) = c.runbooks().await {
-                        let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            });
-            let c = client.clone();
-            tokio::spawn(async move {
-                // Who we are decides which actions are available; keep
-                // asking until the hub answers.
-                loop {
-                    match c.me().await {
-                        Ok(me) => {
-                            let _ = who_tx
-                                .send(Operator {
-                                    name: me.name,
-                                    role: me.role,
-                                })
-                                .await;
-                            return;
-                        }
-                        Err(e) => tracing::info!(error = %e, "who am I: retrying"),
-                    }
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                }
-            });
+            ask_once(&client, fetch_tx.clone(), who_tx);
             hub = Some(client);
         }
         Source::Local(rx) => {
@@ -205,6 +174,43 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await;
     ratatui::restore();
     result
+}
+
+/// Asks the hub once, in the background, for what does not change while
+/// it runs: its runbooks and who the operator is.
+fn ask_once(client: &Hub, fetch_tx: mpsc::Sender<Fetched>, who_tx: mpsc::Sender<Operator>) {
+    let (c, runbooks_tx) = (client.clone(), fetch_tx);
+    tokio::spawn(async move {
+        // Runbooks change only when the hub restarts: fetch once,
+        // retrying until the hub answers.
+        loop {
+            if let Ok(list) = c.runbooks().await {
+                let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let c = client.clone();
+    tokio::spawn(async move {
+        // Who we are decides which actions are available; keep
+        // asking until the hub answers.
+        loop {
+            match c.me().await {
+                Ok(me) => {
+                    let _ = who_tx
+                        .send(Operator {
+                            name: me.name,
+                            role: me.role,
+                        })
+                        .await;
+                    return;
+                }
+                Err(e) => tracing::info!(error = %e, "who am I: retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+    });
 }
 
 /// The loop itself, over any backend and input stream (a benchmark drives
