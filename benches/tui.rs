@@ -631,11 +631,11 @@ fn app_with(now: DateTime<Utc>, snapshot: String) -> App {
     app.now = now;
     // What `tui::run` fetches once from the hub: its runbooks, and the
     // handoff summary when the Handoff screen opens.
-    app.runbooks = runbooks()
+    app.panes.runbook.runbooks = runbooks()
         .into_iter()
         .map(|r| (r.name.clone(), r))
         .collect();
-    app.handoff = Some(Ok(handoff_markdown(&app)));
+    app.panes.handoff.summary = Some(Ok(handoff_markdown(&app)));
     app
 }
 
@@ -1020,7 +1020,7 @@ fn render_bench(
             std::hint::black_box(screen::AgentLoads::count(&app.data));
         },
     );
-    if let Some(Ok(md)) = &app.handoff {
+    if let Some(Ok(md)) = &app.panes.handoff.summary {
         let lines = agentdeck::tui::markdown::lines(md, &theme).len();
         part(
             &format!(

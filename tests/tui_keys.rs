@@ -1604,7 +1604,7 @@ fn i_opens_the_agent_detail_of_the_selected_row_from_every_list() {
         if screen_key == '4' {
             // The first control is the fleet-wide pause: it names no agent.
             assert!(press_ch(&mut app, 'i').is_empty());
-            assert!(app.agent_detail.is_none());
+            assert!(app.panes.agent.open.is_none());
             assert_eq!(message(&app).1, "no agent on the selected row");
             press_ch(&mut app, 'j');
         }
@@ -1618,7 +1618,7 @@ fn i_opens_the_agent_detail_of_the_selected_row_from_every_list() {
             vec![Effect::FetchAgent(expected.clone())],
             "screen {screen_key}"
         );
-        let d = app.agent_detail.as_ref().expect("the detail is open");
+        let d = app.panes.agent.open.as_ref().expect("the detail is open");
         assert_eq!(d.agent, expected);
         assert!(d.detail.is_none(), "fetching until the hub answers");
         let text = buffer_text(&render(&app, &Theme::dark(), 120, 30));
@@ -1633,12 +1633,12 @@ fn i_opens_the_agent_detail_of_the_selected_row_from_every_list() {
 fn the_agent_detail_scrolls_refreshes_contains_and_closes() {
     let mut app = app();
     inspect_from(&mut app, '5');
-    let agent = app.agent_detail.as_ref().expect("open").agent.clone();
+    let agent = app.panes.agent.open.as_ref().expect("open").agent.clone();
     press_ch(&mut app, 'j');
     press_ch(&mut app, 'j');
-    assert_eq!(app.agent_detail.as_ref().expect("open").scroll, 2);
+    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll, 2);
     press_ch(&mut app, 'k');
-    assert_eq!(app.agent_detail.as_ref().expect("open").scroll, 1);
+    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll, 1);
     // j and k scroll the detail, not the list behind it.
     assert_eq!(app.selection(Screen::Agents).1, Some(0));
     assert_eq!(
@@ -1653,16 +1653,16 @@ fn the_agent_detail_scrolls_refreshes_contains_and_closes() {
     }
     esc(&mut app);
     assert!(
-        app.agent_detail.is_some(),
+        app.panes.agent.open.is_some(),
         "esc closed the menu, not the detail"
     );
     esc(&mut app);
-    assert!(app.agent_detail.is_none(), "esc closes the detail");
+    assert!(app.panes.agent.open.is_none(), "esc closes the detail");
     assert_eq!(app.screen, Screen::Agents, "back where it was opened");
     // Switching screens closes it too.
     inspect_from(&mut app, '5');
     press_ch(&mut app, '2');
-    assert!(app.agent_detail.is_none());
+    assert!(app.panes.agent.open.is_none());
     assert_eq!(app.screen, Screen::Incidents);
 }
 
@@ -1678,7 +1678,7 @@ fn an_open_detail_is_fetched_again_on_the_tick_after_its_refresh_interval() {
             .count()
     };
     assert_eq!(fetches(&app.tick(now)), 0, "just asked");
-    app.agent_detail.as_mut().expect("open").requested = None;
+    app.panes.agent.open.as_mut().expect("open").requested = None;
     assert_eq!(fetches(&app.tick(now)), 1, "due again");
     assert_eq!(fetches(&app.tick(now)), 0, "asked once per interval");
 }

@@ -180,7 +180,9 @@ fn agent_detail_app() -> App {
     let detail: agentdeck::model::drill::AgentDetail =
         serde_json::from_str(include_str!("fixtures/agent_detail.json"))
             .expect("tests/fixtures/agent_detail.json decodes as an AgentDetail");
-    app.agent_detail
+    app.panes
+        .agent
+        .open
         .as_mut()
         .expect("the detail is open")
         .detail = Some(Ok(Box::new(detail)));
@@ -212,13 +214,13 @@ fn agent_detail_scrolled() {
 #[test]
 fn agent_detail_fetching_and_failed() {
     let mut app = agent_detail_app();
-    app.agent_detail.as_mut().expect("open").detail = None;
+    app.panes.agent.open.as_mut().expect("open").detail = None;
     snap(
         "agent_detail_fetching",
         "Agent detail while its drill-down is fetched",
         &app,
     );
-    app.agent_detail.as_mut().expect("open").detail =
+    app.panes.agent.open.as_mut().expect("open").detail =
         Some(Err("the hub answered 404: no agent \"refund-bot\"".into()));
     snap(
         "agent_detail_failed",

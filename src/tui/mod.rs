@@ -2,14 +2,21 @@
 //! operator's own UI state.
 
 pub mod action;
-pub mod agent_view;
 pub mod app;
+mod chrome;
+pub mod ctx;
 pub mod data;
-pub mod dialog;
+pub mod dialogs;
 pub mod keymap;
 pub mod markdown;
+pub mod panes;
+pub mod rows;
 pub mod run;
 pub mod sanitize;
 pub mod screen;
+mod table;
 pub mod theme;
 pub mod view;
+
+/// The dialogs under their earlier name.
+pub use dialogs as dialog;

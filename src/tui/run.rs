@@ -131,38 +131,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 cancelled.clone(),
             ));
             let client = Hub::new(http, &url, &token);
-            let (c, runbooks_tx) = (client.clone(), fetch_tx.clone());
-            tokio::spawn(async move {
-                // Runbooks change only when the hub restarts: fetch once,
-                // retrying until the hub answers.
-                loop {
-                    if let Ok(list) = c.runbooks().await {
-                        let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            });
-            let c = client.clone();
-            tokio::spawn(async move {
-                // Who we are decides which actions are available; keep
-                // asking until the hub answers.
-                loop {
-                    match c.me().await {
-                        Ok(me) => {
-                            let _ = who_tx
-                                .send(Operator {
-                                    name: me.name,
-                                    role: me.role,
-                                })
-                                .await;
-                            return;
-                        }
-                        Err(e) => tracing::info!(error = %e, "who am I: retrying"),
-                    }
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                }
-            });
+            ask_once(&client, fetch_tx.clone(), who_tx);
             hub = Some(client);
         }
         Source::Local(rx) => {
@@ -205,6 +174,43 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await;
     ratatui::restore();
     result
+}
+
+/// Asks the hub once, in the background, for what does not change while
+/// it runs: its runbooks and who the operator is.
+fn ask_once(client: &Hub, fetch_tx: mpsc::Sender<Fetched>, who_tx: mpsc::Sender<Operator>) {
+    let (c, runbooks_tx) = (client.clone(), fetch_tx);
+    tokio::spawn(async move {
+        // Runbooks change only when the hub restarts: fetch once,
+        // retrying until the hub answers.
+        loop {
+            if let Ok(list) = c.runbooks().await {
+                let _ = runbooks_tx.send(Fetched::Runbooks(list.runbooks)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let c = client.clone();
+    tokio::spawn(async move {
+        // Who we are decides which actions are available; keep
+        // asking until the hub answers.
+        loop {
+            match c.me().await {
+                Ok(me) => {
+                    let _ = who_tx
+                        .send(Operator {
+                            name: me.name,
+                            role: me.role,
+                        })
+                        .await;
+                    return;
+                }
+                Err(e) => tracing::info!(error = %e, "who am I: retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+    });
 }
 
 /// The loop itself, over any backend and input stream (a benchmark drives
@@ -281,93 +287,110 @@ where
             },
             Some((id, outcome)) = out_rx.recv() => { app.apply_outcome(id, outcome); Vec::new() }
             Some(op) = who_rx.recv() => { app.operator = Some(op); app.dirty = true; Vec::new() }
-            Some(f) = fetch_rx.recv() => {
-                match f {
-                    Fetched::Runbooks(list) => app.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect(),
-                    Fetched::Handoff(h) => app.handoff = Some(h),
-                    Fetched::Agent(agent, got) => {
-                        // An answer for an agent no longer shown is dropped.
-                        if let Some(d) = app.agent_detail.as_mut().filter(|d| d.agent == agent) {
-                            d.detail = Some(got);
-                        }
-                    }
-                }
-                app.dirty = true;
-                Vec::new()
-            }
+            Some(f) = fetch_rx.recv() => { fetched(app, f); Vec::new() }
             _ = tick.tick() => app.tick(Utc::now()),
         };
         for effect in effects {
-            match effect {
-                Effect::Quit => return Ok(()),
-                Effect::Send(req) => {
-                    let id = req.id;
-                    if req_tx.try_send(req).is_err() {
-                        app.apply_outcome(
-                            id,
-                            actions::Outcome::Refused(
-                                0,
-                                "too many actions queued; try again".into(),
-                            ),
-                        );
-                    }
-                }
-                Effect::Cancel(id) => {
-                    cancelled
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(id);
-                    app.say(Level::Info, "cancelling…");
-                }
-                Effect::Copy(text) => {
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-                    let mut out = std::io::stdout();
-                    let _ = write!(out, "\u{1b}]52;c;{encoded}\u{7}");
-                    let _ = out.flush();
-                }
-                Effect::Bell => {
-                    let mut out = std::io::stdout();
-                    let _ = out.write_all(b"\x07");
-                    let _ = out.flush();
-                }
-                Effect::FetchHandoff => {
-                    if let Some(hub) = hub {
-                        let (hub, tx) = (hub.clone(), fetch_tx.clone());
-                        tokio::spawn(async move {
-                            let got = hub.handoff_markdown().await.map_err(|e| e.to_string());
-                            let _ = tx.send(Fetched::Handoff(got)).await;
-                        });
-                    } else {
-                        app.handoff = Some(Err("replays have no handoff summary".into()));
-                    }
-                }
-                Effect::FetchAgent(agent) => {
-                    if let Some(hub) = hub {
-                        let (hub, tx) = (hub.clone(), fetch_tx.clone());
-                        tokio::spawn(async move {
-                            let got = hub
-                                .agent_detail(&agent)
-                                .await
-                                .map(Box::new)
-                                .map_err(|e| e.to_string());
-                            let _ = tx.send(Fetched::Agent(agent, got)).await;
-                        });
-                    } else if let Some(d) = app.agent_detail.as_mut() {
-                        d.detail = Some(Err("replays have no drill-down: connect to a hub".into()));
-                    }
-                }
-                Effect::Presence(viewing) => {
-                    if let Some(hub) = hub {
-                        let hub = hub.clone();
-                        tokio::spawn(async move {
-                            // Presence is a courtesy to other operators: a
-                            // lost update is replaced by the next one.
-                            let _ = hub.presence(&PresenceRequest { viewing }).await;
-                        });
-                    }
-                }
+            if carry_out(effect, app, hub, fetch_tx, req_tx, cancelled) {
+                return Ok(());
             }
         }
     }
     Ok(())
+}
+
+/// What the hub sent back for a fetch: the runbooks, the handoff summary,
+/// an agent's drill-down.
+fn fetched(app: &mut App, f: Fetched) {
+    match f {
+        Fetched::Runbooks(list) => {
+            app.panes.runbook.runbooks = list.into_iter().map(|r| (r.name.clone(), r)).collect()
+        }
+        Fetched::Handoff(h) => app.panes.handoff.summary = Some(h),
+        Fetched::Agent(agent, got) => {
+            // An answer for an agent no longer shown is dropped.
+            if let Some(d) = app.panes.agent.open.as_mut().filter(|d| d.agent == agent) {
+                d.detail = Some(got);
+            }
+        }
+    }
+    app.dirty = true;
+}
+
+/// Carries out one effect; true when it is to quit.
+fn carry_out(
+    effect: Effect,
+    app: &mut App,
+    hub: Option<&Hub>,
+    fetch_tx: &mpsc::Sender<Fetched>,
+    req_tx: &mpsc::Sender<actions::Request>,
+    cancelled: &Cancelled,
+) -> bool {
+    match effect {
+        Effect::Quit => return true,
+        Effect::Send(req) => {
+            let id = req.id;
+            if req_tx.try_send(req).is_err() {
+                app.apply_outcome(
+                    id,
+                    actions::Outcome::Refused(0, "too many actions queued; try again".into()),
+                );
+            }
+        }
+        Effect::Cancel(id) => {
+            cancelled
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id);
+            app.say(Level::Info, "cancelling…");
+        }
+        Effect::Copy(text) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            let mut out = std::io::stdout();
+            let _ = write!(out, "\u{1b}]52;c;{encoded}\u{7}");
+            let _ = out.flush();
+        }
+        Effect::Bell => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(b"\x07");
+            let _ = out.flush();
+        }
+        Effect::FetchHandoff => {
+            if let Some(hub) = hub {
+                let (hub, tx) = (hub.clone(), fetch_tx.clone());
+                tokio::spawn(async move {
+                    let got = hub.handoff_markdown().await.map_err(|e| e.to_string());
+                    let _ = tx.send(Fetched::Handoff(got)).await;
+                });
+            } else {
+                app.panes.handoff.summary = Some(Err("replays have no handoff summary".into()));
+            }
+        }
+        Effect::FetchAgent(agent) => {
+            if let Some(hub) = hub {
+                let (hub, tx) = (hub.clone(), fetch_tx.clone());
+                tokio::spawn(async move {
+                    let got = hub
+                        .agent_detail(&agent)
+                        .await
+                        .map(Box::new)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Fetched::Agent(agent, got)).await;
+                });
+            } else if let Some(d) = app.panes.agent.open.as_mut() {
+                d.detail = Some(Err("replays have no drill-down: connect to a hub".into()));
+            }
+        }
+        Effect::Presence(viewing) => {
+            if let Some(hub) = hub {
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    // Presence is a courtesy to other operators: a
+                    // lost update is replaced by the next one.
+                    let _ = hub.presence(&PresenceRequest { viewing }).await;
+                });
+            }
+        }
+    }
+    false
 }

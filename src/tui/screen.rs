@@ -49,61 +49,99 @@ impl Screen {
 
     /// Tab title.
     pub fn title(self) -> &'static str {
-        match self {
-            Self::Overview => "Overview",
-            Self::Incidents => "Incidents",
-            Self::Approvals => "Approvals",
-            Self::Controls => "Controls",
-            Self::Agents => "Agents",
-            Self::Runbook => "Runbook",
-            Self::Handoff => "Handoff",
-        }
+        self.meta().title
     }
 
-    /// Command-line name.
+    /// Tab title on narrow terminals.
+    pub fn short(self) -> &'static str {
+        self.meta().short
+    }
+
+    /// Command-line name: the keymap context's name.
     pub fn command(self) -> &'static str {
-        match self {
-            Self::Overview => "overview",
-            Self::Incidents => "incidents",
-            Self::Approvals => "approvals",
-            Self::Controls => "controls",
-            Self::Agents => "agents",
-            Self::Runbook => "runbook",
-            Self::Handoff => "handoff",
-        }
+        self.context().name()
     }
 
     /// The keymap context.
     pub fn context(self) -> Context {
-        match self {
-            Self::Overview => Context::Overview,
-            Self::Incidents => Context::Incidents,
-            Self::Approvals => Context::Approvals,
-            Self::Controls => Context::Controls,
-            Self::Agents => Context::Agents,
-            Self::Runbook => Context::Runbook,
-            Self::Handoff => Context::Handoff,
-        }
+        self.meta().context
     }
 
     /// The action that shows it.
     pub fn action(self) -> Action {
-        match self {
-            Self::Overview => Action::ShowOverview,
-            Self::Incidents => Action::ShowIncidents,
-            Self::Approvals => Action::ShowApprovals,
-            Self::Controls => Action::ShowControls,
-            Self::Agents => Action::ShowAgents,
-            Self::Runbook => Action::ShowRunbook,
-            Self::Handoff => Action::ShowHandoff,
-        }
+        self.meta().action
     }
 
     /// Index in tab order.
     pub fn index(self) -> usize {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0)
+        // Declared in tab order, as `ALL` lists them.
+        self as usize
+    }
+
+    /// The screen of a keymap context, if the context is a screen's.
+    pub fn of_context(c: Context) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.context() == c)
+    }
+
+    fn meta(self) -> &'static Meta {
+        &META[self.index()]
     }
 }
+
+/// What the tab bar, the keymap and the command line call a screen.
+struct Meta {
+    title: &'static str,
+    short: &'static str,
+    context: Context,
+    action: Action,
+}
+
+/// Every screen's names, in tab order: the one table that ties a screen to
+/// its keymap context (whose name is also its command) and its action.
+const META: [Meta; Screen::ALL.len()] = [
+    Meta {
+        title: "Overview",
+        short: "Over",
+        context: Context::Overview,
+        action: Action::ShowOverview,
+    },
+    Meta {
+        title: "Incidents",
+        short: "Inc",
+        context: Context::Incidents,
+        action: Action::ShowIncidents,
+    },
+    Meta {
+        title: "Approvals",
+        short: "Appr",
+        context: Context::Approvals,
+        action: Action::ShowApprovals,
+    },
+    Meta {
+        title: "Controls",
+        short: "Ctrl",
+        context: Context::Controls,
+        action: Action::ShowControls,
+    },
+    Meta {
+        title: "Agents",
+        short: "Agnt",
+        context: Context::Agents,
+        action: Action::ShowAgents,
+    },
+    Meta {
+        title: "Runbook",
+        short: "Run",
+        context: Context::Runbook,
+        action: Action::ShowRunbook,
+    },
+    Meta {
+        title: "Handoff",
+        short: "Hand",
+        context: Context::Handoff,
+        action: Action::ShowHandoff,
+    },
+];
 
 /// Case-insensitive substring test of a row's fields against a filter, as
 /// `field.to_lowercase().contains(&filter.to_lowercase())` would say, without
@@ -546,6 +584,18 @@ pub fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_screen_table_is_in_tab_order() {
+        for (at, s) in Screen::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), at);
+            assert_eq!(Screen::of_context(s.context()), Some(s));
+            assert_eq!(
+                Action::parse(&format!("show_{}", s.command())),
+                Some(s.action())
+            );
+        }
+    }
 
     #[test]
     fn durations_are_compact() {

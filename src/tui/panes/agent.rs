@@ -1,10 +1,12 @@
-//! The agent detail screen: whose agent it is, what it may touch, what
+//! The agent detail screen, open over any screen: whose agent it is, what it may touch, what
 //! changed, and which runs went wrong — one agent's drill-down from
 //! `GET /v1/agents/{agent}/detail`, laid out in one column on narrow
 //! terminals and two on wide ones.
 //!
 //! Every string here came from an agent or a registration: each goes
 //! through [`clean`] before it is drawn.
+
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -16,11 +18,89 @@ use crate::model::agent::Agent;
 use crate::model::drill::{AgentDetail, RunSample};
 use crate::model::profile::{Contact, Finding};
 
-use super::sanitize::{clean, fit};
-use super::theme::Theme;
+use super::super::action::Action;
+use super::super::app::{AGENT_DETAIL_REFRESH, Effect};
+use super::super::sanitize::{clean, fit};
+use super::super::theme::Theme;
 
 /// Width from which the screen uses two columns.
 const TWO_COLUMNS_FROM: u16 = 120;
+
+/// The agent detail, open over the current screen or closed.
+#[derive(Debug, Default)]
+pub struct AgentPane {
+    /// The open detail, if any.
+    pub open: Option<DetailState>,
+}
+
+impl AgentPane {
+    /// Opens the detail of `agent` and asks for its data.
+    pub fn inspect(&mut self, agent: &str) -> Vec<Effect> {
+        self.open = Some(DetailState {
+            agent: agent.to_string(),
+            detail: None,
+            scroll: 0,
+            requested: Some(Instant::now()),
+        });
+        vec![Effect::FetchAgent(agent.to_string())]
+    }
+
+    /// The fetch due on a tick: the open detail is fetched again every
+    /// 15 s; it is a drill-down, not a live feed, but it should not go
+    /// stale on a screen left open during an incident.
+    pub fn due(&mut self) -> Option<Effect> {
+        let d = self.open.as_mut()?;
+        if d.requested
+            .is_some_and(|t| t.elapsed() < AGENT_DETAIL_REFRESH)
+        {
+            return None;
+        }
+        d.requested = Some(Instant::now());
+        Some(Effect::FetchAgent(d.agent.clone()))
+    }
+
+    /// What the open detail does with an action: none when the action is
+    /// not its own (or the detail is closed), for the screen behind.
+    /// Switching screens closes it and still switches.
+    pub fn act(&mut self, action: Action) -> Option<Vec<Effect>> {
+        let d = self.open.as_mut()?;
+        let scroll = |d: &mut DetailState, by: i32| {
+            d.scroll = (i32::from(d.scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
+        };
+        match action {
+            Action::Up => scroll(d, -1),
+            Action::Down => scroll(d, 1),
+            Action::PageUp => scroll(d, -10),
+            Action::PageDown => scroll(d, 10),
+            Action::Top => d.scroll = 0,
+            Action::Refresh => {
+                d.requested = Some(Instant::now());
+                return Some(vec![Effect::FetchAgent(d.agent.clone())]);
+            }
+            Action::Close => self.open = None,
+            Action::Inspect | Action::Open => {}
+            Action::ShowOverview
+            | Action::ShowIncidents
+            | Action::ShowApprovals
+            | Action::ShowControls
+            | Action::ShowAgents
+            | Action::ShowRunbook
+            | Action::ShowHandoff
+            | Action::NextScreen
+            | Action::PrevScreen => {
+                self.open = None;
+                return None;
+            }
+            _ => return None,
+        }
+        Some(Vec::new())
+    }
+
+    /// The actions its hint line offers first.
+    pub fn hints(&self) -> &'static [Action] {
+        &[Action::Refresh, Action::Contain, Action::Close]
+    }
+}
 
 /// How the detail screen stands: which agent, its answer, and how far it
 /// is scrolled.
@@ -33,7 +113,7 @@ pub struct DetailState {
     /// Lines scrolled down.
     pub scroll: u16,
     /// When it was last asked for (none: ask on the next tick).
-    pub requested: Option<std::time::Instant>,
+    pub requested: Option<Instant>,
 }
 
 fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
@@ -147,6 +227,13 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
             Span::styled(format!("⚠ {}", text.join(" · ")), theme.warning()),
         ]));
     }
+    lines.push(health(a, theme, now));
+    lines
+}
+
+/// How the agent is doing: when it was last seen and heard from, its own
+/// health report, its traffic and its versions.
+fn health(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Line<'static> {
     let mut health = vec![Span::styled("health  ", theme.muted())];
     health.push(Span::raw(match a.last_seen {
         Some(t) => format!("last seen {}", ago(now, t)),
@@ -176,8 +263,7 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
     if !versions.is_empty() {
         health.push(Span::raw(format!(" · {}", versions.join(" "))));
     }
-    lines.push(Line::from(health));
-    lines
+    Line::from(health)
 }
 
 fn performance(d: &AgentDetail, theme: &Theme) -> Vec<Line<'static>> {

@@ -1,0 +1,71 @@
+//! The `:` command line: screen names (or their first three letters, or
+//! their number), `agent NAME`, `help` and `q`, with completion.
+
+use super::super::app::Effect;
+use super::super::ctx::{Ctx, Do};
+use super::super::screen::Screen;
+use super::Dialog;
+
+/// Command names for completion.
+fn commands(ctx: &Ctx) -> Vec<String> {
+    let mut c: Vec<String> = Screen::ALL
+        .iter()
+        .map(|s| s.command().to_string())
+        .collect();
+    c.extend(["help", "quit", "q"].map(String::from));
+    c.extend(ctx.data.agents.keys().map(|a| format!("agent {a}")));
+    c
+}
+
+/// Completes a partial command to the longest common prefix of its
+/// matches.
+pub fn complete(ctx: &Ctx, partial: &str) -> Option<String> {
+    let matches: Vec<String> = commands(ctx)
+        .into_iter()
+        .filter(|c| c.starts_with(partial))
+        .collect();
+    let first = matches.first()?;
+    let mut prefix = first.clone();
+    for m in &matches[1..] {
+        while !m.starts_with(&prefix) {
+            prefix.pop();
+        }
+    }
+    (prefix.len() > partial.len()).then_some(prefix)
+}
+
+/// What a command does, or why it is not one.
+pub fn run(ctx: &Ctx, text: &str) -> Result<Vec<Do>, String> {
+    let mut words = text.split_whitespace();
+    let Some(verb) = words.next() else {
+        return Ok(Vec::new());
+    };
+    if verb == "agent" {
+        let name = words.next().ok_or("usage: agent NAME")?;
+        if !ctx.data.agents.contains_key(name) {
+            return Err(format!("no agent {name:?}"));
+        }
+        return Ok(vec![
+            Do::Show(Screen::Agents),
+            Do::Select(Screen::Agents, name.to_string()),
+        ]);
+    }
+    if let Some(s) = Screen::ALL
+        .iter()
+        .find(|s| s.command() == verb || s.command().starts_with(verb) && verb.len() >= 3)
+    {
+        return Ok(vec![Do::Show(*s)]);
+    }
+    if let Ok(n) = verb.parse::<usize>()
+        && (1..=Screen::ALL.len()).contains(&n)
+    {
+        return Ok(vec![Do::Show(Screen::ALL[n - 1])]);
+    }
+    match verb {
+        "q" | "quit" => Ok(vec![Do::Effect(Effect::Quit)]),
+        "help" => Ok(vec![Do::Open(Dialog::Help { scroll: 0 })]),
+        other => Err(format!(
+            "unknown command {other:?} (overview, incidents, approvals, controls, agents, runbook, handoff, agent NAME, help, q)"
+        )),
+    }
+}

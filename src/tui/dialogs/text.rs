@@ -1,0 +1,172 @@
+//! Text entry: reasons, notes, summaries, the typed emergency-stop
+//! confirmation, the `:` command line and the `/` filter.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Clear, Paragraph};
+
+use crate::model::action::ControlRequest;
+use crate::model::control::ControlKind;
+
+use super::super::action::Action;
+use super::super::ctx::{Ctx, Do};
+use super::super::sanitize::{clean, fit};
+use super::super::theme::Theme;
+use super::{Dialog, Op, TextPurpose, centered, command, footer, line_at, line_input, text_of};
+
+/// The typed confirmation of the emergency stop.
+pub const STOP_PHRASE: &str = "PAUSE FLEET";
+
+/// A text entry with a title and hint lines above it.
+pub fn entry(title: impl Into<String>, hint: Vec<String>, purpose: TextPurpose) -> Dialog {
+    entry_with(title, hint, purpose, "")
+}
+
+/// A text entry that starts with `initial` typed.
+pub fn entry_with(
+    title: impl Into<String>,
+    hint: Vec<String>,
+    purpose: TextPurpose,
+    initial: &str,
+) -> Dialog {
+    Dialog::Text {
+        title: title.into(),
+        hint,
+        input: line_input(initial),
+        purpose,
+        error: None,
+    }
+}
+
+/// Confirm submits (an error keeps it open, saying why); cancel closes it,
+/// clearing a filter; tab completes a command; other keys type, and a
+/// filter applies as it is typed.
+pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> Vec<Do> {
+    let Dialog::Text {
+        title,
+        hint,
+        mut input,
+        purpose,
+        error,
+    } = dialog
+    else {
+        return vec![Do::Open(dialog)];
+    };
+    match action {
+        Some(Action::Cancel) if purpose == TextPurpose::Filter => {
+            return vec![Do::Filter(String::new())];
+        }
+        Some(Action::Cancel) => return Vec::new(),
+        Some(Action::Confirm) => {
+            return match submit(&purpose, &text_of(&input), ctx) {
+                Ok(done) => done,
+                Err(e) => vec![Do::Open(Dialog::Text {
+                    title,
+                    hint,
+                    input,
+                    purpose,
+                    error: Some(e),
+                })],
+            };
+        }
+        _ => {}
+    }
+    if purpose == TextPurpose::Command && event.code == KeyCode::Tab {
+        if let Some(done) = command::complete(ctx, &text_of(&input)) {
+            input = line_input(&done);
+        }
+    } else if event.code != KeyCode::Enter {
+        input.input(event);
+    }
+    let mut done = Vec::new();
+    if purpose == TextPurpose::Filter {
+        done.push(Do::Filter(text_of(&input)));
+    }
+    done.push(Do::Open(Dialog::Text {
+        title,
+        hint,
+        input,
+        purpose,
+        error,
+    }));
+    done
+}
+
+/// What the entered text does, or why it cannot be taken.
+fn submit(purpose: &TextPurpose, text: &str, ctx: &Ctx) -> Result<Vec<Do>, String> {
+    let required = |why: &str| {
+        if text.is_empty() {
+            Err(why.to_string())
+        } else {
+            Ok(text.to_string())
+        }
+    };
+    let op = match purpose {
+        TextPurpose::Reject(id) => {
+            Op::Reject(id.clone(), required("a reason is required to reject")?)
+        }
+        TextPurpose::Note(id) => Op::Note(id.clone(), required("the note is empty")?),
+        TextPurpose::HandoffNote => Op::HandoffNote(required("the note is empty")?),
+        TextPurpose::Resolve(id) => {
+            Op::Resolve(id.clone(), required("a summary is required to resolve")?)
+        }
+        TextPurpose::EmergencyStop => {
+            if text != STOP_PHRASE {
+                return Err(format!("type {STOP_PHRASE} exactly to pause the fleet"));
+            }
+            let me = ctx.operator.map_or("operator", |o| o.name.as_str());
+            Op::Control(ControlRequest {
+                agent: "*".into(),
+                kind: ControlKind::PauseAgent,
+                tool: None,
+                version: None,
+                reason: format!("emergency stop from agentdeck by {me}"),
+                ttl_s: None,
+                incident: None,
+            })
+        }
+        TextPurpose::Filter => return Ok(vec![Do::Filter(text.to_string())]),
+        TextPurpose::Command => return command::run(ctx, text),
+    };
+    Ok(vec![Do::Send(op)])
+}
+
+/// The hint lines, the entry, the last error and the keys.
+pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Dialog::Text {
+        title,
+        hint,
+        input,
+        error,
+        ..
+    } = dialog
+    else {
+        return;
+    };
+    let r = centered(area, 76, hint.len() as u16 + 6);
+    frame.render_widget(Clear, r);
+    let block = theme.block(format!(" {} ", clean(title)), true);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let mut y = inner.y;
+    for h in hint {
+        frame.render_widget(
+            Paragraph::new(fit(h, inner.width as usize)).style(theme.muted()),
+            line_at(inner, y),
+        );
+        y += 1;
+    }
+    frame.render_widget(&**input, line_at(inner, y));
+    y += 1;
+    if let Some(e) = error {
+        frame.render_widget(
+            Paragraph::new(fit(e, inner.width as usize)).style(theme.critical()),
+            line_at(inner, y),
+        );
+    }
+    frame.render_widget(
+        Paragraph::new("enter submit · esc cancel").style(theme.muted()),
+        footer(inner),
+    );
+}

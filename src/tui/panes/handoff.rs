@@ -1,0 +1,148 @@
+//! The Handoff screen: the shift summary the hub writes, fetched when the
+//! screen opens and on refresh, drawn from Markdown.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::super::action::Action;
+use super::super::app::Effect;
+use super::super::ctx::{Ctx, Do, ListState};
+use super::super::markdown;
+use super::super::sanitize::clean;
+use super::super::screen::Screen;
+use super::super::theme::Theme;
+use super::{Pane, navigate};
+
+/// The summary as lines, and the Markdown and theme they were rendered
+/// from.
+type Drawn = (String, Theme, Arc<Vec<Line<'static>>>);
+
+/// The Handoff screen's state: the last summary and its rendering.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    /// Filter and detail (it lists nothing; the keys still apply).
+    pub list: ListState,
+    /// The last handoff summary: Markdown, or why it could not be fetched.
+    pub summary: Option<Result<String, String>>,
+    /// The summary parsed into lines; drawing borrows the pane immutably,
+    /// hence the cell.
+    drawn: RefCell<Option<Drawn>>,
+}
+
+impl Handoff {
+    /// The summary's Markdown rendered as lines: parsed once per summary (a
+    /// day of 10,000 approvals is 1.7 MB and 15,000 lines, some 50 ms to
+    /// parse), not once per frame. None until a summary arrived.
+    pub fn lines(&self, theme: &Theme) -> Option<Arc<Vec<Line<'static>>>> {
+        let Some(Ok(md)) = &self.summary else {
+            return None;
+        };
+        let Ok(mut drawn) = self.drawn.try_borrow_mut() else {
+            return Some(Arc::new(markdown::lines(md, theme)));
+        };
+        // The summary is a public field, replaced by whoever fetches it:
+        // compare the text itself (a memcmp, well under a millisecond).
+        if let Some((source, drawn_with, lines)) = &*drawn
+            && source == md
+            && drawn_with == theme
+        {
+            return Some(lines.clone());
+        }
+        let lines = Arc::new(markdown::lines(md, theme));
+        *drawn = Some((md.clone(), *theme, lines.clone()));
+        Some(lines)
+    }
+}
+
+impl Pane for Handoff {
+    fn screen(&self) -> Screen {
+        Screen::Handoff
+    }
+
+    fn list(&self) -> &ListState {
+        &self.list
+    }
+
+    fn list_mut(&mut self) -> &mut ListState {
+        &mut self.list
+    }
+
+    fn owns(&self) -> &'static [Action] {
+        &[Action::Refresh]
+    }
+
+    fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Do> {
+        if action == Action::Refresh {
+            return vec![Do::Effect(Effect::FetchHandoff)];
+        }
+        navigate(Screen::Handoff, &mut self.list, action, ctx);
+        Vec::new()
+    }
+
+    /// The summary is fetched each time the screen is shown.
+    fn shown(&mut self) -> Vec<Effect> {
+        vec![Effect::FetchHandoff]
+    }
+
+    fn draw(&self, _ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect) {
+        let body = match &self.summary {
+            Some(Ok(_)) => {
+                // Parsed once per summary; the screen does not scroll, so
+                // only the first lines can show (each takes at least one
+                // row).
+                let rows = area.height.saturating_sub(2) as usize;
+                let lines = self.lines(theme).unwrap_or_default();
+                lines.iter().take(rows).cloned().collect()
+            }
+            Some(Err(e)) => vec![Line::from(Span::styled(
+                format!("could not fetch the summary: {}", clean(e)),
+                theme.critical(),
+            ))],
+            None => vec![Line::from(Span::styled(
+                "fetching the shift summary…",
+                theme.muted(),
+            ))],
+        };
+        frame.render_widget(
+            Paragraph::new(body)
+                .wrap(Wrap { trim: false })
+                .block(theme.block(
+                    " Shift handoff (last 8 h) — r refresh · n note for the next shift ",
+                    true,
+                )),
+            area,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handoff_summary_is_parsed_again_only_when_it_changes() {
+        let mut pane = Handoff::default();
+        let theme = Theme::dark();
+        assert!(pane.lines(&theme).is_none());
+        pane.summary = Some(Ok("# Shift\n\n| a | b |\n|---|---|\n| 1 | 2 |\n".into()));
+        let first = pane.lines(&theme).expect("lines");
+        let again = pane.lines(&theme).expect("lines");
+        assert!(Arc::ptr_eq(&first, &again), "parsed once");
+        pane.summary = Some(Ok("# Next shift\n".into()));
+        let next = pane.lines(&theme).expect("lines");
+        assert_eq!(*next, markdown::lines("# Next shift\n", &theme));
+        let other = Theme::monochrome();
+        assert_eq!(
+            *pane.lines(&other).expect("lines"),
+            markdown::lines("# Next shift\n", &other),
+            "another theme draws it again"
+        );
+        pane.summary = Some(Err("hub down".into()));
+        assert!(pane.lines(&theme).is_none());
+    }
+}

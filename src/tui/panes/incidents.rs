@@ -1,0 +1,271 @@
+//! The Incidents screen: the queue by severity, then age, beside the
+//! selected incident's detail and timeline; acknowledging, taking,
+//! escalating, noting and resolving incidents.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph};
+
+use crate::model::incident::{Incident, IncidentState, Severity};
+
+use super::super::action::Action;
+use super::super::ctx::{Ctx, Do, ListState};
+use super::super::dialogs::text::entry;
+use super::super::dialogs::{Dialog, MenuItem, Op, TextPurpose};
+use super::super::sanitize::fit;
+use super::super::screen::{Screen, age, short_duration};
+use super::super::table::{Columns, filtered_title, list_and_detail, severity_style, table};
+use super::super::theme::Theme;
+use super::{Pane, navigate};
+
+/// The Incidents screen's state: its list and whether the detail is open
+/// on its own.
+#[derive(Debug, Default)]
+pub struct Incidents {
+    /// Selection, filter and detail.
+    pub list: ListState,
+}
+
+impl Pane for Incidents {
+    fn screen(&self) -> Screen {
+        Screen::Incidents
+    }
+
+    fn list(&self) -> &ListState {
+        &self.list
+    }
+
+    fn list_mut(&mut self) -> &mut ListState {
+        &mut self.list
+    }
+
+    fn owns(&self) -> &'static [Action] {
+        &[
+            Action::Acknowledge,
+            Action::Take,
+            Action::Escalate,
+            Action::Note,
+            Action::Resolve,
+        ]
+    }
+
+    fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Do> {
+        if navigate(Screen::Incidents, &mut self.list, action, ctx) {
+            return Vec::new();
+        }
+        let Some(i) = self
+            .selected(ctx)
+            .and_then(|id| ctx.data.incidents.get(&id).cloned())
+        else {
+            return vec![Do::error("no incident selected")];
+        };
+        match action {
+            Action::Acknowledge => vec![Do::Send(Op::Ack(i.id))],
+            Action::Take => vec![Do::Send(Op::Assign(i.id, ctx.me().to_string()))],
+            Action::Escalate => escalate(&i),
+            Action::Note => vec![Do::Open(entry(
+                format!("Note on {}", i.id),
+                vec![fit(&i.title, 70)],
+                TextPurpose::Note(i.id),
+            ))],
+            Action::Resolve => vec![Do::Open(entry(
+                format!("Resolve {}", i.id),
+                vec!["What happened and what fixed it? A summary is required.".into()],
+                TextPurpose::Resolve(i.id),
+            ))],
+            _ => Vec::new(),
+        }
+    }
+
+    fn hints(&self) -> &'static [Action] {
+        &[
+            Action::Acknowledge,
+            Action::Take,
+            Action::Escalate,
+            Action::Note,
+            Action::Resolve,
+            Action::Contain,
+            Action::Inspect,
+        ]
+    }
+
+    fn selected_agent(&self, ctx: &Ctx) -> Option<(String, Option<String>)> {
+        let id = self.selected(ctx)?;
+        let i = ctx.data.incidents.get(&id)?;
+        i.agent.clone().map(|a| (a, Some(id)))
+    }
+
+    fn viewing(&self, ctx: &Ctx) -> Option<String> {
+        self.selected(ctx)
+    }
+
+    fn draw(&self, ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect) {
+        let (list_area, detail_area) = list_and_detail(area, self.list.detail);
+        let (ids, selected) = self.selection(ctx);
+        if let Some(list_area) = list_area {
+            table(
+                frame,
+                list_area,
+                theme,
+                filtered_title("Incidents by severity, then age", &self.list.filter),
+                true,
+                &columns(ctx, theme),
+                2,
+                &ids,
+                selected,
+                |id| ctx.data.incidents.get(id),
+            );
+        }
+        let detail = selected
+            .and_then(|at| ids.get(at))
+            .and_then(|id| ctx.data.incidents.get(id));
+        detail_pane(ctx, theme, frame, detail_area, detail);
+    }
+}
+
+/// The menu of severities above the incident's, or why there is none.
+fn escalate(i: &Incident) -> Vec<Do> {
+    let higher: Vec<(MenuItem, String, Option<String>)> =
+        [Severity::Sev1, Severity::Sev2, Severity::Sev3]
+            .into_iter()
+            .filter(|s| *s < i.severity)
+            .map(|s| (MenuItem::Severity(s), s.as_str().to_string(), None))
+            .collect();
+    if higher.is_empty() {
+        return vec![Do::error(format!("{} is already SEV1", i.id))];
+    }
+    vec![Do::Open(Dialog::Menu {
+        title: format!("Escalate {} (now {})", i.id, i.severity.as_str()),
+        items: higher,
+        selected: 0,
+        agent: i.agent.clone().unwrap_or_default(),
+        incident: Some(i.id.clone()),
+    })]
+}
+
+/// The incident list's columns.
+fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Incident> {
+    let me = ctx.me();
+    Columns::<Incident>::new()
+        .add("SEV", 4, 0, move |i| {
+            Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
+        })
+        .add("id", 7, 1, move |i| {
+            Cell::from(i.id.clone()).style(theme.accent())
+        })
+        .add("title", 28, 2, move |i| Cell::from(fit(&i.title, 60)))
+        .add("agent", 16, 4, move |i| {
+            Cell::from(fit(i.agent.as_deref().unwrap_or("—"), 16))
+        })
+        .add("state", 12, 3, move |i| {
+            Cell::from(i.state.as_str()).style(match i.state {
+                IncidentState::Triggered => theme.critical(),
+                IncidentState::Acknowledged => theme.warning(),
+                _ => theme.ok(),
+            })
+        })
+        .add("owner", 10, 5, move |i| {
+            Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10))
+        })
+        .add("age", 6, 6, move |i| {
+            Cell::from(short_duration(age(ctx.now, i.opened_at)))
+        })
+        .add("updated", 7, 7, move |i| {
+            Cell::from(short_duration(age(ctx.now, i.updated_at)))
+        })
+        .add("viewing", 10, 8, move |i| {
+            Cell::from(fit(&ctx.data.viewers(&i.id, me).join(","), 10)).style(theme.accent())
+        })
+}
+
+/// The selected incident: its fields, then as much of its timeline as fits,
+/// newest last.
+fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, i: Option<&Incident>) {
+    let Some(i) = i else {
+        frame.render_widget(
+            Paragraph::new("No open incident.")
+                .style(theme.muted())
+                .block(theme.block(" Detail ", false)),
+            area,
+        );
+        return;
+    };
+    let w = area.width.saturating_sub(4) as usize;
+    let mut lines = summary(ctx, theme, i, w);
+    let room = (area.height as usize).saturating_sub(lines.len() + 2);
+    let skip = i.timeline.len().saturating_sub(room);
+    for e in i.timeline.iter().skip(skip) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} ", e.at.format("%H:%M:%S")), theme.muted()),
+            Span::styled(format!("{} ", fit(&e.actor, 14)), theme.accent()),
+            Span::raw(fit(&e.text, w.saturating_sub(24))),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(theme.block(format!(" {} ", i.id), false)),
+        area,
+    );
+}
+
+/// The incident's fields, links and viewers, down to the timeline heading.
+fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("{} ", i.severity.as_str()),
+                severity_style(theme, i.severity),
+            ),
+            Span::styled(fit(&i.title, w.saturating_sub(5)), theme.title()),
+        ]),
+        Line::from(vec![
+            Span::styled("state ", theme.muted()),
+            Span::raw(format!("{}  ", i.state.as_str())),
+            Span::styled("owner ", theme.muted()),
+            Span::raw(format!(
+                "{}  ",
+                fit(i.owner.as_deref().unwrap_or("nobody"), 16)
+            )),
+            Span::styled("agent ", theme.muted()),
+            Span::raw(fit(i.agent.as_deref().unwrap_or("—"), 20)),
+        ]),
+        Line::from(vec![
+            Span::styled("category ", theme.muted()),
+            Span::raw(format!("{}  ", i.category.as_str())),
+            Span::styled("runbook ", theme.muted()),
+            Span::styled(
+                i.runbook.clone().unwrap_or_else(|| "—".into()),
+                theme.accent(),
+            ),
+        ]),
+    ];
+    if let Some(slo) = &i.slo {
+        lines.push(Line::from(vec![
+            Span::styled("SLO ", theme.muted()),
+            Span::raw(fit(slo, w)),
+        ]));
+    }
+    if !i.controls.is_empty() {
+        let linked: Vec<String> = i
+            .controls
+            .iter()
+            .map(|c| match ctx.data.controls.get(c) {
+                Some(ctl) => format!("{c} {} (in force)", ctl.kind.as_str()),
+                None => format!("{c} (lifted)"),
+            })
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled("controls ", theme.muted()),
+            Span::raw(fit(&linked.join(", "), w)),
+        ]));
+    }
+    let viewers = ctx.data.viewers(&i.id, ctx.me());
+    if !viewers.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("also looking: {}", viewers.join(", ")),
+            theme.warning(),
+        )));
+    }
+    lines.push(Line::from(Span::styled("timeline", theme.muted())));
+    lines
+}
