@@ -183,9 +183,25 @@ impl SimAgent {
             return Step::Idle;
         }
         self.runs += 1;
+        let run_id = format!("{}-{:06}", self.id, self.runs);
+        let (run, asks_for) = self.run(run_id.clone(), effects, obeyed);
+        match asks_for {
+            None => Step::Done(Envelope::new(now, self.id.clone(), Event::RunFinished(run))),
+            Some(tool) => self.ask(now, obeyed, tool, run_id, run),
+        }
+    }
+
+    /// One run as the agent would report it, and the tool it must ask
+    /// approval for first, if any. Every random draw is made here in the
+    /// same order on every run, so a seed gives the same fleet.
+    fn run(
+        &mut self,
+        run_id: String,
+        effects: &Effects,
+        obeyed: &Obeyed,
+    ) -> (RunFinished, Option<&'static str>) {
         let p = &self.profile;
         let r = &mut self.rng;
-        let run_id = format!("{}-{:06}", self.id, self.runs);
         let prompt = obeyed
             .pinned(Component::Prompt)
             .map(str::to_string)
@@ -227,6 +243,56 @@ impl SimAgent {
         };
         let cost_usd =
             tokens.input as f64 * price_in / 1000.0 + tokens.output as f64 * price_out / 1000.0;
+        let (outcome, error, tool_calls, asks_for) =
+            self.outcome(effects, obeyed, drifted, latency_ms);
+        let p = &self.profile;
+        let r = &mut self.rng;
+        let policy_violations =
+            if !obeyed.fallback && !obeyed.route_to_humans && r.chance(p.violation_rate) {
+                vec![PolicyViolation {
+                    policy: p.policy.to_string(),
+                    detail: Some("blocked by the output guard".into()),
+                }]
+            } else {
+                Vec::new()
+            };
+        let run = RunFinished {
+            run_id,
+            workflow: p.workflow.to_string(),
+            outcome,
+            latency_ms: latency_ms.min(TIMEOUT_MS) as u64,
+            cost_usd,
+            tokens: Some(tokens),
+            tool_calls,
+            policy_violations,
+            versions: Versions {
+                model: Some(if obeyed.fallback {
+                    "rules-engine-1".into()
+                } else {
+                    model
+                }),
+                prompt: Some(prompt),
+                tool: None,
+                policy: None,
+            },
+            error,
+        };
+        (run, asks_for)
+    }
+
+    /// How a run ends: its tool calls in order (a disabled tool hands the
+    /// run to a human, a failed one fails it), or the tool it must ask
+    /// approval for, else timeout, failure or escalation by the profile.
+    fn outcome(
+        &mut self,
+        effects: &Effects,
+        obeyed: &Obeyed,
+        drifted: bool,
+        latency_ms: f64,
+    ) -> (Outcome, Option<String>, Vec<ToolCall>, Option<&'static str>) {
+        let p = &self.profile;
+        let r = &mut self.rng;
+        let mine = |a: Option<&'static str>| a == Some(p.id);
         let mut outcome = Outcome::Success;
         let mut error = None;
         let mut tool_calls = Vec::new();
@@ -293,39 +359,21 @@ impl SimAgent {
                 }
             }
         }
-        let policy_violations =
-            if !obeyed.fallback && !obeyed.route_to_humans && r.chance(p.violation_rate) {
-                vec![PolicyViolation {
-                    policy: p.policy.to_string(),
-                    detail: Some("blocked by the output guard".into()),
-                }]
-            } else {
-                Vec::new()
-            };
-        let run = RunFinished {
-            run_id: run_id.clone(),
-            workflow: p.workflow.to_string(),
-            outcome,
-            latency_ms: latency_ms.min(TIMEOUT_MS) as u64,
-            cost_usd,
-            tokens: Some(tokens),
-            tool_calls,
-            policy_violations,
-            versions: Versions {
-                model: Some(if obeyed.fallback {
-                    "rules-engine-1".into()
-                } else {
-                    model
-                }),
-                prompt: Some(prompt),
-                tool: None,
-                policy: None,
-            },
-            error,
-        };
-        let Some(tool) = asks_for else {
-            return Step::Done(Envelope::new(now, self.id.clone(), Event::RunFinished(run)));
-        };
+        (outcome, error, tool_calls, asks_for)
+    }
+
+    /// The approval request for a run that must ask before calling `tool`;
+    /// the run waits in [`PendingRun`] for the decision.
+    fn ask(
+        &mut self,
+        now: DateTime<Utc>,
+        obeyed: &Obeyed,
+        tool: &'static str,
+        run_id: String,
+        run: RunFinished,
+    ) -> Step {
+        let p = &self.profile;
+        let r = &mut self.rng;
         let spec = p.approval.clone();
         let (action, risk, deadline_s, reason) = match &spec {
             Some(a) if a.tool == tool => (a.action, a.risk, a.deadline_s, a.reason),
