@@ -325,7 +325,7 @@ pub async fn run(
         next_id: AtomicU64::new(0),
     });
     let profiles = fleet();
-    let mut agents: Vec<SimAgent> = (0..config.agents.max(1))
+    let agents: Vec<SimAgent> = (0..config.agents.max(1))
         .map(|i| SimAgent::new(profiles[i % profiles.len()].clone(), i, config.seed))
         .collect();
     let known: Vec<(super::profile::Profile, String)> = agents
@@ -333,19 +333,24 @@ pub async fn run(
         .map(|a| (a.profile.clone(), a.id.clone()))
         .collect();
     super::registry::register(&shared.http, &shared.hub, &shared.token, &known).await;
-    let mut obeyed: HashMap<String, Obeyed> = HashMap::new();
-    let mut etags: HashMap<String, String> = HashMap::new();
-    let mut pending: HashMap<String, (usize, PendingRun)> = HashMap::new();
     let (notes_tx, mut notes) = mpsc::channel::<Note>(1024);
-    let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut poll = tokio::time::interval(config.poll);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
-    let mut outbox: Vec<Envelope> = Vec::new();
-    let mut due = 0.0f64;
-    let mut last = Instant::now();
-    let mut next_agent = 0usize;
+    let mut fleet = Fleet {
+        agents,
+        obeyed: HashMap::new(),
+        etags: HashMap::new(),
+        pending: HashMap::new(),
+        outbox: Vec::new(),
+        due: 0.0,
+        last: Instant::now(),
+        next_agent: 0,
+        shared: shared.clone(),
+        stats: stats.clone(),
+    };
+    let start = Instant::now();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -354,90 +359,147 @@ pub async fn run(
                 if config.duration.is_some_and(|d| start.elapsed() >= d) {
                     break;
                 }
-                let now = Utc::now();
-                let t_s = start.elapsed().as_secs_f64();
-                let effects = config.scenario.effects(t_s);
-                for a in &mut agents {
-                    outbox.extend(a.deployments(now, &effects));
-                }
-                due += config.rate * last.elapsed().as_secs_f64();
-                last = Instant::now();
-                let mut idle = 0;
-                while due >= 1.0 && idle < agents.len() {
-                    let i = next_agent % agents.len();
-                    next_agent += 1;
-                    let o = obeyed.get(&agents[i].id).cloned().unwrap_or_default();
-                    match agents[i].step(now, &effects, &o) {
-                        Step::Idle => {
-                            idle += 1;
-                            continue;
-                        }
-                        Step::Done(env) => {
-                            stats.count_run(&env);
-                            outbox.push(env);
-                        }
-                        Step::Ask(ask, run) => {
-                            stats.approvals_asked.fetch_add(1, Ordering::Relaxed);
-                            pending.insert(run.request_id.clone(), (i, *run));
-                            outbox.push(ask);
-                        }
-                    }
-                    idle = 0;
-                    due -= 1.0;
-                    if outbox.len() >= config.batch {
-                        shared.post(std::mem::take(&mut outbox));
-                    }
-                }
-                if idle >= agents.len() {
-                    due = 0.0; // everyone is paused: do not build a backlog
-                }
-                shared.post(std::mem::take(&mut outbox));
+                fleet.runs(&config, start.elapsed().as_secs_f64());
             }
-            _ = poll.tick() => {
-                for a in &agents {
-                    spawn_control_poll(&shared, &a.id, etags.get(&a.id).cloned(), notes_tx.clone());
-                }
-                for (request_id, (i, _)) in &pending {
-                    spawn_approval_poll(&shared, &agents[*i].id, request_id, notes_tx.clone());
-                }
-            }
-            _ = heartbeat.tick() => {
-                let now = Utc::now();
-                let beats: Vec<Envelope> = agents
-                    .iter()
-                    .map(|a| a.heartbeat(now, obeyed.get(&a.id).unwrap_or(&Obeyed::default())))
-                    .collect();
-                shared.post(beats);
-            }
-            Some(note) = notes.recv() => match note {
-                Note::Controls(agent, controls, etag) => {
-                    if let Some(tag) = etag {
-                        etags.insert(agent.clone(), tag);
-                    }
-                    let o = Obeyed::from_controls(&controls);
-                    if obeyed.get(&agent) != Some(&o) {
-                        stats.control_changes.fetch_add(1, Ordering::Relaxed);
-                        stats.obeyed.lock().unwrap_or_else(PoisonError::into_inner).insert(agent.clone(), o.clone());
-                        obeyed.insert(agent, o);
-                    }
-                }
-                Note::Decided(request_id, state) => {
-                    if let Some((i, run)) = pending.remove(&request_id) {
-                        stats.approvals_closed.fetch_add(1, Ordering::Relaxed);
-                        let env = agents[i].resolve(run, state, Utc::now());
-                        stats.count_run(&env);
-                        shared.post(vec![env]);
-                    }
-                }
-            },
+            _ = poll.tick() => fleet.poll(&notes_tx),
+            _ = heartbeat.tick() => fleet.heartbeats(),
+            Some(note) = notes.recv() => fleet.note(note),
         }
     }
-    shared.post(std::mem::take(&mut outbox));
+    shared.post(std::mem::take(&mut fleet.outbox));
     // Let in-flight posts finish.
     let _ = shared.posts.acquire_many(4).await;
-    let elapsed_s = start.elapsed().as_secs_f64();
+    Ok(report(&stats, start.elapsed().as_secs_f64()))
+}
+
+/// The simulated agents and what they know of the hub.
+struct Fleet {
+    agents: Vec<SimAgent>,
+    /// The controls each agent obeys, by agent id.
+    obeyed: HashMap<String, Obeyed>,
+    /// The `ETag` of each agent's last controls answer.
+    etags: HashMap<String, String>,
+    /// Runs waiting for an approval: request id → (agent index, run).
+    pending: HashMap<String, (usize, PendingRun)>,
+    /// Events not yet posted.
+    outbox: Vec<Envelope>,
+    /// Runs owed by the rate and not yet made.
+    due: f64,
+    last: Instant,
+    /// The agent whose turn is next.
+    next_agent: usize,
+    shared: Arc<Shared>,
+    stats: Arc<SimStats>,
+}
+
+impl Fleet {
+    /// Makes the runs the rate owes since the last tick, round robin over
+    /// the agents, and posts them in batches.
+    fn runs(&mut self, config: &SimConfig, t_s: f64) {
+        let now = Utc::now();
+        let effects = config.scenario.effects(t_s);
+        for a in &mut self.agents {
+            self.outbox.extend(a.deployments(now, &effects));
+        }
+        self.due += config.rate * self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        let mut idle = 0;
+        while self.due >= 1.0 && idle < self.agents.len() {
+            let i = self.next_agent % self.agents.len();
+            self.next_agent += 1;
+            let o = self
+                .obeyed
+                .get(&self.agents[i].id)
+                .cloned()
+                .unwrap_or_default();
+            match self.agents[i].step(now, &effects, &o) {
+                Step::Idle => {
+                    idle += 1;
+                    continue;
+                }
+                Step::Done(env) => {
+                    self.stats.count_run(&env);
+                    self.outbox.push(env);
+                }
+                Step::Ask(ask, run) => {
+                    self.stats.approvals_asked.fetch_add(1, Ordering::Relaxed);
+                    self.pending.insert(run.request_id.clone(), (i, *run));
+                    self.outbox.push(ask);
+                }
+            }
+            idle = 0;
+            self.due -= 1.0;
+            if self.outbox.len() >= config.batch {
+                self.shared.post(std::mem::take(&mut self.outbox));
+            }
+        }
+        if idle >= self.agents.len() {
+            self.due = 0.0; // everyone is paused: do not build a backlog
+        }
+        self.shared.post(std::mem::take(&mut self.outbox));
+    }
+
+    /// Asks the hub for every agent's controls and every pending decision.
+    fn poll(&self, notes: &mpsc::Sender<Note>) {
+        for a in &self.agents {
+            spawn_control_poll(
+                &self.shared,
+                &a.id,
+                self.etags.get(&a.id).cloned(),
+                notes.clone(),
+            );
+        }
+        for (request_id, (i, _)) in &self.pending {
+            spawn_approval_poll(&self.shared, &self.agents[*i].id, request_id, notes.clone());
+        }
+    }
+
+    /// One heartbeat per agent.
+    fn heartbeats(&self) {
+        let now = Utc::now();
+        let beats: Vec<Envelope> = self
+            .agents
+            .iter()
+            .map(|a| a.heartbeat(now, self.obeyed.get(&a.id).unwrap_or(&Obeyed::default())))
+            .collect();
+        self.shared.post(beats);
+    }
+
+    /// Takes an answer of the hub: controls to obey, or a decision that
+    /// finishes a waiting run.
+    fn note(&mut self, note: Note) {
+        match note {
+            Note::Controls(agent, controls, etag) => {
+                if let Some(tag) = etag {
+                    self.etags.insert(agent.clone(), tag);
+                }
+                let o = Obeyed::from_controls(&controls);
+                if self.obeyed.get(&agent) != Some(&o) {
+                    self.stats.control_changes.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .obeyed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(agent.clone(), o.clone());
+                    self.obeyed.insert(agent, o);
+                }
+            }
+            Note::Decided(request_id, state) => {
+                if let Some((i, run)) = self.pending.remove(&request_id) {
+                    self.stats.approvals_closed.fetch_add(1, Ordering::Relaxed);
+                    let env = self.agents[i].resolve(run, state, Utc::now());
+                    self.stats.count_run(&env);
+                    self.shared.post(vec![env]);
+                }
+            }
+        }
+    }
+}
+
+/// The report of a run that lasted `elapsed_s`.
+fn report(stats: &SimStats, elapsed_s: f64) -> SimReport {
     let accepted = stats.accepted.load(Ordering::Relaxed);
-    Ok(SimReport {
+    SimReport {
         elapsed_s,
         runs: stats.runs.load(Ordering::Relaxed),
         posted: stats.posted.load(Ordering::Relaxed),
@@ -452,7 +514,7 @@ pub async fn run(
         },
         approvals_asked: stats.approvals_asked.load(Ordering::Relaxed),
         approvals_closed: stats.approvals_closed.load(Ordering::Relaxed),
-    })
+    }
 }
 
 fn spawn_control_poll(
