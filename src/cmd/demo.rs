@@ -55,55 +55,11 @@ pub fn run(args: DemoArgs) -> ExitCode {
 }
 
 async fn demo(args: DemoArgs) -> ExitCode {
-    let (db, workdir) = match &args.db {
-        Some(path) => (path.clone(), None),
-        None => {
-            let dir = std::env::temp_dir().join(format!(
-                "agentdeck-demo-{}-{}",
-                std::process::id(),
-                Utc::now().timestamp_nanos_opt().unwrap_or_default()
-            ));
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                return fail(format!("cannot create {}: {e}", dir.display()));
-            }
-            (
-                dir.join("hub.db"),
-                Some(Workdir {
-                    path: dir,
-                    temporary: true,
-                }),
-            )
-        }
-    };
-    let (Ok(lead_token), Ok(agent_token)) = (new_token(), new_token()) else {
-        return fail("no randomness for tokens");
-    };
-    let mut tokens = TokenStore::default();
-    if let Err(e) = tokens
-        .add_token(&lead_token, DEMO_LEAD, Role::Lead)
-        .and_then(|()| tokens.add_token(&agent_token, "fleet", Role::Agent))
-    {
-        return fail(e);
-    }
-    // The repository's runbooks when run from its root, else the copies
-    // compiled in.
-    let runbooks = match super::serve::load_runbooks(None) {
-        Ok(list) if !list.is_empty() => list,
-        Ok(_) => crate::runbook::shipped().unwrap_or_default(),
+    let (db, workdir) = match workdir(&args) {
+        Ok(w) => w,
         Err(e) => return fail(e),
     };
-    let hub = match crate::hub::start(HubConfig {
-        listen: ([127, 0, 0, 1], 0).into(),
-        db,
-        tokens,
-        specs: default_specs(),
-        policy: Policy::default(),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        stream: StreamLimits::default(),
-        runbooks,
-    })
-    .await
-    {
+    let (hub, lead_token, agent_token) = match start_hub(db).await {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
@@ -121,6 +77,74 @@ async fn demo(args: DemoArgs) -> ExitCode {
             let _ = fleet_stopped.await;
         },
     ));
+    front_end(&args, &hub, &lead_token, &stats).await;
+    let _ = stop_fleet.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
+    hub.stop().await;
+    drop(workdir);
+    ExitCode::SUCCESS
+}
+
+/// The database to use: `--db`, or one in a temporary directory removed
+/// when the demo ends.
+fn workdir(args: &DemoArgs) -> Result<(PathBuf, Option<Workdir>), String> {
+    match &args.db {
+        Some(path) => Ok((path.clone(), None)),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "agentdeck-demo-{}-{}",
+                std::process::id(),
+                Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            ));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            Ok((
+                dir.join("hub.db"),
+                Some(Workdir {
+                    path: dir,
+                    temporary: true,
+                }),
+            ))
+        }
+    }
+}
+
+/// A hub on a free loopback port with fresh lead and agent tokens: the
+/// hub, the lead's token and the fleet's.
+async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> {
+    let (Ok(lead_token), Ok(agent_token)) = (new_token(), new_token()) else {
+        return Err("no randomness for tokens".into());
+    };
+    let mut tokens = TokenStore::default();
+    tokens
+        .add_token(&lead_token, DEMO_LEAD, Role::Lead)
+        .and_then(|()| tokens.add_token(&agent_token, "fleet", Role::Agent))
+        .map_err(|e| e.to_string())?;
+    // The repository's runbooks when run from its root, else the copies
+    // compiled in.
+    let runbooks = match super::serve::load_runbooks(None) {
+        Ok(list) if !list.is_empty() => list,
+        Ok(_) => crate::runbook::shipped().unwrap_or_default(),
+        Err(e) => return Err(e.to_string()),
+    };
+    let hub = crate::hub::start(HubConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        db,
+        tokens,
+        specs: default_specs(),
+        policy: Policy::default(),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        stream: StreamLimits::default(),
+        runbooks,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((hub, lead_token, agent_token))
+}
+
+/// What the operator sees until they quit: the hub's address
+/// (`--hub-only`), the TUI (a terminal), or a summary line a second.
+async fn front_end(args: &DemoArgs, hub: &RunningHub, lead_token: &str, stats: &SimStats) {
     if args.hub_only {
         if args.json {
             println!(
@@ -146,7 +170,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
                 let options = crate::tui::run::Options {
                     source: crate::tui::run::Source::Hub {
                         url: hub.url(),
-                        token: lead_token.clone(),
+                        token: lead_token.to_string(),
                     },
                     read_only: false,
                     theme,
@@ -164,13 +188,8 @@ async fn demo(args: DemoArgs) -> ExitCode {
             "agentdeck demo: hub {} with the mixed fleet; no terminal, so a line a second below. Stop with Ctrl-C or q + Enter.",
             hub.url()
         );
-        summary_until_quit(&hub, &stats).await;
+        summary_until_quit(hub, stats).await;
     }
-    let _ = stop_fleet.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), fleet).await;
-    hub.stop().await;
-    drop(workdir);
-    ExitCode::SUCCESS
 }
 
 async fn summary_until_quit(hub: &RunningHub, stats: &SimStats) {
