@@ -913,3 +913,74 @@ async fn undecided_approvals_expire_as_rejected_and_controls_lift_on_ttl() {
         "{body}"
     );
 }
+
+/// A control that runs out leaves the state in the commit that records
+/// its expiry: `/v1/state` never lists it gone without `control.expired`,
+/// and on the stream the expired control and its audit entry come in one
+/// block of consecutive ids, with no SLO, agent or presence frame between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_and_its_audit_entry_become_visible_together() {
+    let h = start().await;
+    let mut stream = support::StreamClient::open(&h, "viewer", None).await;
+    let snapshot = stream.until("snapshot", |_| true).await;
+    let (s, control) = h
+        .post(
+            "responder",
+            "/v1/controls",
+            json!({"agent": "refund-bot", "kind": "route_to_humans", "reason": "try it", "ttl_s": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{control}");
+    let id = control["id"].as_str().unwrap().to_string();
+    // Poll the state while the TTL runs out: whenever the control is gone,
+    // its expiry is in the audit list of the same answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = h.state().await;
+        let listed = state["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str());
+        let audited = state["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "control.expired" && e["subject"] == id.as_str());
+        assert!(
+            listed || audited,
+            "{id} gone from the state without its audit entry: {state}"
+        );
+        if !listed {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // On the stream.
+    let expired = stream
+        .until("control", |c| {
+            c["id"] == id.as_str() && c["state"] == "expired"
+        })
+        .await;
+    assert!(expired.id > snapshot.id);
+    let mut last = expired.id;
+    loop {
+        let e = stream
+            .next(Duration::from_secs(5))
+            .await
+            .expect("the audit entry of the expiry");
+        assert_eq!(e.id, last + 1, "ids of one commit are consecutive: {e:?}");
+        assert!(
+            ["control", "approval", "incident", "audit"].contains(&e.event.as_str()),
+            "a {} frame between the expiry and its audit entry",
+            e.event
+        );
+        if e.event == "audit" && e.data["action"] == "control.expired" {
+            assert_eq!(e.data["subject"], id.as_str());
+            break;
+        }
+        last = e.id;
+    }
+}
