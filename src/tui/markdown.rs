@@ -13,156 +13,198 @@ use super::theme::Theme;
 /// strong, inline code, code blocks, block quotes and rules are drawn;
 /// links show their text; HTML is shown as text.
 pub fn lines(markdown: &str, theme: &Theme) -> Vec<Line<'static>> {
-    let mut out: Vec<Line<'static>> = Vec::new();
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut styles: Vec<Style> = vec![theme.text()];
-    let mut lists: Vec<Option<u64>> = Vec::new();
-    let mut in_code = false;
-    let mut quote = 0usize;
-    let flush = |spans: &mut Vec<Span<'static>>, out: &mut Vec<Line<'static>>| {
-        if !spans.is_empty() {
-            out.push(Line::from(std::mem::take(spans)));
-        }
+    let mut r = Renderer {
+        theme,
+        out: Vec::new(),
+        spans: Vec::new(),
+        styles: vec![theme.text()],
+        lists: Vec::new(),
+        in_code: false,
+        quote: 0,
     };
     let parser = Parser::new_ext(
         markdown,
         Options::ENABLE_TASKLISTS | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
     );
     for event in parser {
-        let style = *styles.last().unwrap_or(&Style::default());
         match event {
-            Event::Start(Tag::Heading { level, .. }) => {
-                flush(&mut spans, &mut out);
-                if !out.is_empty() {
-                    out.push(Line::from(""));
+            Event::Start(tag) => r.start(tag),
+            Event::End(tag) => r.end(tag),
+            leaf => r.leaf(leaf),
+        }
+    }
+    r.flush();
+    let mut out = r.out;
+    while out.last().is_some_and(|l| l.width() == 0) {
+        out.pop();
+    }
+    out
+}
+
+/// The lines drawn so far and where the parser is.
+struct Renderer<'t> {
+    theme: &'t Theme,
+    out: Vec<Line<'static>>,
+    /// The line being built.
+    spans: Vec<Span<'static>>,
+    /// Inline styles, innermost last.
+    styles: Vec<Style>,
+    /// Open lists: the next number of an ordered one, None for bullets.
+    lists: Vec<Option<u64>>,
+    in_code: bool,
+    /// Block quote depth.
+    quote: usize,
+}
+
+impl Renderer<'_> {
+    /// The style text takes here.
+    fn style(&self) -> Style {
+        *self.styles.last().unwrap_or(&Style::default())
+    }
+
+    /// Ends the line being built, if it has anything.
+    fn flush(&mut self) {
+        if !self.spans.is_empty() {
+            self.out.push(Line::from(std::mem::take(&mut self.spans)));
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        let (theme, style) = (self.theme, self.style());
+        match tag {
+            Tag::Heading { level, .. } => {
+                self.flush();
+                if !self.out.is_empty() {
+                    self.out.push(Line::from(""));
                 }
                 let mark = match level {
                     HeadingLevel::H1 => "",
                     HeadingLevel::H2 => "▌ ",
                     _ => "· ",
                 };
-                spans.push(Span::styled(mark, theme.accent()));
-                styles.push(theme.title());
+                self.spans.push(Span::styled(mark, theme.accent()));
+                self.styles.push(theme.title());
             }
-            Event::End(TagEnd::Heading(_)) => {
-                styles.pop();
-                flush(&mut spans, &mut out);
+            Tag::Paragraph if self.quote > 0 => {
+                self.spans
+                    .push(Span::styled("│ ".repeat(self.quote), theme.muted()));
             }
-            Event::Start(Tag::Paragraph) if quote > 0 => {
-                spans.push(Span::styled("│ ".repeat(quote), theme.muted()));
+            Tag::List(start) => {
+                self.flush();
+                self.lists.push(start);
             }
-            Event::End(TagEnd::Paragraph) => {
-                flush(&mut spans, &mut out);
-                if lists.is_empty() {
-                    out.push(Line::from(""));
-                }
-            }
-            Event::Start(Tag::List(start)) => {
-                flush(&mut spans, &mut out);
-                lists.push(start);
-            }
-            Event::End(TagEnd::List(_)) => {
-                lists.pop();
-                if lists.is_empty() {
-                    out.push(Line::from(""));
-                }
-            }
-            Event::Start(Tag::Item) => {
-                flush(&mut spans, &mut out);
-                let depth = lists.len().saturating_sub(1);
-                let bullet = match lists.last_mut() {
-                    Some(Some(n)) => {
-                        let b = format!("{n}. ");
-                        *n += 1;
-                        b
-                    }
-                    _ => "• ".to_string(),
-                };
-                spans.push(Span::raw("  ".repeat(depth)));
-                spans.push(Span::styled(bullet, theme.accent()));
-            }
-            Event::End(TagEnd::Item) => flush(&mut spans, &mut out),
-            Event::TaskListMarker(done) => {
-                // Replace the bullet just pushed with a box.
-                if let Some(last) = spans.last_mut() {
-                    *last = Span::styled(if done { "☑ " } else { "☐ " }, theme.accent());
-                }
-            }
-            Event::Start(Tag::Emphasis) => styles.push(style.add_modifier(Modifier::ITALIC)),
-            Event::Start(Tag::Strong) => styles.push(style.add_modifier(Modifier::BOLD)),
-            Event::Start(Tag::Strikethrough) => {
-                styles.push(style.add_modifier(Modifier::CROSSED_OUT))
-            }
-            Event::Start(Tag::Link { .. }) => styles.push(style.add_modifier(Modifier::UNDERLINED)),
-            Event::End(
-                TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link,
-            ) => {
-                styles.pop();
-            }
-            Event::Start(Tag::BlockQuote(_)) => quote += 1,
-            Event::End(TagEnd::BlockQuote(_)) => quote = quote.saturating_sub(1),
-            Event::Start(Tag::CodeBlock(kind)) => {
-                flush(&mut spans, &mut out);
-                in_code = true;
+            Tag::Item => self.item(),
+            Tag::Emphasis => self.styles.push(style.add_modifier(Modifier::ITALIC)),
+            Tag::Strong => self.styles.push(style.add_modifier(Modifier::BOLD)),
+            Tag::Strikethrough => self.styles.push(style.add_modifier(Modifier::CROSSED_OUT)),
+            Tag::Link { .. } => self.styles.push(style.add_modifier(Modifier::UNDERLINED)),
+            Tag::BlockQuote(_) => self.quote += 1,
+            Tag::CodeBlock(kind) => {
+                self.flush();
+                self.in_code = true;
                 if let CodeBlockKind::Fenced(lang) = kind
                     && !lang.is_empty()
                 {
-                    out.push(Line::from(Span::styled(
+                    self.out.push(Line::from(Span::styled(
                         format!("  [{}]", clean(&lang)),
                         theme.muted(),
                     )));
                 }
             }
-            Event::End(TagEnd::CodeBlock) => {
-                in_code = false;
-                out.push(Line::from(""));
-            }
-            Event::Text(t) => {
-                if in_code {
-                    for l in t.lines() {
-                        out.push(Line::from(Span::styled(
-                            format!("  {}", clean(l)),
-                            theme.accent(),
-                        )));
-                    }
-                } else {
-                    spans.push(Span::styled(clean(&t), style));
-                }
-            }
-            Event::Code(t) => spans.push(Span::styled(clean(&t), theme.accent())),
-            Event::Html(t) | Event::InlineHtml(t) => {
-                spans.push(Span::styled(clean(&t), theme.muted()))
-            }
-            Event::SoftBreak => spans.push(Span::raw(" ")),
-            Event::HardBreak => flush(&mut spans, &mut out),
             // Tables: one line per row, cells separated by a bar.
-            Event::Start(Tag::Table(_)) => flush(&mut spans, &mut out),
-            Event::End(TagEnd::Table) => {
-                flush(&mut spans, &mut out);
-                out.push(Line::from(""));
-            }
-            Event::Start(Tag::TableHead) => styles.push(theme.title()),
-            Event::End(TagEnd::TableHead) => {
-                styles.pop();
-                flush(&mut spans, &mut out);
-            }
-            Event::Start(Tag::TableRow) => flush(&mut spans, &mut out),
-            Event::End(TagEnd::TableRow) => flush(&mut spans, &mut out),
-            Event::Start(Tag::TableCell) if !spans.is_empty() => {
-                spans.push(Span::styled(" │ ", theme.muted()));
-            }
-            Event::Rule => {
-                flush(&mut spans, &mut out);
-                out.push(Line::from(Span::styled("────────", theme.muted())));
+            Tag::Table(_) | Tag::TableRow => self.flush(),
+            Tag::TableHead => self.styles.push(theme.title()),
+            Tag::TableCell if !self.spans.is_empty() => {
+                self.spans.push(Span::styled(" │ ", theme.muted()));
             }
             _ => {}
         }
     }
-    flush(&mut spans, &mut out);
-    while out.last().is_some_and(|l| l.width() == 0) {
-        out.pop();
+
+    /// A list item: its indent and its bullet or number.
+    fn item(&mut self) {
+        self.flush();
+        let depth = self.lists.len().saturating_sub(1);
+        let bullet = match self.lists.last_mut() {
+            Some(Some(n)) => {
+                let b = format!("{n}. ");
+                *n += 1;
+                b
+            }
+            _ => "• ".to_string(),
+        };
+        self.spans.push(Span::raw("  ".repeat(depth)));
+        self.spans.push(Span::styled(bullet, self.theme.accent()));
     }
-    out
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Heading(_) | TagEnd::TableHead => {
+                self.styles.pop();
+                self.flush();
+            }
+            TagEnd::Paragraph => {
+                self.flush();
+                if self.lists.is_empty() {
+                    self.out.push(Line::from(""));
+                }
+            }
+            TagEnd::List(_) => {
+                self.lists.pop();
+                if self.lists.is_empty() {
+                    self.out.push(Line::from(""));
+                }
+            }
+            TagEnd::Item | TagEnd::TableRow => self.flush(),
+            TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
+                self.styles.pop();
+            }
+            TagEnd::BlockQuote(_) => self.quote = self.quote.saturating_sub(1),
+            TagEnd::CodeBlock => {
+                self.in_code = false;
+                self.out.push(Line::from(""));
+            }
+            TagEnd::Table => {
+                self.flush();
+                self.out.push(Line::from(""));
+            }
+            _ => {}
+        }
+    }
+
+    /// Text, code, HTML, breaks, task boxes and rules.
+    fn leaf(&mut self, event: Event<'_>) {
+        let (theme, style) = (self.theme, self.style());
+        match event {
+            Event::TaskListMarker(done) => {
+                // Replace the bullet just pushed with a box.
+                if let Some(last) = self.spans.last_mut() {
+                    *last = Span::styled(if done { "☑ " } else { "☐ " }, theme.accent());
+                }
+            }
+            Event::Text(t) if self.in_code => {
+                for l in t.lines() {
+                    self.out.push(Line::from(Span::styled(
+                        format!("  {}", clean(l)),
+                        theme.accent(),
+                    )));
+                }
+            }
+            Event::Text(t) => self.spans.push(Span::styled(clean(&t), style)),
+            Event::Code(t) => self.spans.push(Span::styled(clean(&t), theme.accent())),
+            Event::Html(t) | Event::InlineHtml(t) => {
+                self.spans.push(Span::styled(clean(&t), theme.muted()))
+            }
+            Event::SoftBreak => self.spans.push(Span::raw(" ")),
+            Event::HardBreak => self.flush(),
+            Event::Rule => {
+                self.flush();
+                self.out
+                    .push(Line::from(Span::styled("────────", theme.muted())));
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
