@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::envelope::{
     DEFAULT_WORKFLOW, Envelope, Event, Outcome, RunFinished, Tokens, ToolCall, ToolCallEvent,
     ToolStatus, Versions,
@@ -175,83 +177,15 @@ impl<'a> Trace<'a> {
         let label = root
             .map(FlatSpan::label)
             .unwrap_or_else(|| format!("trace {}", self.id));
-        // Without an agent span the run spans all of the trace's spans.
-        let (start, end) = match root {
-            Some(r) => (r.span.start_time_unix_nano.0, r.span.end_time_unix_nano.0),
-            None => (
-                members
-                    .iter()
-                    .filter_map(|&i| spans[i].span.start_time_unix_nano.0)
-                    .min(),
-                members
-                    .iter()
-                    .filter_map(|&i| spans[i].span.end_time_unix_nano.0)
-                    .max(),
-            ),
-        };
-        let (Some(start), Some(end)) = (start, end) else {
-            return Err(format!(
-                "{label}: no valid startTimeUnixNano and endTimeUnixNano (nanoseconds since the epoch)"
-            ));
-        };
-        let ts = time(end).ok_or_else(|| format!("{label}: endTimeUnixNano is out of range"))?;
-        // A run that ends before it starts has no latency to report, and a
-        // made-up zero would flatter the latency SLO.
-        let latency_ms = duration_ms(start, end)
-            .ok_or_else(|| format!("{label}: endTimeUnixNano is before startTimeUnixNano"))?;
+        let (ts, latency_ms) = self.run_times(root, members, &label)?;
         let root_attrs = root.map(|r| r.span.attributes.as_slice()).unwrap_or(&[]);
-
-        let agent = root
-            .into_iter()
-            .flat_map(|r| {
-                [
-                    attr_str(root_attrs, &["gen_ai.agent.name"]),
-                    attr_str(root_attrs, &["gen_ai.agent.id"]),
-                    attr_str(root_attrs, &["agent.name"]),
-                    after_operation(&r.span.name, "invoke_agent"),
-                    r.service.as_deref(),
-                ]
-            })
-            .chain(members.iter().map(|&i| spans[i].service.as_deref()))
-            .flatten()
-            .find_map(to_agent_id)
-            .ok_or_else(|| {
-                format!("{label}: no agent name (gen_ai.agent.name, span name or service.name)")
-            })?;
-
-        // Tool calls are reported in the order they started.
-        let mut ordered = members.to_vec();
-        ordered.sort_by_key(|&i| (spans[i].span.start_time_unix_nano.0.unwrap_or(u64::MAX), i));
-
-        let mut tokens: Option<Tokens> = None;
-        let mut model = None;
-        let mut tool_calls = Vec::new();
-        let mut model_error = None;
-        for &i in &ordered {
-            let s = &spans[i];
-            match s.role {
-                Role::Model => {
-                    // A model span under a model span that counted tokens is
-                    // the same call seen by a second instrumentation.
-                    let nested = self
-                        .parent(i)
-                        .is_some_and(|p| self.counted_above[p] == Some(true));
-                    if let Some(t) = tokens_of(&s.span).filter(|_| !nested) {
-                        let sum = tokens.get_or_insert_default();
-                        sum.input = sum.input.saturating_add(t.input);
-                        sum.output = sum.output.saturating_add(t.output);
-                    }
-                    if let Some(m) = attr_str(&s.span.attributes, MODEL_NAME) {
-                        model = Some(m);
-                    }
-                    if model_error.is_none() && is_error(&s.span) {
-                        model_error = Some(error_of(&s.span));
-                    }
-                }
-                Role::Tool if tool_calls.len() < MAX_TOOL_CALLS => tool_calls.push(tool_call(s)),
-                _ => {}
-            }
-        }
+        let agent = self.agent_of(root, members, &label)?;
+        let Calls {
+            mut tokens,
+            model,
+            tool_calls,
+            model_error,
+        } = self.calls(members);
         // The conventions also put usage and the model on the agent span.
         if tokens.is_none() {
             tokens = root.and_then(|r| tokens_of(&r.span));
@@ -308,6 +242,124 @@ impl<'a> Trace<'a> {
         env.id = id;
         Ok(env)
     }
+
+    /// When the run ended and how long it took: the agent span's times, or
+    /// without one, from the first start to the last end of the trace.
+    fn run_times(
+        &self,
+        root: Option<&FlatSpan>,
+        members: &[usize],
+        label: &str,
+    ) -> Result<(DateTime<Utc>, u64), String> {
+        let spans = self.spans;
+        let (start, end) = match root {
+            Some(r) => (r.span.start_time_unix_nano.0, r.span.end_time_unix_nano.0),
+            None => (
+                members
+                    .iter()
+                    .filter_map(|&i| spans[i].span.start_time_unix_nano.0)
+                    .min(),
+                members
+                    .iter()
+                    .filter_map(|&i| spans[i].span.end_time_unix_nano.0)
+                    .max(),
+            ),
+        };
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(format!(
+                "{label}: no valid startTimeUnixNano and endTimeUnixNano (nanoseconds since the epoch)"
+            ));
+        };
+        let ts = time(end).ok_or_else(|| format!("{label}: endTimeUnixNano is out of range"))?;
+        // A run that ends before it starts has no latency to report, and a
+        // made-up zero would flatter the latency SLO.
+        let latency_ms = duration_ms(start, end)
+            .ok_or_else(|| format!("{label}: endTimeUnixNano is before startTimeUnixNano"))?;
+        Ok((ts, latency_ms))
+    }
+
+    /// The agent the run is of: `gen_ai.agent.name`, `gen_ai.agent.id`,
+    /// `agent.name`, the span name after `invoke_agent`, or a service name.
+    fn agent_of(
+        &self,
+        root: Option<&FlatSpan>,
+        members: &[usize],
+        label: &str,
+    ) -> Result<String, String> {
+        let spans = self.spans;
+        let root_attrs = root.map(|r| r.span.attributes.as_slice()).unwrap_or(&[]);
+        root.into_iter()
+            .flat_map(|r| {
+                [
+                    attr_str(root_attrs, &["gen_ai.agent.name"]),
+                    attr_str(root_attrs, &["gen_ai.agent.id"]),
+                    attr_str(root_attrs, &["agent.name"]),
+                    after_operation(&r.span.name, "invoke_agent"),
+                    r.service.as_deref(),
+                ]
+            })
+            .chain(members.iter().map(|&i| spans[i].service.as_deref()))
+            .flatten()
+            .find_map(to_agent_id)
+            .ok_or_else(|| {
+                format!("{label}: no agent name (gen_ai.agent.name, span name or service.name)")
+            })
+    }
+
+    /// The model calls and tool calls among `members`, in start order.
+    fn calls(&self, members: &[usize]) -> Calls<'a> {
+        let spans = self.spans;
+        // Tool calls are reported in the order they started.
+        let mut ordered = members.to_vec();
+        ordered.sort_by_key(|&i| (spans[i].span.start_time_unix_nano.0.unwrap_or(u64::MAX), i));
+
+        let mut tokens: Option<Tokens> = None;
+        let mut model = None;
+        let mut tool_calls = Vec::new();
+        let mut model_error = None;
+        for &i in &ordered {
+            let s = &spans[i];
+            match s.role {
+                Role::Model => {
+                    // A model span under a model span that counted tokens is
+                    // the same call seen by a second instrumentation.
+                    let nested = self
+                        .parent(i)
+                        .is_some_and(|p| self.counted_above[p] == Some(true));
+                    if let Some(t) = tokens_of(&s.span).filter(|_| !nested) {
+                        let sum = tokens.get_or_insert_default();
+                        sum.input = sum.input.saturating_add(t.input);
+                        sum.output = sum.output.saturating_add(t.output);
+                    }
+                    if let Some(m) = attr_str(&s.span.attributes, MODEL_NAME) {
+                        model = Some(m);
+                    }
+                    if model_error.is_none() && is_error(&s.span) {
+                        model_error = Some(error_of(&s.span));
+                    }
+                }
+                Role::Tool if tool_calls.len() < MAX_TOOL_CALLS => tool_calls.push(tool_call(s)),
+                _ => {}
+            }
+        }
+        Calls {
+            tokens,
+            model,
+            tool_calls,
+            model_error,
+        }
+    }
+}
+
+/// What a run's model and tool spans add to it.
+struct Calls<'a> {
+    /// Tokens of the model calls, each counted once.
+    tokens: Option<Tokens>,
+    /// The last model named.
+    model: Option<&'a str>,
+    tool_calls: Vec<ToolCall>,
+    /// The first failed model call's error, if one failed.
+    model_error: Option<Option<String>>,
 }
 
 /// A tool span as a tool call.
