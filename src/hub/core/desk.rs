@@ -35,6 +35,20 @@ pub(super) fn id_number(id: &str) -> u64 {
         .unwrap_or(0)
 }
 
+impl Desk {
+    /// Approvals still waiting for a decision, by id.
+    pub fn open_approvals(&self) -> Vec<Approval> {
+        let mut approvals: Vec<Approval> = self
+            .approvals
+            .values()
+            .filter(|a| a.state.is_open())
+            .cloned()
+            .collect();
+        by_id_number(&mut approvals, |a| &a.id);
+        approvals
+    }
+}
+
 /// Sorts objects by the number in their id (INC-2 before INC-10).
 pub fn by_id_number<T>(items: &mut [T], id: impl Fn(&T) -> &str) {
     items.sort_by_key(|x| id_number(id(x)));

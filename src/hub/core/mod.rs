@@ -182,15 +182,7 @@ impl Core {
     }
 
     fn replay_journal(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let horizon_days = self
-            .engine
-            .specs()
-            .iter()
-            .map(|s| s.window_days)
-            .max()
-            .unwrap_or(30)
-            .max(7);
-        let since = now.timestamp() - i64::from(horizon_days) * 86_400;
+        let since = self.journal_horizon(now);
         let engine = &mut self.engine;
         let drill = &mut self.drill;
         // Ids of journalled events are remembered again, so a batch whose
@@ -222,6 +214,20 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// The oldest event time (Unix seconds) the journal keeps: the longest
+    /// SLO window, at least a week, before `now`.
+    fn journal_horizon(&self, now: DateTime<Utc>) -> i64 {
+        let days = self
+            .engine
+            .specs()
+            .iter()
+            .map(|s| s.window_days)
+            .max()
+            .unwrap_or(30)
+            .max(7);
+        now.timestamp() - i64::from(days) * 86_400
     }
 
     /// Sets the runbooks incidents are linked to (at start).
@@ -392,15 +398,7 @@ impl Core {
     /// Drops journal events older than every window and idempotency
     /// records older than a day.
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        let horizon_days = self
-            .engine
-            .specs()
-            .iter()
-            .map(|s| s.window_days)
-            .max()
-            .unwrap_or(30)
-            .max(7);
-        let before = now.timestamp() - i64::from(horizon_days) * 86_400;
+        let before = self.journal_horizon(now);
         if let Err(e) = self.store.prune_events(before) {
             tracing::warn!(error = %e, "could not prune the event journal");
         }

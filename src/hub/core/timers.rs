@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::engine::incident::NewIncident;
-use crate::model::approval::Approval;
 use crate::model::control::Control;
 use crate::model::incident::{Category, Incident, IncidentSource, IncidentState, Severity};
 use crate::model::slo::AlertLevel;
@@ -26,14 +25,7 @@ impl Core {
             self.signal(signal, now, &mut change);
         }
         self.open_alert_incidents(now, &mut change);
-        let mut approvals: Vec<Approval> = self
-            .desk
-            .approvals
-            .values()
-            .filter(|a| a.state.is_open())
-            .cloned()
-            .collect();
-        by_id_number(&mut approvals, |a| &a.id);
+        let approvals = self.desk.open_approvals();
         for mut a in approvals {
             if a.expire_if_due(now) {
                 change.audit(

@@ -23,14 +23,7 @@ impl Core {
             .cloned()
             .collect();
         by_id_number(&mut incidents, |i| &i.id);
-        let mut approvals: Vec<Approval> = self
-            .desk
-            .approvals
-            .values()
-            .filter(|a| a.state.is_open())
-            .cloned()
-            .collect();
-        by_id_number(&mut approvals, |a| &a.id);
+        let approvals = self.desk.open_approvals();
         let mut controls: Vec<Control> = self
             .desk
             .controls

@@ -27,17 +27,7 @@ pub struct Agents {
 }
 
 impl Pane for Agents {
-    fn screen(&self) -> Screen {
-        Screen::Agents
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Agents);
 
     fn owns(&self) -> &'static [Action] {
         &[Action::AgentFilter]

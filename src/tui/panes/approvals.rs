@@ -29,17 +29,7 @@ pub struct Approvals {
 }
 
 impl Pane for Approvals {
-    fn screen(&self) -> Screen {
-        Screen::Approvals
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Approvals);
 
     fn owns(&self) -> &'static [Action] {
         &[Action::Approve, Action::Reject]

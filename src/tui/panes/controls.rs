@@ -24,17 +24,7 @@ pub struct Controls {
 }
 
 impl Pane for Controls {
-    fn screen(&self) -> Screen {
-        Screen::Controls
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Controls);
 
     fn owns(&self) -> &'static [Action] {
         &[Action::Lift]

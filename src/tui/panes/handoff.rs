@@ -60,17 +60,7 @@ impl Handoff {
 }
 
 impl Pane for Handoff {
-    fn screen(&self) -> Screen {
-        Screen::Handoff
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Handoff);
 
     fn owns(&self) -> &'static [Action] {
         &[Action::Refresh]

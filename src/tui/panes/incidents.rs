@@ -28,17 +28,7 @@ pub struct Incidents {
 }
 
 impl Pane for Incidents {
-    fn screen(&self) -> Screen {
-        Screen::Incidents
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Incidents);
 
     fn owns(&self) -> &'static [Action] {
         &[

@@ -5,6 +5,24 @@
 //! [`Screen`](super::screen::Screen) and a line in each match of
 //! [`Panes`].
 
+/// The part of [`Pane`] every screen with a `list: ListState` field writes
+/// the same way: which screen it is and its list.
+macro_rules! list_pane {
+    ($screen:expr) => {
+        fn screen(&self) -> Screen {
+            $screen
+        }
+
+        fn list(&self) -> &ListState {
+            &self.list
+        }
+
+        fn list_mut(&mut self) -> &mut ListState {
+            &mut self.list
+        }
+    };
+}
+
 pub mod agent;
 pub mod agents;
 pub mod approvals;

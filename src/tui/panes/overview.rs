@@ -24,17 +24,7 @@ pub struct Overview {
 }
 
 impl Pane for Overview {
-    fn screen(&self) -> Screen {
-        Screen::Overview
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Overview);
 
     fn hints(&self) -> &'static [Action] {
         &[Action::Contain, Action::Inspect]

@@ -87,17 +87,7 @@ impl Runbook {
 }
 
 impl Pane for Runbook {
-    fn screen(&self) -> Screen {
-        Screen::Runbook
-    }
-
-    fn list(&self) -> &ListState {
-        &self.list
-    }
-
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.list
-    }
+    list_pane!(Screen::Runbook);
 
     fn owns(&self) -> &'static [Action] {
         &[Action::RunStep]
