@@ -54,8 +54,8 @@ impl Principal {
     pub fn speaks_for(&self, agent: &str) -> bool {
         match self.role {
             Role::Agent => self.agents.iter().any(|a| a == "*" || a == agent),
-            Role::Lead => true,
-            _ => false,
+            // Any other role that may act for agents (a lead) acts for all.
+            role => crate::model::role::Permission::ActForAgent.allows(role),
         }
     }
 }

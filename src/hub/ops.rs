@@ -15,7 +15,7 @@ use crate::model::action::{
 use crate::model::approval::{ApprovalState, Decision};
 use crate::model::control::{Control, ControlKind, ControlState};
 use crate::model::incident::{Incident, IncidentSource};
-use crate::model::role::Role;
+use crate::model::role::Permission;
 
 use super::auth::Principal;
 use super::core::{Change, Core, approval_callback};
@@ -52,7 +52,7 @@ pub fn decide(
         .may_decide(&approval.agent, &who.name, who.role)
         .map_err(|message| ApiError::Forbidden {
             message,
-            needs: vec![Role::Approver, Role::Lead],
+            needs: Permission::Decide.roles().to_vec(),
         })?;
     let decision = Decision {
         by: who.name.clone(),
@@ -232,10 +232,10 @@ pub fn create_control(
     now: DateTime<Utc>,
 ) -> Outcome {
     req.validate().map_err(bad)?;
-    if req.agent == "*" && who.role != Role::Lead {
+    if req.agent == "*" && !Permission::ContainFleet.allows(who.role) {
         return Err(ApiError::forbidden(
             "pausing the whole fleet (agent \"*\")",
-            &[Role::Lead],
+            Permission::ContainFleet.roles(),
         ));
     }
     let incident = match &req.incident {
@@ -314,10 +314,10 @@ pub fn lift_control(core: &mut Core, who: &Principal, id: &str, now: DateTime<Ut
         .get(id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
-    if control.set_by != who.name && who.role != Role::Lead {
+    if control.set_by != who.name && !Permission::ContainFleet.allows(who.role) {
         return Err(ApiError::forbidden(
             &format!("lifting a control set by {}", control.set_by),
-            &[Role::Lead],
+            Permission::ContainFleet.roles(),
         ));
     }
     let before = control.clone();
