@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::ReplayArgs;
 use crate::engine::spec::{default_specs, parse_specs};
+use crate::model::slo::SloSpec;
 use crate::replay::{self, Pace};
 use crate::tui::run::{Options, Source};
 
@@ -27,15 +28,9 @@ fn pace(args: &ReplayArgs) -> Result<Pace, String> {
 
 /// `agentdeck replay`.
 pub fn run(args: ReplayArgs) -> ExitCode {
-    let specs = match &args.slos {
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(text) => match parse_specs(&p.display().to_string(), &text) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            },
-            Err(e) => return fail(format!("cannot read {}: {e}", p.display())),
-        },
-        None => default_specs(),
+    let specs = match specs(&args) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let pace = match pace(&args) {
         Ok(p) => p,
@@ -46,47 +41,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     if args.summary {
-        let s = replay::summarize(&rec.events, specs);
-        if args.json {
-            let v = serde_json::json!({
-                "file": args.file.display().to_string(),
-                "lines": rec.lines,
-                "spans": rec.spans,
-                "skipped_lines": rec.skipped,
-                "rejected": rec.rejected,
-                "errors": rec.errors,
-                "summary": s,
-            });
-            println!("{v}");
-        } else {
-            println!(
-                "{}: {} lines, {} spans, {} metrics/logs lines skipped, {} rejected",
-                args.file.display(),
-                rec.lines,
-                rec.spans,
-                rec.skipped,
-                rec.rejected
-            );
-            for e in &rec.errors {
-                println!("  {e}");
-            }
-            println!(
-                "folded {} events in {:.3} s: {:.0} events/s; clock at the end {}",
-                s.events,
-                s.seconds,
-                s.events_per_s,
-                s.clock
-                    .map(|c| c.to_rfc3339())
-                    .unwrap_or_else(|| "—".into())
-            );
-            if s.slos.is_empty() {
-                println!(
-                    "no SLO series: the file holds no agent runs (GenAI agent or model spans, or run.finished events)"
-                );
-            } else {
-                print!("{}", replay::table(&s));
-            }
-        }
+        print_summary(&args, &rec, specs);
         return ExitCode::SUCCESS;
     }
     super::tui::init_file_logging();
@@ -117,4 +72,62 @@ pub fn run(args: ReplayArgs) -> ExitCode {
             Err(e) => fail(format!("the TUI stopped: {e}")),
         }
     })
+}
+
+/// The SLO specs to fold with: `--slos FILE`, or the defaults.
+fn specs(args: &ReplayArgs) -> Result<Vec<SloSpec>, String> {
+    match &args.slos {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            parse_specs(&p.display().to_string(), &text).map_err(|e| e.to_string())
+        }
+        None => Ok(default_specs()),
+    }
+}
+
+/// `--summary`: what the file holds and what folding it gives, as text
+/// or (`--json`) one JSON object.
+fn print_summary(args: &ReplayArgs, rec: &replay::Recording, specs: Vec<SloSpec>) {
+    let s = replay::summarize(&rec.events, specs);
+    if args.json {
+        let v = serde_json::json!({
+            "file": args.file.display().to_string(),
+            "lines": rec.lines,
+            "spans": rec.spans,
+            "skipped_lines": rec.skipped,
+            "rejected": rec.rejected,
+            "errors": rec.errors,
+            "summary": s,
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {} lines, {} spans, {} metrics/logs lines skipped, {} rejected",
+            args.file.display(),
+            rec.lines,
+            rec.spans,
+            rec.skipped,
+            rec.rejected
+        );
+        for e in &rec.errors {
+            println!("  {e}");
+        }
+        println!(
+            "folded {} events in {:.3} s: {:.0} events/s; clock at the end {}",
+            s.events,
+            s.seconds,
+            s.events_per_s,
+            s.clock
+                .map(|c| c.to_rfc3339())
+                .unwrap_or_else(|| "—".into())
+        );
+        if s.slos.is_empty() {
+            println!(
+                "no SLO series: the file holds no agent runs (GenAI agent or model spans, or run.finished events)"
+            );
+        } else {
+            print!("{}", replay::table(&s));
+        }
+    }
 }
