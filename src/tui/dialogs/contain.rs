@@ -13,7 +13,7 @@ use super::super::ctx::{Ctx, Do};
 use super::super::data::FeedData;
 use super::super::sanitize::fit;
 use super::super::theme::Theme;
-use super::{Dialog, FormField, Op, centered, footer, line_at, line_input, text_of};
+use super::{Dialog, FormField, Op, centered, error_and_keys, line_at, line_input, text_of};
 
 /// The form for `request`, saying what it affects.
 pub fn form(request: ControlRequest, data: &FeedData) -> Dialog {
@@ -185,14 +185,12 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         y += 1;
     }
-    if let Some(e) = error {
-        frame.render_widget(
-            Paragraph::new(fit(e, inner.width as usize)).style(theme.critical()),
-            line_at(inner, y),
-        );
-    }
-    frame.render_widget(
-        Paragraph::new("tab switch field · enter apply · esc cancel").style(theme.muted()),
-        footer(inner),
+    error_and_keys(
+        frame,
+        theme,
+        inner,
+        y,
+        error.as_deref(),
+        "tab switch field · enter apply · esc cancel",
     );
 }

@@ -14,6 +14,7 @@ pub mod text;
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::widgets::Paragraph;
 use ratatui_textarea::TextArea;
 
 use crate::model::action::ControlRequest;
@@ -202,4 +203,23 @@ fn line_at(area: Rect, y: u16) -> Rect {
 /// The last line of `area`, where a dialog says which keys it takes.
 fn footer(area: Rect) -> Rect {
     line_at(area, area.y + area.height.saturating_sub(1))
+}
+
+/// A form's last lines: the error of the last try, if any, at row `y`, and
+/// the keys it takes on the last line of `inner`.
+fn error_and_keys(
+    frame: &mut Frame,
+    theme: &Theme,
+    inner: Rect,
+    y: u16,
+    error: Option<&str>,
+    keys: &str,
+) {
+    if let Some(e) = error {
+        frame.render_widget(
+            Paragraph::new(super::sanitize::fit(e, inner.width as usize)).style(theme.critical()),
+            line_at(inner, y),
+        );
+    }
+    frame.render_widget(Paragraph::new(keys).style(theme.muted()), footer(inner));
 }

@@ -13,7 +13,9 @@ use super::super::action::Action;
 use super::super::ctx::{Ctx, Do};
 use super::super::sanitize::{clean, fit};
 use super::super::theme::Theme;
-use super::{Dialog, Op, TextPurpose, centered, command, footer, line_at, line_input, text_of};
+use super::{
+    Dialog, Op, TextPurpose, centered, command, error_and_keys, line_at, line_input, text_of,
+};
 
 /// The typed confirmation of the emergency stop.
 pub const STOP_PHRASE: &str = "PAUSE FLEET";
@@ -159,14 +161,12 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(&**input, line_at(inner, y));
     y += 1;
-    if let Some(e) = error {
-        frame.render_widget(
-            Paragraph::new(fit(e, inner.width as usize)).style(theme.critical()),
-            line_at(inner, y),
-        );
-    }
-    frame.render_widget(
-        Paragraph::new("enter submit · esc cancel").style(theme.muted()),
-        footer(inner),
+    error_and_keys(
+        frame,
+        theme,
+        inner,
+        y,
+        error.as_deref(),
+        "enter submit · esc cancel",
     );
 }
