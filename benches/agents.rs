@@ -133,6 +133,7 @@ fn main() {
                             ..Versions::default()
                         },
                         error: failed.then(|| "tool failed".to_string()),
+                        unpriced_model: None,
                     };
                     let env = Envelope::new(ts, name.clone(), Event::RunFinished(run));
                     let counted = !fold_engine || engine.apply(&env).is_ok();

@@ -212,6 +212,7 @@ impl Generator {
                     policy: None,
                 },
                 error,
+                unpriced_model: None,
             }),
         )
     }

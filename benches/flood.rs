@@ -349,6 +349,7 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
         max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
         stream: StreamLimits::default(),
         runbooks: Vec::new(),
+        otlp: Default::default(),
     })
     .await
     .expect("hub starts")

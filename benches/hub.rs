@@ -207,6 +207,7 @@ impl Hub {
             max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
             stream: StreamLimits::default(),
             runbooks: Vec::new(),
+            otlp: Default::default(),
         })
         .await
         .expect("hub starts");

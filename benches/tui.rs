@@ -1471,6 +1471,7 @@ impl Hub {
             max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
             stream: StreamLimits::default(),
             runbooks: Vec::new(),
+            otlp: Default::default(),
         })
         .await
         .expect("hub starts");

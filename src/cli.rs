@@ -164,6 +164,23 @@ pub struct ServeArgs {
     /// TLS-terminating proxy on a trusted network).
     #[arg(long)]
     pub insecure: bool,
+    /// Also serve OTLP/gRPC alone on this address, or `off` [default:
+    /// 127.0.0.1:4317, the port exporters assume; skipped with a warning
+    /// when taken]. gRPC is served on --listen's port too.
+    #[arg(long, value_name = "ADDR|off")]
+    pub otlp_grpc_listen: Option<String>,
+    /// Longest an OTLP span waits for the rest of its trace (its agent
+    /// span or its root) before it is mapped as it stands, e.g. 5m.
+    #[arg(long, default_value = "5m")]
+    pub trace_wait: String,
+    /// Most memory (estimated, in bytes) spans waiting for their trace may
+    /// hold; past it the oldest traces are mapped as they stand.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub trace_buffer_bytes: usize,
+    /// Model prices (TOML, USD per million tokens) for runs whose spans
+    /// report tokens but no cost; the built-in table otherwise.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
 }
 
 /// Flags of the simulated fleet.

@@ -30,6 +30,7 @@ fn run(outcome: Outcome) -> RunFinished {
         policy_violations: vec![],
         versions: Versions::default(),
         error: None,
+        unpriced_model: None,
     }
 }
 

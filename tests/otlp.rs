@@ -253,7 +253,9 @@ fn expected_run(t0: u64) -> Envelope {
             workflow: DEFAULT_WORKFLOW.into(),
             outcome: Outcome::Success,
             latency_ms: 1840,
-            cost_usd: 0.0,
+            // gpt-4o-2024-08-06 is priced as gpt-4o: 2.50 and 10 USD per
+            // million input and output tokens.
+            cost_usd: (412.0 * 2.50 + 27.0 * 10.0) / 1e6,
             tokens: Some(Tokens {
                 input: 412,
                 output: 27,
@@ -273,6 +275,7 @@ fn expected_run(t0: u64) -> Envelope {
                 ..Versions::default()
             },
             error: None,
+            unpriced_model: None,
         }),
     );
     env.id = Some(format!("otlp:{AGENT}"));
@@ -396,7 +399,8 @@ fn openai_v2_sample_is_one_run_of_its_service() {
             outcome: Outcome::Success,
             // 1788792074047335000 − 1788792074027616000 ns = 19.719 ms
             latency_ms: 20,
-            cost_usd: 0.0,
+            // gpt-4o-mini-2024-07-18 as gpt-4o-mini: 0.15 and 0.60 USD.
+            cost_usd: (412.0 * 0.15 + 27.0 * 0.60) / 1e6,
             tokens: Some(Tokens {
                 input: 412,
                 output: 27,
@@ -409,6 +413,7 @@ fn openai_v2_sample_is_one_run_of_its_service() {
                 ..Versions::default()
             },
             error: None,
+            unpriced_model: None,
         }),
     );
     expected.id = Some("otlp:053074667b1113278073667614bb3e19".into());

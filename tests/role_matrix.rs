@@ -55,6 +55,8 @@ const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("POST", "/v1/events"),
     ("POST", "/v1/traces"),
+    ("POST", "/v1/logs"),
+    ("POST", "/v1/metrics"),
     ("GET", "/v1/stream"),
     ("GET", "/v1/state"),
     ("GET", "/v1/me"),
@@ -91,6 +93,8 @@ enum Probe {
     Me,
     Events,
     Traces,
+    /// An OTLP logs or metrics export (accepted, not used): the path.
+    Otlp(&'static str),
     Stream,
     State,
     Audit,
@@ -120,6 +124,8 @@ const PROBES: &[(&str, Probe)] = &[
     ("GET /v1/me", Probe::Me),
     ("POST /v1/events", Probe::Events),
     ("POST /v1/traces", Probe::Traces),
+    ("POST /v1/logs", Probe::Otlp("/v1/logs")),
+    ("POST /v1/metrics", Probe::Otlp("/v1/metrics")),
     ("GET /v1/stream", Probe::Stream),
     ("GET /v1/state", Probe::State),
     ("GET /v1/audit", Probe::Audit),
@@ -800,6 +806,14 @@ impl Ctx {
                     self.request(Method::POST, "/v1/events", caller)
                         .header("Content-Type", "application/x-ndjson")
                         .body(body),
+                )
+                .await
+            }
+            Probe::Otlp(path) => {
+                self.send(
+                    self.request(Method::POST, path, caller)
+                        .header("Content-Type", "application/json")
+                        .body("{}"),
                 )
                 .await
             }

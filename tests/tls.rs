@@ -64,6 +64,7 @@ async fn start_tls_hub(pki: &Pki, db: &Path) -> RunningHub {
             max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
             stream: Default::default(),
             runbooks: Vec::new(),
+            otlp: Default::default(),
         },
         tls,
     )

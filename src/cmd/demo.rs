@@ -136,6 +136,7 @@ async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> 
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         stream: StreamLimits::default(),
         runbooks,
+        otlp: Default::default(),
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -12,7 +12,7 @@ use crate::engine::spec::{default_specs, parse_specs};
 use crate::hub::auth::{TokenStore, hash_token, new_token, token_entry_toml};
 use crate::hub::core::StreamLimits;
 use crate::hub::policy::Policy;
-use crate::hub::{HubConfig, default_db_path};
+use crate::hub::{DEFAULT_OTLP_GRPC_LISTEN, HubConfig, OtlpConfig, default_db_path};
 use crate::model::role::Role;
 
 use super::{fail, init_logging};
@@ -67,6 +67,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         None => Policy::default(),
     };
     let runbooks = load_runbooks(args.runbooks.as_deref())?;
+    let otlp = otlp_config(args)?;
     Ok(HubConfig {
         listen,
         db,
@@ -76,6 +77,43 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         max_body_bytes: args.max_body_bytes,
         stream: StreamLimits::default(),
         runbooks,
+        otlp,
+    })
+}
+
+/// The OpenTelemetry settings of `serve`.
+fn otlp_config(args: &ServeArgs) -> Result<OtlpConfig, String> {
+    let (grpc_listen, grpc_listen_optional) = match args.otlp_grpc_listen.as_deref() {
+        None => (DEFAULT_OTLP_GRPC_LISTEN.parse().ok(), true),
+        Some("off") => (None, false),
+        Some(addr) => (
+            Some(addr.parse().map_err(|e| {
+                format!("--otlp-grpc-listen {addr:?}: {e} (expected e.g. 127.0.0.1:4317, or off)")
+            })?),
+            false,
+        ),
+    };
+    let wait = crate::config::parse_duration(&args.trace_wait)
+        .map_err(|e| format!("--trace-wait {:?}: {e}", args.trace_wait))?;
+    let prices = match &args.prices {
+        Some(path) => std::sync::Arc::new(crate::ingest::otlp::PriceTable::load(path)?),
+        None => crate::ingest::otlp::builtin_prices(),
+    };
+    tracing::info!(
+        models = prices.len(),
+        as_of = prices.as_of().unwrap_or("undated"),
+        file = %args.prices.as_deref().map_or("built in".into(), |p| p.display().to_string()),
+        "model prices loaded"
+    );
+    Ok(OtlpConfig {
+        prices,
+        grpc_listen,
+        grpc_listen_optional,
+        trace_limits: crate::ingest::otlp::TraceLimits {
+            wait: chrono::Duration::from_std(wait)
+                .map_err(|e| format!("--trace-wait {:?}: {e}", args.trace_wait))?,
+            max_bytes: args.trace_buffer_bytes,
+        },
     })
 }
 
@@ -183,8 +221,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
             Ok(h) => h,
             Err(e) => return fail(e),
         };
+        // One line: whoever started the hub may read only the first and
+        // close the pipe, and a second line would then fail to print.
+        let grpc = hub
+            .grpc_addr
+            .map(|a| format!("; OTLP/gRPC also on {a}"))
+            .unwrap_or_default();
         println!(
-            "agentdeck hub listening on {} (database {})",
+            "agentdeck hub listening on {} (database {}{grpc})",
             hub.url(),
             db.display()
         );

@@ -724,6 +724,7 @@ mod tests {
             policy_violations: Vec::new(),
             versions: Versions::default(),
             error: None,
+            unpriced_model: None,
         }
     }
 

@@ -42,17 +42,20 @@ impl AddAssign<BucketCounts> for Counts {
     }
 }
 
-/// Whether a run (owned or borrowed) is good under an SLO's SLI.
-pub fn is_good<R: RunView + ?Sized>(spec: &SloSpec, run: &R) -> bool {
-    match spec.sli {
+/// Whether a run (owned or borrowed) is good under an SLO's SLI; `None`
+/// when the SLI cannot judge it (a cost with a model's price unknown is
+/// not a cost to count as good or bad).
+pub fn judge<R: RunView + ?Sized>(spec: &SloSpec, run: &R) -> Option<bool> {
+    Some(match spec.sli {
         SliKind::Completion => matches!(run.outcome(), Outcome::Success | Outcome::Escalated),
         SliKind::Latency => {
             run.outcome() != Outcome::TimedOut
                 && run.latency_ms() <= spec.threshold_ms.unwrap_or(u64::MAX)
         }
+        SliKind::Cost if run.unpriced_model().is_some() => return None,
         SliKind::Cost => run.cost_usd() <= spec.threshold_usd.unwrap_or(f64::INFINITY),
         SliKind::Policy => !run.has_violations(),
-    }
+    })
 }
 
 /// The aggregates of one SLO series.

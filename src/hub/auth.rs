@@ -38,7 +38,7 @@ struct TokenFile {
 }
 
 /// Who made a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// Operator name or agent id.
     pub name: String,

@@ -32,8 +32,12 @@ pub enum ApiError {
     },
     /// 413: body over the limit.
     TooLarge(String),
+    /// 415: a body type the route does not read.
+    UnsupportedMediaType(String),
     /// 422: an `Idempotency-Key` reused for a different request.
     Unprocessable(String),
+    /// 429: too many requests at once; retry after [`RETRY_AFTER_S`].
+    TooManyRequests(String),
     /// 503: storage cannot take writes now; nothing was applied.
     Unavailable(String),
     /// 500: a bug.
@@ -50,7 +54,9 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,7 +71,9 @@ impl ApiError {
             | Self::NotFound(m)
             | Self::BadRequest(m)
             | Self::TooLarge(m)
+            | Self::UnsupportedMediaType(m)
             | Self::Unprocessable(m)
+            | Self::TooManyRequests(m)
             | Self::Unavailable(m)
             | Self::Internal(m) => (m.clone(), None, None),
         };
@@ -74,6 +82,12 @@ impl ApiError {
             needs,
             current,
         }
+    }
+
+    /// Seconds a sender should wait before retrying, for the answers that
+    /// say "not now" (429, 503) rather than "not this".
+    pub fn retry_after(&self) -> Option<u64> {
+        matches!(self, Self::TooManyRequests(_) | Self::Unavailable(_)).then_some(RETRY_AFTER_S)
     }
 
     /// 403 naming the roles that may.
@@ -92,9 +106,21 @@ impl From<super::store::StoreError> for ApiError {
     }
 }
 
+/// What `Retry-After` says on 429 and 503: long enough for a burst or a
+/// storage hiccup to pass, short enough that exporters (which honour it)
+/// do not drop what they hold.
+pub const RETRY_AFTER_S: u64 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, axum::Json(self.body())).into_response()
+        let retry = self.retry_after();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(s) = retry {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }

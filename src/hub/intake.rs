@@ -81,6 +81,16 @@ impl EventBatch {
     }
 }
 
+/// What an OTLP export answer reports when not everything was used: the
+/// count refused and why (a message alone is a warning).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialSuccess {
+    /// Spans (or log records, data points) refused.
+    pub rejected: u64,
+    /// Why, for the exporter's log; empty when all was used.
+    pub message: String,
+}
+
 /// A `POST /v1/traces` body, mapped to envelopes, ready for the core.
 pub struct TraceBatch {
     events: Vec<(Envelope, String)>,
@@ -92,10 +102,12 @@ pub struct TraceBatch {
 }
 
 impl TraceBatch {
-    /// Maps an OTLP/JSON export and keeps the runs `who` may send; `Err`
-    /// says why the body is not an export at all.
-    pub fn decode(who: &Principal, body: &[u8], now: DateTime<Utc>) -> Result<Self, String> {
-        let mapped = crate::ingest::otlp::map_export(body)?;
+    /// Keeps the runs of a mapped export that `who` may send.
+    pub fn from_mapped(
+        who: &Principal,
+        mapped: crate::ingest::otlp::Mapped,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut batch = Self {
             events: Vec::new(),
             spans_of: Vec::new(),
@@ -121,17 +133,31 @@ impl TraceBatch {
             batch.events.push((env, line));
             batch.spans_of.push(spans);
         }
-        Ok(batch)
+        batch
     }
 
-    /// Journals and applies the runs; the answer is an OTLP
-    /// `ExportTraceServiceResponse` (JSON), with `partialSuccess` when
-    /// spans were refused or ignored.
-    pub fn ingest(
+    /// The first reason a span was refused, if one was.
+    pub fn first_error(&self) -> Option<&str> {
+        self.errors.first().map(String::as_str)
+    }
+
+    /// Takes on the runs of `other` (traces of another export that expired
+    /// on the way), not its counts: this batch's answer is about its own
+    /// export.
+    pub fn absorb_runs(&mut self, other: TraceBatch) {
+        self.events.extend(other.events);
+        self.spans_of.extend(other.spans_of.iter().map(|_| 0));
+    }
+
+    /// Journals and applies the runs in `change` (which may carry other
+    /// writes, such as the trace buffer's); the answer counts the spans
+    /// refused and says why, and mentions those ignored.
+    pub fn ingest_in(
         self,
         core: &mut Core,
+        change: super::core::Change,
         now: DateTime<Utc>,
-    ) -> Result<serde_json::Value, StoreError> {
+    ) -> Result<PartialSuccess, StoreError> {
         let Self {
             events,
             spans_of,
@@ -139,10 +165,16 @@ impl TraceBatch {
             mut errors,
             ignored_spans,
         } = self;
-        let outcome = core.ingest(events, now)?;
+        let outcome = core.ingest_in(events, change, now)?;
         for (i, e) in outcome.refused {
-            rejected_spans += spans_of.get(i).copied().unwrap_or(1);
-            errors.push(e);
+            // Runs of other exports' expired traces count no spans here.
+            match spans_of.get(i) {
+                Some(0) => {}
+                spans => {
+                    rejected_spans += spans.copied().unwrap_or(1);
+                    errors.push(e);
+                }
+            }
         }
         let mut message = errors.into_iter().take(3).collect::<Vec<_>>().join("; ");
         if ignored_spans > 0 {
@@ -153,13 +185,36 @@ impl TraceBatch {
                 "{ignored_spans} spans carried no agent run or model call to map and were ignored"
             ));
         }
-        Ok(if rejected_spans == 0 && message.is_empty() {
-            serde_json::json!({})
-        } else {
-            serde_json::json!({"partialSuccess": {
-                "rejectedSpans": rejected_spans.to_string(),
-                "errorMessage": message,
-            }})
+        Ok(PartialSuccess {
+            rejected: rejected_spans,
+            message,
         })
     }
+}
+
+/// Checks an OTLP logs or metrics export (`signal` names it) and says it
+/// is not used: a warning, not a refusal, so that an SDK sending every
+/// signal to the hub keeps working and its log says why nothing shows.
+///
+/// Only the outer message is decoded (its items are skipped on the wire),
+/// so a large export costs no memory beyond its body.
+pub fn unused_signal(body: &[u8], protobuf: bool, signal: &str) -> Result<String, String> {
+    /// Any message, its fields skipped: checks the wire format only.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Skipped {}
+    if protobuf {
+        <Skipped as prost::Message>::decode(body)
+            .map_err(|e| format!("not an OTLP/protobuf {signal} export: {e}"))?;
+    } else {
+        crate::ingest::json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| format!("not an OTLP/JSON {signal} export: {e}"))?;
+    }
+    Ok(unused_message(signal))
+}
+
+/// What an export of `signal` (logs, metrics) is answered with.
+pub fn unused_message(signal: &str) -> String {
+    format!(
+        "agentdeck reads traces only; these {signal} were accepted and dropped (point the {signal} exporter elsewhere or turn it off)"
+    )
 }

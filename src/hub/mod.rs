@@ -60,12 +60,47 @@ pub struct HubConfig {
     /// Runbooks incidents are linked to (validated before the hub starts;
     /// see [`crate::runbook::load_dir`]).
     pub runbooks: Vec<crate::model::runbook::Runbook>,
+    /// OpenTelemetry ingest settings.
+    pub otlp: OtlpConfig,
 }
+
+/// How the hub takes OpenTelemetry exports.
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// A second address serving only OTLP/gRPC (exporters assume port
+    /// 4317); gRPC is always served on the main address too.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Whether failing to bind `grpc_listen` only warns (the default
+    /// address, which another collector may hold) rather than refusing to
+    /// start (an address the operator asked for).
+    pub grpc_listen_optional: bool,
+    /// How long and how much spans wait for the rest of their trace.
+    pub trace_limits: crate::ingest::otlp::TraceLimits,
+    /// Prices of model calls, for runs whose spans report tokens only.
+    pub prices: Arc<crate::ingest::otlp::PriceTable>,
+}
+
+impl Default for OtlpConfig {
+    /// No gRPC port of its own, the default trace limits, built-in prices.
+    fn default() -> Self {
+        Self {
+            grpc_listen: None,
+            grpc_listen_optional: false,
+            trace_limits: Default::default(),
+            prices: crate::ingest::otlp::builtin_prices(),
+        }
+    }
+}
+
+/// The address OTLP/gRPC exporters send to by default.
+pub const DEFAULT_OTLP_GRPC_LISTEN: &str = "127.0.0.1:4317";
 
 /// A running hub.
 pub struct RunningHub {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it also serves OTLP/gRPC alone, if anywhere.
+    pub grpc_addr: Option<SocketAddr>,
     /// The shared state (for in-process inspection).
     pub core: Arc<Mutex<Core>>,
     /// Whether it serves HTTPS.
@@ -120,10 +155,12 @@ async fn start_serving(
     let policy = config.policy.clone();
     let limits = config.stream;
     let runbooks = crate::runbook::Library::new(config.runbooks);
+    let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
     let core = tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
         let store = Store::open(&db)?;
         let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
         core.set_runbooks(runbooks);
+        core.set_otlp(trace_limits, prices);
         Ok(core)
     })
     .await??;
@@ -135,16 +172,35 @@ async fn start_serving(
         tokens: Arc::new(config.tokens),
         callbacks: cb_tx,
         stopping: stopping_rx,
+        max_body_bytes: config.max_body_bytes,
+        ingest_slots: Arc::new(tokio::sync::Semaphore::new(http::INGEST_SLOTS)),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
     let app = http::router(state.clone(), config.max_body_bytes);
+    let grpc_listener = bind_grpc(&config.otlp).await?;
+    let grpc_addr = match &grpc_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
     let serves_tls = tls.is_some();
+    let grpc_task = grpc_listener.map(|listener| {
+        let (tls, app) = (tls.clone(), http::grpc::router(state.clone()));
+        let mut stopping = state.stopping.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            if let Err(e) = serve(listener, tls, app, stop).await {
+                tracing::error!(error = %e, "OTLP/gRPC server stopped with an error");
+            }
+        })
+    });
     let task = tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown_rx.await;
@@ -152,35 +208,66 @@ async fn start_serving(
             // graceful shutdown waits for every operator to disconnect.
             let _ = stopping_tx.send(true);
         };
-        let served = match tls {
-            None => {
-                // Stream writes are small and latency matters: no Nagle delay.
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            Some(tls) => {
-                axum::serve(tls::TlsListener::new(listener, tls), app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        };
-        if let Err(e) = served {
+        if let Err(e) = serve(listener, tls, app, stop).await {
             tracing::error!(error = %e, "hub server stopped with an error");
+        }
+        if let Some(t) = grpc_task {
+            let _ = t.await;
         }
         ticker.abort();
         deliveries.abort();
     });
     Ok(RunningHub {
         addr,
+        grpc_addr,
         core,
         tls: serves_tls,
         shutdown: Some(shutdown_tx),
         task,
     })
+}
+
+/// Binds the OTLP/gRPC address, if one is set; a busy default address
+/// only warns, since gRPC is also served on the main port.
+async fn bind_grpc(otlp: &OtlpConfig) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = otlp.grpc_listen else {
+        return Ok(None);
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if otlp.grpc_listen_optional => {
+            tracing::warn!(%addr, error = %e, "OTLP/gRPC is not served on its own port (exporters still reach it on the hub's port); set --otlp-grpc-listen ADDR or off");
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot listen on {addr} (--otlp-grpc-listen): {e}"
+        )),
+    }
+}
+
+/// Serves `app` on `listener` (with TLS when given) until `stop`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    app: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        None => {
+            // Stream writes are small and latency matters: no Nagle delay.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls), app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
 }
 
 async fn tick_loop(state: AppState) {
@@ -199,6 +286,7 @@ async fn tick_loop(state: AppState) {
                 if prune {
                     core.prune(now);
                 }
+                core.expire_traces(now)?;
                 core.tick(now)
             })
             .await;

@@ -68,7 +68,28 @@ CREATE TABLE handoff_notes (id INTEGER PRIMARY KEY, at TEXT NOT NULL, by TEXT NO
     r#"
 CREATE TABLE agent_profiles (agent TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at TEXT NOT NULL);
 "#,
+    r#"
+CREATE TABLE otlp_waiting (sender TEXT NOT NULL, trace_id TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, principal TEXT NOT NULL, spans TEXT NOT NULL, PRIMARY KEY (sender, trace_id));
+"#,
 ];
+
+/// Spans of one trace waiting for the rest of it (see
+/// [`crate::ingest::otlp::Assembler`]), stored so that a restart loses
+/// none that were acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingTraceRow {
+    /// The sending token's name.
+    pub sender: String,
+    /// The trace id.
+    pub trace_id: String,
+    /// When its first span arrived, Unix milliseconds.
+    pub first_seen_ms: i64,
+    /// The sender as JSON (name, role, agents), to check the runs it maps
+    /// to when they expire.
+    pub principal: String,
+    /// The spans, as JSON.
+    pub spans: String,
+}
 
 /// One accepted event line for the journal.
 #[derive(Debug, Clone)]
@@ -130,6 +151,10 @@ pub struct Batch {
     pub handoff_notes: Vec<HandoffNote>,
     /// Agent registrations, whole, after the change.
     pub profiles: Vec<(String, AgentProfile)>,
+    /// Traces waiting for more spans, whole, after the change.
+    pub traces_waiting: Vec<WaitingTraceRow>,
+    /// Traces no longer waiting: (sender, trace id).
+    pub traces_released: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -145,6 +170,8 @@ impl Batch {
             && self.callbacks.is_empty()
             && self.handoff_notes.is_empty()
             && self.profiles.is_empty()
+            && self.traces_waiting.is_empty()
+            && self.traces_released.is_empty()
     }
 }
 
@@ -316,6 +343,23 @@ impl Store {
         write_records(&tx, batch)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Every trace waiting for more spans.
+    pub fn waiting_traces(&self) -> Result<Vec<WaitingTraceRow>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT sender, trace_id, first_seen_ms, principal, spans FROM otlp_waiting",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(WaitingTraceRow {
+                sender: r.get(0)?,
+                trace_id: r.get(1)?,
+                first_seen_ms: r.get(2)?,
+                principal: r.get(3)?,
+                spans: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Everything the hub keeps in memory.
@@ -665,6 +709,17 @@ fn write_records(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), St
     for n in &batch.handoff_notes {
         tx.prepare_cached("INSERT INTO handoff_notes (at, by, text) VALUES (?1, ?2, ?3)")?
             .execute(params![rfc3339(n.at), n.by, n.text])?;
+    }
+    for w in &batch.traces_waiting {
+        tx.prepare_cached(
+            "INSERT INTO otlp_waiting (sender, trace_id, first_seen_ms, principal, spans) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (sender, trace_id) DO UPDATE SET principal = excluded.principal, spans = excluded.spans",
+        )?
+        .execute(params![w.sender, w.trace_id, w.first_seen_ms, w.principal, w.spans])?;
+    }
+    for (sender, trace_id) in &batch.traces_released {
+        tx.prepare_cached("DELETE FROM otlp_waiting WHERE sender = ?1 AND trace_id = ?2")?
+            .execute(params![sender, trace_id])?;
     }
     Ok(())
 }

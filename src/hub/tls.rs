@@ -69,7 +69,8 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
             )
         })?;
     // The hub speaks HTTP/1.1 only (the SSE stream and every route).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // h2 for OTLP/gRPC exporters; HTTP/1.1 for everything else.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -1,7 +1,8 @@
 //! Decoding untrusted input into model events: NDJSON envelope bodies and
-//! OpenTelemetry traces as OTLP/JSON.
+//! OpenTelemetry traces (OTLP as JSON or protobuf), gzip-compressed or not.
 
 pub mod envelope;
+pub mod gzip;
 pub mod json;
 pub mod ndjson;
 pub mod otlp;

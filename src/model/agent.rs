@@ -44,6 +44,19 @@ pub struct Agent {
     /// What an on-call engineer should know about the registration.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// Runs whose cost leaves out a model the hub has no price for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpriced: Option<Unpriced>,
+}
+
+/// Runs whose cost is not known in full: a model they called has no price
+/// (`serve --prices` adds it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unpriced {
+    /// The last model seen without a price.
+    pub model: String,
+    /// Runs with a model without a price, since the journal's horizon.
+    pub runs: u64,
 }
 
 impl Agent {
@@ -62,6 +75,7 @@ impl Agent {
             runs_last_minute: 0,
             profile: None,
             findings: Vec::new(),
+            unpriced: None,
         };
         agent.set_profile(Some(profile));
         agent

@@ -56,6 +56,11 @@ pub const HEALTHZ: Route = Route("/healthz");
 pub const EVENTS: Route = Route("/v1/events");
 /// Ingest: OTLP traces.
 pub const TRACES: Route = Route("/v1/traces");
+/// OTLP logs: accepted and not used, so one exporter endpoint serves all
+/// signals without errors.
+pub const LOGS: Route = Route("/v1/logs");
+/// OTLP metrics: accepted and not used, like logs.
+pub const METRICS_OTLP: Route = Route("/v1/metrics");
 /// The live state stream (SSE).
 pub const STREAM: Route = Route("/v1/stream");
 /// The shared state as one snapshot.
@@ -108,10 +113,12 @@ pub const HANDOFF: Route = Route("/v1/handoff");
 pub const HANDOFF_NOTES: Route = Route("/v1/handoff/notes");
 
 /// Every route, for tests and documentation.
-pub const ALL: [Route; 28] = [
+pub const ALL: [Route; 30] = [
     HEALTHZ,
     EVENTS,
     TRACES,
+    LOGS,
+    METRICS_OTLP,
     STREAM,
     STATE,
     ME,

@@ -153,6 +153,11 @@ pub struct RunFinished {
     /// Error message of a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A model the run called whose price is not known (set by the hub's
+    /// OpenTelemetry mapping): `cost_usd` leaves its calls out, so the
+    /// cost SLO does not judge the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpriced_model: Option<String>,
 }
 
 /// Token counts of a run or model call.

@@ -121,6 +121,8 @@ pub struct RunFinishedRef<'a> {
     pub versions: VersionsRef<'a>,
     /// Error message of a failed run.
     pub error: Option<Cow<'a, str>>,
+    /// A model the run called whose price is not known.
+    pub unpriced_model: Option<Cow<'a, str>>,
 }
 
 impl RunFinishedRef<'_> {
@@ -148,6 +150,7 @@ impl RunFinishedRef<'_> {
                 .collect(),
             versions: self.versions.into_owned(),
             error: owned(self.error),
+            unpriced_model: owned(self.unpriced_model),
         }
     }
 }
@@ -288,6 +291,9 @@ pub trait RunView {
     fn latency_ms(&self) -> u64;
     /// What the run cost, in US dollars.
     fn cost_usd(&self) -> f64;
+    /// A model the run called whose price is not known: `cost_usd`
+    /// leaves its calls out.
+    fn unpriced_model(&self) -> Option<&str>;
     /// Whether any policy was violated.
     fn has_violations(&self) -> bool;
     /// Each tool call's tool name and status, in order.
@@ -308,6 +314,9 @@ impl RunView for RunFinished {
     }
     fn cost_usd(&self) -> f64 {
         self.cost_usd
+    }
+    fn unpriced_model(&self) -> Option<&str> {
+        self.unpriced_model.as_deref()
     }
     fn has_violations(&self) -> bool {
         !self.policy_violations.is_empty()
@@ -332,6 +341,9 @@ impl RunView for RunFinishedRef<'_> {
     }
     fn cost_usd(&self) -> f64 {
         self.cost_usd
+    }
+    fn unpriced_model(&self) -> Option<&str> {
+        self.unpriced_model.as_deref()
     }
     fn has_violations(&self) -> bool {
         !self.policy_violations.is_empty()

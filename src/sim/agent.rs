@@ -276,6 +276,7 @@ impl SimAgent {
                 policy: None,
             },
             error,
+            unpriced_model: None,
         };
         (run, asks_for)
     }

@@ -61,6 +61,8 @@ pub struct Options {
     pub db: Option<PathBuf>,
     /// Runbooks the hub links incidents to (default: none).
     pub runbooks: Vec<agentdeck::model::runbook::Runbook>,
+    /// OpenTelemetry settings (default: no gRPC port of its own).
+    pub otlp: agentdeck::hub::OtlpConfig,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             max_body_bytes: agentdeck::hub::DEFAULT_MAX_BODY_BYTES,
             db: None,
             runbooks: Vec::new(),
+            otlp: Default::default(),
         }
     }
 }
@@ -96,6 +99,7 @@ pub async fn start_with(options: Options) -> TestHub {
         max_body_bytes: options.max_body_bytes,
         stream: options.stream,
         runbooks: options.runbooks,
+        otlp: options.otlp,
     })
     .await
     .unwrap();

@@ -198,6 +198,8 @@ struct AgentState {
     workflows: Map<WorkflowState>,
     tools: Map<ToolState>,
     markers: VecDeque<VersionMarker>,
+    /// The last model seen without a price, and how many runs had one.
+    unpriced: Option<(String, u64)>,
 }
 
 impl AgentState {
@@ -211,6 +213,7 @@ impl AgentState {
             workflows: Map::default(),
             tools: Map::default(),
             markers: VecDeque::new(),
+            unpriced: None,
         }
     }
 }
@@ -402,8 +405,9 @@ impl Engine {
                         wf.stats.record_run(t_s, run);
                         for &i in &wf.series {
                             let s = &mut series[i];
-                            let good = series::is_good(&specs[s.spec], run);
-                            s.record(t_s, good);
+                            if let Some(good) = series::judge(&specs[s.spec], run) {
+                                s.record(t_s, good);
+                            }
                         }
                     },
                 )?;
@@ -411,6 +415,9 @@ impl Engine {
                     record_tool(agent, t_s, tool, status, limits.tools_per_agent);
                 }
                 record_versions(agent, agent_id, t_s, run, limits.markers_per_agent, signals);
+                if let Some(model) = run.unpriced_model() {
+                    record_unpriced(agent, model);
+                }
             }
             Fold::Tool(tool, status) => {
                 record_tool(agent, t_s, tool, status, limits.tools_per_agent);
@@ -726,5 +733,49 @@ mod tests {
         assert_eq!(owned.markers("refund-bot"), borrowed.markers("refund-bot"));
         assert!(!owned.markers("refund-bot").is_empty());
         assert_eq!(owned.series_count(), borrowed.series_count());
+    }
+
+    #[test]
+    fn a_dated_snapshot_is_the_same_model() {
+        use super::record::same_model;
+        assert!(same_model("gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"));
+        assert!(same_model("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"));
+        assert!(same_model("claude-sonnet-4", "claude-sonnet-4-20250514"));
+        assert!(same_model("gemini-2.0-flash", "gemini-2.0-flash-001"));
+        assert!(!same_model("gpt-4.1", "gpt-4.1-mini"));
+        assert!(!same_model(
+            "gpt-4.1-mini-2025-04-14",
+            "gpt-4.1-mini-2025-06-01"
+        ));
+        assert!(!same_model("gpt-4o", "gpt-4o-2024-1-01"));
+    }
+
+    #[test]
+    fn request_and_response_model_names_make_no_marker() {
+        let mut e = Engine::new(Vec::new());
+        let run = |model: &str, ts: &str| {
+            Envelope::decode(&format!(
+                r#"{{"v":1,"type":"run.finished","ts":"{ts}","agent":"a","run_id":"r-{ts}","outcome":"success","latency_ms":5,"versions":{{"model":"{model}"}}}}"#
+            ))
+            .unwrap()
+        };
+        e.apply(&run("gpt-4.1-mini", "2026-12-04T10:00:00Z"))
+            .unwrap();
+        e.apply(&run("gpt-4.1-mini-2025-04-14", "2026-12-04T10:00:01Z"))
+            .unwrap();
+        e.apply(&run("gpt-4.1-mini", "2026-12-04T10:00:02Z"))
+            .unwrap();
+        let changes: Vec<_> = e
+            .drain_signals()
+            .into_iter()
+            .filter(|s| matches!(s, crate::engine::Signal::VersionChanged { .. }))
+            .collect();
+        assert!(changes.is_empty(), "{changes:?}");
+        e.apply(&run("gpt-4.1", "2026-12-04T10:00:03Z")).unwrap();
+        assert!(
+            e.drain_signals()
+                .iter()
+                .any(|s| matches!(s, crate::engine::Signal::VersionChanged { .. }))
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::agent::Agent;
+use crate::model::agent::{Agent, Unpriced};
 use crate::model::envelope::{
     ApprovalRequest, Change, Component, IncidentReport, ToolStatus, Versions,
 };
@@ -39,6 +39,10 @@ pub(super) fn agent_view(id: &str, a: &AgentState, now_s: i64) -> Agent {
             .sum(),
         profile: None,
         findings: Vec::new(),
+        unpriced: a.unpriced.as_ref().map(|(model, runs)| Unpriced {
+            model: model.clone(),
+            runs: *runs,
+        }),
     };
     agent.set_profile(None);
     agent
@@ -224,10 +228,64 @@ pub(super) fn record_versions<R: RunView>(
         let Some(new) = run.version(component) else {
             continue;
         };
-        if agent.versions.get(component) != Some(new) {
-            version_seen(agent, agent_id, t_s, component, new, limit, signals);
+        let old = agent.versions.get(component);
+        if old == Some(new) {
+            continue;
         }
+        if component == Component::Model
+            && let Some(old) = old
+            && same_model(old, new)
+        {
+            // The request names the model, the response its dated
+            // snapshot: one model. Keep the more precise name, no marker.
+            if new.len() > old.len() {
+                set_version(&mut agent.versions, component, new);
+            }
+            continue;
+        }
+        version_seen(agent, agent_id, t_s, component, new, limit, signals);
     }
+}
+
+/// A run whose cost leaves out a model's calls, for want of its price.
+#[cold]
+#[inline(never)]
+pub(super) fn record_unpriced(agent: &mut AgentState, model: &str) {
+    match &mut agent.unpriced {
+        Some((last, runs)) => {
+            *runs += 1;
+            if last != model {
+                *last = model.to_string();
+            }
+        }
+        None => agent.unpriced = Some((model.to_string(), 1)),
+    }
+}
+
+/// Whether two model names are one model: a name and a dated snapshot of
+/// it (`gpt-4.1-mini` and `gpt-4.1-mini-2025-04-14`, `claude-sonnet-4` and
+/// `claude-sonnet-4-20250514`, `gemini-2.0-flash` and `gemini-2.0-flash-001`),
+/// as a request and its response name them. Two different snapshots are
+/// two models.
+pub(super) fn same_model(a: &str, b: &str) -> bool {
+    a == b || snapshot_of(a, b) || snapshot_of(b, a)
+}
+
+fn snapshot_of(base: &str, dated: &str) -> bool {
+    let Some(rest) = dated.strip_prefix(base) else {
+        return false;
+    };
+    let Some(tail) = rest.strip_prefix('-').or_else(|| rest.strip_prefix('@')) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let dashed_date = tail.len() == 10
+        && tail.as_bytes()[4] == b'-'
+        && tail.as_bytes()[7] == b'-'
+        && digits(&tail[..4])
+        && digits(&tail[5..7])
+        && digits(&tail[8..]);
+    dashed_date || (digits(tail) && (tail.len() == 8 || tail.len() == 3))
 }
 
 #[cold]

@@ -17,6 +17,7 @@ mod presence;
 mod publisher;
 mod requests;
 mod timers;
+mod traces;
 mod views;
 
 use std::collections::{HashMap, VecDeque};
@@ -85,6 +86,8 @@ pub struct Core {
     pub(crate) profiles: HashMap<String, AgentProfile>,
     /// Decision callbacks delivered and failed, by (agent, action).
     pub(crate) callback_tally: HashMap<(String, String), (u64, u64)>,
+    /// OTLP spans waiting for the rest of their trace.
+    traces: traces::Traces,
 }
 
 /// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
@@ -175,7 +178,12 @@ impl Core {
             drill: crate::engine::drill::Drill::new(256),
             profiles: loaded.profiles.into_iter().collect(),
             callback_tally: HashMap::new(),
+            traces: traces::Traces::default(),
         };
+        core.set_otlp(
+            crate::ingest::otlp::TraceLimits::default(),
+            crate::ingest::otlp::builtin_prices(),
+        );
         core.tally_callbacks_since(now - chrono::Duration::days(7))?;
         core.replay_journal(now)?;
         Ok(core)
@@ -352,8 +360,19 @@ impl Core {
         events: Vec<(Envelope, String)>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
+        let change = self.change();
+        self.ingest_in(events, change, now)
+    }
+
+    /// Like [`Core::ingest`], with the events' writes added to `change`
+    /// (which may carry other writes of the same request).
+    pub fn ingest_in(
+        &mut self,
+        events: Vec<(Envelope, String)>,
+        mut change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
         let mut outcome = IngestOutcome::default();
-        let mut change = self.change();
         let mut accepted = Vec::with_capacity(events.len());
         let mut new_ids = std::collections::HashSet::new();
         for (i, (env, line)) in events.into_iter().enumerate() {

@@ -30,19 +30,23 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::Unauthorized("Authorization must be Bearer <token>".into()))?;
-        state
-            .tokens
-            .authenticate(token.trim())
-            .map(Caller)
-            .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))
+            .and_then(|v| v.to_str().ok());
+        bearer_caller(state, header).map(Caller)
     }
+}
+
+/// Who an `Authorization` value (HTTP header or gRPC metadata) names.
+pub fn bearer_caller(state: &AppState, header: Option<&str>) -> Result<Principal, ApiError> {
+    let header = header.ok_or_else(|| {
+        ApiError::Unauthorized("missing Authorization: Bearer <token> header".into())
+    })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be Bearer <token>".into()))?;
+    state
+        .tokens
+        .authenticate(token.trim())
+        .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))
 }
 
 /// What an endpoint needs: a permission from the role table, and how the
@@ -105,6 +109,8 @@ needs! {
     SendingEvents => Ingest, "sending events";
     /// Agents sending traces.
     SendingTraces => Ingest, "sending traces";
+    /// Agents sending OTLP logs or metrics (accepted, not used).
+    SendingTelemetry => Ingest, "sending telemetry";
     /// Reading the shared state.
     ReadingState => Read, "reading the state";
     /// Reading the live stream.

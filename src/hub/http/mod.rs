@@ -7,9 +7,11 @@ pub mod agents;
 pub mod approvals;
 pub mod controls;
 pub mod extract;
+pub mod grpc;
 pub mod handoff;
 pub mod incidents;
 pub mod ingest;
+pub mod otlp;
 pub mod reads;
 pub mod stream;
 
@@ -45,7 +47,17 @@ pub struct AppState {
     /// then, so that the server's graceful shutdown does not wait for
     /// operators to disconnect.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Request body limit, which also bounds an inflated gzip body.
+    pub max_body_bytes: usize,
+    /// Trace exports being decoded or waiting for the core: each holds a
+    /// decoded export in memory, so their number is bounded.
+    pub ingest_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Trace exports handled at once; more wait up to [`INGEST_WAIT`].
+pub const INGEST_SLOTS: usize = 32;
+/// How long a trace export waits for a slot before it gets `429`.
+pub const INGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AppState {
     /// Runs `f` with the core locked, on the blocking pool (it may write
@@ -68,6 +80,18 @@ impl AppState {
             }
         }
         Ok(value)
+    }
+
+    /// A slot to decode and ingest one trace export in, or `429` when the
+    /// hub has been busy with others for [`INGEST_WAIT`].
+    pub async fn ingest_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let slots = self.ingest_slots.clone();
+        match tokio::time::timeout(INGEST_WAIT, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::TooManyRequests(format!(
+                "the hub is busy with {INGEST_SLOTS} exports; retry after the time Retry-After gives"
+            ))),
+        }
     }
 
     /// Runs an operator action exactly once per `Idempotency-Key`: a
@@ -132,6 +156,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(api::HEALTHZ.template(), get(reads::healthz))
         .route(api::EVENTS.template(), post(ingest::events))
         .route(api::TRACES.template(), post(ingest::traces))
+        .route(api::LOGS.template(), post(ingest::logs))
+        .route(api::METRICS_OTLP.template(), post(ingest::metrics))
         .route(api::STREAM.template(), get(stream::stream))
         .route(api::STATE.template(), get(reads::state))
         .route(api::ME.template(), get(reads::me))
@@ -167,7 +193,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .layer(axum::middleware::map_response(move |r: Response| {
             json_errors(r, max_body_bytes)
         }))
-        .with_state(state)
+        .with_state(state.clone())
+        // After the layers: gRPC carries its own limits and error codes.
+        .merge(grpc::router(state))
 }
 
 /// Reads the body of a request with a valid token within the body limit
@@ -198,7 +226,18 @@ async fn json_errors(response: Response, max_body_bytes: usize) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+        .is_some_and(|v| {
+            // Protobuf errors are OTLP's `google.rpc.Status`, already in
+            // the encoding the exporter reads.
+            [
+                "application/json",
+                "text/event-stream",
+                "application/x-protobuf",
+                "application/grpc",
+            ]
+            .iter()
+            .any(|t| v.starts_with(t))
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

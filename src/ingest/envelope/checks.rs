@@ -102,6 +102,7 @@ impl<'a> RawEnvelope<'a> {
             None => VersionsRef::default(),
         };
         let error = opt(self.error.take(), "error", text_field)?;
+        let unpriced_model = opt(self.unpriced_model.take(), "unpriced_model", name_field)?;
         Ok(RunFinishedRef {
             run_id,
             workflow,
@@ -113,6 +114,7 @@ impl<'a> RawEnvelope<'a> {
             policy_violations,
             versions,
             error,
+            unpriced_model,
         })
     }
 

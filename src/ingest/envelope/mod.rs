@@ -353,6 +353,7 @@ raw_envelope! {
     policy_violations: Vec<RawViolation<'a>>,
     versions: RawVersions<'a>,
     error: Text<'a>,
+    unpriced_model: Text<'a>,
     tool: Text<'a>,
     status: Text<'a>,
     reason: Text<'a>,

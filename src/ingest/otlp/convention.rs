@@ -38,6 +38,16 @@ pub(super) const TOKEN_OUTPUT: &[&str] = &[
     "gen_ai.usage.completion_tokens",
     "llm.token_count.completion",
 ];
+/// Input tokens read from a cache: part of the input tokens, at the
+/// cached price.
+pub(super) const TOKEN_CACHED_INPUT: &[&str] = &[
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+];
+/// A cost in USD the instrumentation computed itself (on a model span for
+/// that call, on the agent span for the run).
+pub(super) const COST_USD: &[&str] = &["agentdeck.cost_usd", "gen_ai.usage.cost", "llm.cost.total"];
 pub(super) const MODEL_NAME: &[&str] = &[
     "gen_ai.response.model",
     "gen_ai.request.model",
@@ -92,6 +102,11 @@ pub(super) fn tokens_of(span: &Span) -> Option<Tokens> {
         input: input.unwrap_or(0),
         output: output.unwrap_or(0),
     })
+}
+
+/// Input tokens of the span read from a cache.
+pub(super) fn cached_of(span: &Span) -> u64 {
+    attr_num(&span.attributes, TOKEN_CACHED_INPUT).map_or(0, |n| n.max(0.0) as u64)
 }
 
 pub(super) fn is_error(span: &Span) -> bool {

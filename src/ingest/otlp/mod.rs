@@ -42,19 +42,24 @@
 //! - every event gets the id `otlp:{run_id}` (or `otlp:{span id}` for a
 //!   `tool.called`), so a retried export can be recognised.
 //!
-//! Spans are joined within one request only: a batching exporter sends a
-//! short trace together.
+//! [`Export::map_alone`] maps each export on its own (files, where every
+//! line is one export); the hub joins the spans of a trace across exports
+//! with an [`Assembler`].
 //!
 //! Real exporters bend the spec, so the reader accepts enum names as well as
 //! numbers, hex ids in either case (and base64 ids, as generic protobuf JSON
 //! converters write them), 64-bit numbers as strings or numbers, `null` for
 //! empty fields, and the deprecated and OpenInference attribute names.
 
+mod assembly;
 mod convention;
+pub mod prices;
+pub mod proto;
 mod trace;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use crate::model::envelope::Envelope;
 
@@ -62,7 +67,9 @@ use convention::*;
 use trace::*;
 use wire::*;
 
+pub use assembly::{Assembler, Assembly, TraceKey, TraceLimits, Waiting};
 pub use convention::to_agent_id;
+pub use prices::{Price, PriceTable};
 pub use wire::{EnumValue, Num};
 
 /// The result of mapping one export request.
@@ -101,69 +108,141 @@ impl Mapped {
     }
 }
 
-struct FlatSpan {
+/// A span with what the mapping needs beside it.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatSpan {
     span: Span,
     service: Option<String>,
     role: Role,
 }
 
 impl FlatSpan {
+    fn new(span: Span, service: Option<String>) -> Self {
+        let role = role_of(&span);
+        Self {
+            span,
+            service,
+            role,
+        }
+    }
+
     /// How the span is named in a rejection reason.
     fn label(&self) -> String {
         format!("span {} ({})", self.span.span_id, clip(&self.span.name, 64))
     }
+
+    /// Roughly what the span holds in memory, to bound what waits.
+    fn weight(&self) -> usize {
+        fn value(v: &AnyValue) -> usize {
+            32 + v.string_value.as_ref().map_or(0, String::len)
+                + v.array_value
+                    .as_ref()
+                    .map_or(0, |a| a.values.iter().map(value).sum())
+        }
+        let s = &self.span;
+        256 + s.trace_id.len()
+            + s.span_id.len()
+            + s.parent_span_id.len()
+            + s.name.len()
+            + self.service.as_ref().map_or(0, String::len)
+            + s.attributes
+                .iter()
+                .map(|kv| 32 + kv.key.len() + value(&kv.value))
+                .sum::<usize>()
+    }
 }
 
-/// Parses and maps an OTLP/JSON trace export.
+/// One export's spans grouped by trace, in the order traces first appear,
+/// with what was refused or repeated while reading them.
+#[derive(Debug, Default)]
+pub struct Export {
+    traces: Vec<(String, Vec<FlatSpan>)>,
+    /// Counts and reasons so far (spans read, rejected, duplicates).
+    counts: Mapped,
+}
+
+impl Export {
+    /// Reads an OTLP/JSON trace export.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        let request: ExportRequest = super::json::from_slice(body)
+            .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))?;
+        Ok(flatten(request))
+    }
+
+    /// Reads an OTLP/protobuf trace export (an HTTP body, or the payload
+    /// of a gRPC `Export`).
+    pub fn from_protobuf(body: &[u8]) -> Result<Self, String> {
+        Ok(Self::from_decoded(proto::decode(body)?))
+    }
+
+    /// An export already decoded from protobuf (by tonic, for gRPC).
+    pub fn from_decoded(
+        request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> Self {
+        flatten(proto::to_wire(request))
+    }
+
+    /// Maps every trace as it stands, joining nothing across exports (for
+    /// files, where each line is one export, and for tests), pricing model
+    /// calls with `prices`.
+    pub fn map_alone(self, prices: &PriceTable) -> Mapped {
+        let mut out = self.counts;
+        for (id, spans) in &self.traces {
+            Trace::new(id, spans, prices).map_into(false, &mut out);
+        }
+        out
+    }
+}
+
+/// The built-in price table, parsed once.
+pub fn builtin_prices() -> Arc<PriceTable> {
+    static BUILTIN: OnceLock<Arc<PriceTable>> = OnceLock::new();
+    BUILTIN
+        .get_or_init(|| Arc::new(PriceTable::builtin()))
+        .clone()
+}
+
+/// Parses and maps an OTLP/JSON trace export on its own, with the built-in
+/// prices.
 pub fn map_export(body: &[u8]) -> Result<Mapped, String> {
-    let request: ExportRequest = super::json::from_slice(body)
-        .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))?;
-    Ok(map_request(request))
+    Export::from_json(body).map(|e| e.map_alone(&builtin_prices()))
 }
 
-fn map_request(request: ExportRequest) -> Mapped {
-    let mut out = Mapped::default();
+/// Parses and maps an OTLP/protobuf trace export on its own, with the
+/// built-in prices.
+pub fn map_protobuf(body: &[u8]) -> Result<Mapped, String> {
+    Export::from_protobuf(body).map(|e| e.map_alone(&builtin_prices()))
+}
+
+fn flatten(request: ExportRequest) -> Export {
+    let mut out = Export::default();
     let mut seen = HashSet::new();
-    let mut traces: HashMap<String, Vec<FlatSpan>> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for rs in request.resource_spans {
         let service = attr_str(&rs.resource.attributes, &["service.name"]).map(str::to_string);
         for ss in rs.scope_spans {
             for mut span in ss.spans {
-                out.spans += 1;
+                out.counts.spans += 1;
                 span.trace_id = normalize_id(&span.trace_id);
                 span.span_id = normalize_id(&span.span_id);
                 span.parent_span_id = normalize_id(&span.parent_span_id);
                 if span.trace_id.is_empty() || span.span_id.is_empty() {
                     // Without ids a span cannot be joined to its trace.
                     let reason = format!("span ({}): no traceId or spanId", clip(&span.name, 64));
-                    out.reject(1, reason);
+                    out.counts.reject(1, reason);
                     continue;
                 }
                 if !seen.insert((span.trace_id.clone(), span.span_id.clone())) {
-                    out.duplicate_spans += 1;
+                    out.counts.duplicate_spans += 1;
                     continue;
                 }
-                let role = role_of(&span);
-                if !traces.contains_key(&span.trace_id) {
-                    order.push(span.trace_id.clone());
-                }
-                traces
-                    .entry(span.trace_id.clone())
-                    .or_default()
-                    .push(FlatSpan {
-                        span,
-                        service: service.clone(),
-                        role,
-                    });
+                let at = *index.entry(span.trace_id.clone()).or_insert_with(|| {
+                    out.traces.push((span.trace_id.clone(), Vec::new()));
+                    out.traces.len() - 1
+                });
+                out.traces[at].1.push(FlatSpan::new(span, service.clone()));
             }
         }
-    }
-    for trace_id in order {
-        let Some(spans) = traces.remove(&trace_id) else {
-            continue;
-        };
-        Trace::new(&trace_id, &spans).map_into(&mut out);
     }
     out
 }

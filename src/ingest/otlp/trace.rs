@@ -12,12 +12,15 @@ use crate::model::envelope::{
 use crate::model::limits::MAX_TOOL_CALLS;
 
 use super::convention::*;
+use super::prices::PriceTable;
 use super::wire::*;
 use super::{FlatSpan, Mapped};
 
 /// The spans of one trace, with their parent links.
 pub(super) struct Trace<'a> {
     pub(super) id: &'a str,
+    /// Prices of model calls whose spans report tokens and no cost.
+    pub(super) prices: &'a PriceTable,
     pub(super) spans: &'a [FlatSpan],
     pub(super) index: HashMap<&'a str, usize>,
     /// Per span: whether it or an ancestor below the nearest agent span is
@@ -26,7 +29,7 @@ pub(super) struct Trace<'a> {
 }
 
 impl<'a> Trace<'a> {
-    pub(super) fn new(id: &'a str, spans: &'a [FlatSpan]) -> Self {
+    pub(super) fn new(id: &'a str, spans: &'a [FlatSpan], prices: &'a PriceTable) -> Self {
         let index = spans
             .iter()
             .enumerate()
@@ -34,6 +37,7 @@ impl<'a> Trace<'a> {
             .collect();
         let mut trace = Self {
             id,
+            prices,
             spans,
             index,
             counted_above: Vec::new(),
@@ -82,11 +86,18 @@ impl<'a> Trace<'a> {
         memo.into_iter().map(Option::flatten).collect()
     }
 
-    pub(super) fn map_into(&self, out: &mut Mapped) {
+    /// Maps the whole trace. `had_runs` says agent runs of this trace
+    /// were mapped from earlier exports: model spans left without an agent
+    /// span are then late parts of those runs, not a run of their own.
+    pub(super) fn map_into(&self, had_runs: bool, out: &mut Mapped) {
         let spans = self.spans;
         let agents: Vec<usize> = (0..spans.len())
             .filter(|&i| spans[i].role == Role::Agent)
             .collect();
+        if agents.is_empty() && had_runs {
+            out.ignored_spans += spans.len() as u64;
+            return;
+        }
         if agents.is_empty() && spans.iter().any(|s| s.role == Role::Model) {
             let members: Vec<usize> = (0..spans.len()).collect();
             self.push_run(None, &members, out);
@@ -119,6 +130,36 @@ impl<'a> Trace<'a> {
             let members = members.remove(&a).unwrap_or_default();
             self.push_run(Some(a), &members, out);
         }
+    }
+
+    /// Maps the runs of the agent spans present, each with the spans
+    /// under it, and returns the spans under no agent span: the rest of a
+    /// trace whose root has not arrived yet.
+    pub(super) fn map_agents_into(&self, out: &mut Mapped) -> Vec<usize> {
+        let spans = self.spans;
+        let nearest_agent = self.nearest(|i| (spans[i].role == Role::Agent).then_some(i));
+        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut rest = Vec::new();
+        for (i, agent) in nearest_agent.iter().enumerate() {
+            match agent {
+                Some(a) => members.entry(*a).or_default().push(i),
+                None => rest.push(i),
+            }
+        }
+        let mut agents: Vec<usize> = members.keys().copied().collect();
+        agents.sort_unstable();
+        for a in agents {
+            let m = members.remove(&a).unwrap_or_default();
+            self.push_run(Some(a), &m, out);
+        }
+        rest
+    }
+
+    /// Whether the trace's part sent here is whole: it holds a span that
+    /// starts it locally (no parent, a remote parent, or a SERVER or
+    /// CONSUMER span, which begins a service's work on a request).
+    pub(super) fn has_local_root(&self) -> bool {
+        self.spans.iter().any(|s| is_local_root(&s.span))
     }
 
     pub(super) fn push_run(&self, root: Option<usize>, members: &[usize], out: &mut Mapped) {
@@ -185,10 +226,15 @@ impl<'a> Trace<'a> {
             model,
             tool_calls,
             model_error,
+            mut cost,
         } = self.calls(members);
         // The conventions also put usage and the model on the agent span.
-        if tokens.is_none() {
-            tokens = root.and_then(|r| tokens_of(&r.span));
+        if tokens.is_none()
+            && let Some(r) = root
+            && let Some(t) = tokens_of(&r.span)
+        {
+            tokens = Some(t);
+            cost = self.call_cost(&r.span, t).map_err(|m| (0.0, Some(m)));
         }
         let model = model
             .or_else(|| attr_str(root_attrs, MODEL_NAME))
@@ -213,9 +259,16 @@ impl<'a> Trace<'a> {
         let workflow = attr_str(root_attrs, &["agentdeck.workflow"])
             .and_then(to_id)
             .unwrap_or_else(|| DEFAULT_WORKFLOW.to_string());
-        let cost_usd = attr_num(root_attrs, &["agentdeck.cost_usd"])
-            .filter(|c| *c >= 0.0)
-            .unwrap_or(0.0);
+        // A cost the instrumentation reports for the whole run wins over
+        // the sum of its calls.
+        let (cost_usd, unpriced_model) = match attr_num(root_attrs, COST_USD).filter(|c| *c >= 0.0)
+        {
+            Some(c) => (c, None),
+            None => match cost {
+                Ok(c) => (c, None),
+                Err((c, model)) => (c, model.and_then(|m| to_name(&m))),
+            },
+        };
         let version = |key| attr_str(root_attrs, &[key]).and_then(to_name);
         let id = to_id(&format!("otlp:{run_id}"));
         let mut env = Envelope::new(
@@ -237,6 +290,7 @@ impl<'a> Trace<'a> {
                     policy: version("agentdeck.version.policy"),
                 },
                 error: error.filter(|_| outcome == Outcome::Failed),
+                unpriced_model,
             }),
         );
         env.id = id;
@@ -317,6 +371,7 @@ impl<'a> Trace<'a> {
         let mut model = None;
         let mut tool_calls = Vec::new();
         let mut model_error = None;
+        let mut cost: Result<f64, (f64, Option<String>)> = Ok(0.0);
         for &i in &ordered {
             let s = &spans[i];
             match s.role {
@@ -330,6 +385,12 @@ impl<'a> Trace<'a> {
                         let sum = tokens.get_or_insert_default();
                         sum.input = sum.input.saturating_add(t.input);
                         sum.output = sum.output.saturating_add(t.output);
+                        cost = match (cost, self.call_cost(&s.span, t)) {
+                            (Ok(a), Ok(b)) => Ok(a + b),
+                            (Ok(a), Err(m)) => Err((a, Some(m))),
+                            (Err((a, m)), Ok(b)) => Err((a + b, m)),
+                            (Err(e), Err(_)) => Err(e),
+                        };
                     }
                     if let Some(m) = attr_str(&s.span.attributes, MODEL_NAME) {
                         model = Some(m);
@@ -347,6 +408,24 @@ impl<'a> Trace<'a> {
             model,
             tool_calls,
             model_error,
+            cost,
+        }
+    }
+
+    /// What one model call cost: the instrumentation's own figure, else
+    /// its tokens at the table's price; `Err` names the model when neither
+    /// is known.
+    fn call_cost(&self, span: &Span, t: Tokens) -> Result<f64, String> {
+        if let Some(c) = attr_num(&span.attributes, COST_USD).filter(|c| *c >= 0.0) {
+            return Ok(c);
+        }
+        if t.input == 0 && t.output == 0 {
+            return Ok(0.0);
+        }
+        let model = attr_str(&span.attributes, MODEL_NAME).unwrap_or("unknown");
+        match self.prices.lookup(model) {
+            Some(price) => Ok(price.cost(t.input, t.output, cached_of(span))),
+            None => Err(model.to_string()),
         }
     }
 }
@@ -360,6 +439,9 @@ struct Calls<'a> {
     tool_calls: Vec<ToolCall>,
     /// The first failed model call's error, if one failed.
     model_error: Option<Option<String>>,
+    /// What the model calls cost; `Err` with what is known and the first
+    /// model without a price.
+    cost: Result<f64, (f64, Option<String>)>,
 }
 
 /// A tool span as a tool call.
@@ -394,4 +476,25 @@ pub(super) fn tool_call(s: &FlatSpan) -> ToolCall {
         latency_ms,
         error: if error { error_of(&s.span) } else { None },
     }
+}
+
+/// Whether a span starts its service's part of the trace.
+pub(super) fn is_local_root(span: &Span) -> bool {
+    /// W3C flags: bit 8 says bit 9 is set, bit 9 says the parent is remote.
+    const HAS_IS_REMOTE: u64 = 0x100;
+    const IS_REMOTE: u64 = 0x200;
+    let flags = span
+        .flags
+        .map(|f| f.0)
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .map_or(0, |f| f as u64);
+    let remote_parent = flags & HAS_IS_REMOTE != 0 && flags & IS_REMOTE != 0;
+    // SERVER (2) and CONSUMER (5), by number or name.
+    let kind = &span.kind;
+    let entry_kind = matches!(kind.number, Some(2 | 5))
+        || kind.name.as_deref().is_some_and(|n| {
+            let n = n.trim().trim_start_matches("SPAN_KIND_");
+            n.eq_ignore_ascii_case("SERVER") || n.eq_ignore_ascii_case("CONSUMER")
+        });
+    span.parent_span_id.is_empty() || remote_parent || entry_kind
 }

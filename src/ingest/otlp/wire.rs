@@ -4,13 +4,20 @@
 //! look-ups.
 
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A 64-bit number sent as a JSON number or a decimal string. Anything else
 /// (a string that is not a number, an object) reads as NaN, which every use
 /// treats as absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Num(pub f64);
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // NaN (absent) is written as null, which reads back as NaN.
+        s.serialize_f64(self.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for Num {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -34,6 +41,12 @@ impl<'de> Deserialize<'de> for Num {
 /// negative, fractional-overflow and unreadable values read as absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Nanos(pub(super) Option<u64>);
+
+impl Serialize for Nanos {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 impl<'de> Deserialize<'de> for Nanos {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -69,6 +82,26 @@ impl<'de> Deserialize<'de> for Nanos {
 pub struct EnumValue {
     pub(super) number: Option<i64>,
     pub(super) name: Option<String>,
+}
+
+impl EnumValue {
+    /// An enum sent as its number.
+    pub(super) fn number(n: i64) -> Self {
+        Self {
+            number: Some(n),
+            name: None,
+        }
+    }
+}
+
+impl Serialize for EnumValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (&self.number, &self.name) {
+            (Some(n), _) => s.serialize_i64(*n),
+            (None, Some(name)) => s.serialize_str(name),
+            (None, None) => s.serialize_none(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for EnumValue {
@@ -137,7 +170,7 @@ pub(super) struct ScopeSpans {
     pub(super) spans: Vec<Span>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Span {
     #[serde(default, deserialize_with = "nullable")]
@@ -148,6 +181,13 @@ pub(super) struct Span {
     pub(super) parent_span_id: String,
     #[serde(default, deserialize_with = "nullable")]
     pub(super) name: String,
+    /// SERVER (2) and CONSUMER (5) spans start a service's part of a
+    /// trace: a local root even when they have a parent.
+    #[serde(default)]
+    pub(super) kind: EnumValue,
+    /// W3C trace flags; bits 8 and 9 say whether the parent is remote.
+    #[serde(default)]
+    pub(super) flags: Option<Num>,
     #[serde(default)]
     pub(super) start_time_unix_nano: Nanos,
     #[serde(default)]
@@ -158,7 +198,7 @@ pub(super) struct Span {
     pub(super) status: Option<Status>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub(super) struct Status {
     #[serde(default)]
     pub(super) code: Option<EnumValue>,
@@ -166,7 +206,7 @@ pub(super) struct Status {
     pub(super) message: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub(super) struct KeyValue {
     #[serde(default, deserialize_with = "nullable")]
     pub(super) key: String,
@@ -174,16 +214,20 @@ pub(super) struct KeyValue {
     pub(super) value: AnyValue,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct AnyValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) string_value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) int_value: Option<Num>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) double_value: Option<Num>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) array_value: Option<ArrayValue>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub(super) struct ArrayValue {
     #[serde(default, deserialize_with = "nullable")]
     pub(super) values: Vec<AnyValue>,
