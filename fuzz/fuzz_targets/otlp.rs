@@ -16,13 +16,18 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(mapped.envelopes.len(), mapped.envelope_spans.len());
     let in_envelopes: u64 = mapped.envelope_spans.iter().sum();
     assert_eq!(
-        in_envelopes + mapped.ignored_spans + mapped.rejected_spans + mapped.duplicate_spans,
+        in_envelopes
+            + mapped.ignored_spans
+            + mapped.rejected_spans
+            + mapped.duplicate_spans
+            + mapped.context_spans,
         mapped.spans,
-        "spans not accounted for: {} in envelopes, {} ignored, {} rejected, {} duplicates of {}",
+        "spans not accounted for: {} in envelopes, {} ignored, {} rejected, {} duplicates, {} context of {}",
         in_envelopes,
         mapped.ignored_spans,
         mapped.rejected_spans,
         mapped.duplicate_spans,
+        mapped.context_spans,
         mapped.spans
     );
     for env in &mapped.envelopes {

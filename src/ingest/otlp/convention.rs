@@ -47,12 +47,40 @@ pub(super) const TOKEN_CACHED_INPUT: &[&str] = &[
 ];
 /// A cost in USD the instrumentation computed itself (on a model span for
 /// that call, on the agent span for the run).
-pub(super) const COST_USD: &[&str] = &["agentdeck.cost_usd", "gen_ai.usage.cost", "llm.cost.total"];
+pub(super) const COST_USD: &[&str] = &[
+    "agentdeck.cost_usd",
+    "gen_ai.usage.cost",
+    // OpenInference.
+    "llm.cost.total",
+    // Pydantic AI, on each model call.
+    "operation.cost",
+];
 pub(super) const MODEL_NAME: &[&str] = &[
     "gen_ai.response.model",
     "gen_ai.request.model",
     "llm.model_name",
 ];
+
+/// Attributes that name the agent of an agent span: the GenAI conventions,
+/// OpenInference, OpenLLMetry (`traceloop.entity.name`) and Pydantic AI
+/// before its GenAI names (`agent_name`).
+pub(super) const AGENT_NAME: &[&str] = &[
+    "gen_ai.agent.name",
+    "gen_ai.agent.id",
+    "agent.name",
+    "traceloop.entity.name",
+    "agent_name",
+];
+
+/// Attributes that name the tool of a tool span.
+pub(super) const TOOL_NAME: &[&str] = &["gen_ai.tool.name", "tool.name", "traceloop.entity.name"];
+
+/// Whether an agent span names its agent (an attribute, or a span name
+/// `invoke_agent {name}`); OpenInference's AGENT spans may not.
+pub(super) fn names_an_agent(span: &Span) -> bool {
+    attr_str(&span.attributes, AGENT_NAME).is_some()
+        || after_operation(&span.name, "invoke_agent").is_some_and(|n| !n.is_empty())
+}
 
 /// The part of a span name after `operation` when the name is `operation`
 /// or `operation {rest}`; `None` for any other name (`invoke_agents`).
@@ -61,24 +89,33 @@ pub(super) fn after_operation<'a>(name: &'a str, operation: &str) -> Option<&'a 
     (rest.is_empty() || rest.starts_with(' ')).then(|| rest.trim())
 }
 
+/// What a span is: by the GenAI operation name or span name, by
+/// OpenInference's span kind, by OpenLLMetry's `traceloop.span.kind`, or
+/// for a model call by a model name or token usage.
 pub(super) fn role_of(span: &Span) -> Role {
+    let kind = |key| {
+        attr_str(&span.attributes, &[key])
+            .map(|k| k.trim().to_ascii_uppercase())
+            .unwrap_or_default()
+    };
     let op = attr_str(&span.attributes, &["gen_ai.operation.name"]).map(str::trim);
-    let oi = attr_str(&span.attributes, &["openinference.span.kind"])
-        .map(|k| k.trim().to_ascii_uppercase());
+    let (oi, traceloop) = (kind("openinference.span.kind"), kind("traceloop.span.kind"));
     if op == Some("invoke_agent")
         || after_operation(&span.name, "invoke_agent").is_some()
-        || oi.as_deref() == Some("AGENT")
+        || oi == "AGENT"
+        || traceloop == "AGENT"
     {
         return Role::Agent;
     }
     if op == Some("execute_tool")
         || after_operation(&span.name, "execute_tool").is_some()
-        || oi.as_deref() == Some("TOOL")
+        || oi == "TOOL"
+        || traceloop == "TOOL"
     {
         return Role::Tool;
     }
     if op.is_some_and(|o| MODEL_OPERATIONS.contains(&o))
-        || oi.as_deref() == Some("LLM")
+        || oi == "LLM"
         || attr_str(&span.attributes, MODEL_NAME).is_some()
         || has_tokens(span)
     {

@@ -1,18 +1,25 @@
-//! OpenTelemetry traces (OTLP/JSON `ExportTraceServiceRequest`) mapped to
-//! events, following the GenAI semantic conventions.
+//! OpenTelemetry traces (OTLP `ExportTraceServiceRequest`, as JSON or
+//! protobuf) mapped to events, following the GenAI semantic conventions and
+//! the dialects real instrumentations write (OpenInference, OpenLLMetry /
+//! Traceloop, the OpenAI Agents SDK's OpenInference bridge, Pydantic AI).
 //!
-//! - `invoke_agent` spans (by `gen_ai.operation.name`, a span name
-//!   `invoke_agent` or `invoke_agent {agent}`, or OpenInference `AGENT`)
-//!   become runs (`run.finished`) of the agent named by `gen_ai.agent.name`,
-//!   else `gen_ai.agent.id` or `agent.name`, else the span name after
-//!   `invoke_agent`, else the resource's `service.name`, made an id by
-//!   [`to_agent_id`]. `ts` is the span's end, `latency_ms` its duration,
-//!   `run_id` its span id, and the outcome is `failed` when its status is
-//!   ERROR or it carries `error.type` (`error` = the status message, else
+//! - Agent spans (`gen_ai.operation.name` `invoke_agent`, a span name
+//!   `invoke_agent` or `invoke_agent {agent}`, OpenInference `AGENT`,
+//!   `traceloop.span.kind` `agent`) become runs (`run.finished`) of the
+//!   agent named by `gen_ai.agent.name`, else `gen_ai.agent.id`,
+//!   `agent.name`, `traceloop.entity.name` or `agent_name`, else the span
+//!   name after `invoke_agent` (or the whole name of an OpenInference
+//!   span), else the resource's `service.name`, made an id by
+//!   [`to_agent_id`]. An agent span that names no agent and holds another
+//!   agent span (the Agents SDK's `Agent workflow`) wraps runs and is not
+//!   one. `ts` is the span's end, `latency_ms` its duration, `run_id` its
+//!   span id, and the outcome is `failed` when its status is ERROR or it
+//!   carries `error.type` (`error` = the status message, else
 //!   `error.type`), else `success`;
-//! - `execute_tool` spans (by `gen_ai.operation.name`, a span name
-//!   `execute_tool {tool}`, or OpenInference `TOOL`) become tool calls of the
-//!   run they sit under, in start order; one under no run becomes a
+//! - tool spans (`execute_tool` by operation or span name, OpenInference
+//!   `TOOL`, `traceloop.span.kind` `tool`) become tool calls of the run
+//!   they sit under, in start order, named by `gen_ai.tool.name`,
+//!   `tool.name` or `traceloop.entity.name`; one under no run becomes a
 //!   `tool.called` event of its resource's `service.name`;
 //! - model spans (`chat` and friends, any span with a model name or token
 //!   usage, OpenInference `LLM`) add their tokens (`gen_ai.usage.*`, the
@@ -21,6 +28,13 @@
 //!   under another model span that counted tokens is not counted again (two
 //!   instrumentations of one call); a run whose model spans carry no tokens
 //!   takes the usage on its agent span;
+//! - cost: a cost the instrumentation reports (`agentdeck.cost_usd`,
+//!   `gen_ai.usage.cost`, `llm.cost.total`, Pydantic AI's `operation.cost`)
+//!   on the agent span is the run's; else each model call's own cost, or
+//!   its tokens at the [`PriceTable`]'s price for its model (response
+//!   model first), cached input (`gen_ai.usage.cache_read.input_tokens` and
+//!   its dialects) at the cached price. A model without a price is named
+//!   in the run's `unpriced_model`, never silently free;
 //! - a span belongs to the run of its nearest agent ancestor (an agent span
 //!   to its own run), else to the only agent span of its trace;
 //! - a trace with model spans but no agent span is one run of the service
@@ -37,8 +51,8 @@
 //! - a run whose agent span (or, for a service run, whose trace) lacks a
 //!   valid start or end time, or ends before it starts, is rejected with
 //!   the reason, and so are spans with no trace or span id; a tool call
-//!   without valid times just has no latency; a span sent twice in one
-//!   request is read once;
+//!   without valid times just has no latency; a span sent twice is read
+//!   once;
 //! - every event gets the id `otlp:{run_id}` (or `otlp:{span id}` for a
 //!   `tool.called`), so a retried export can be recognised.
 //!
@@ -46,10 +60,11 @@
 //! line is one export); the hub joins the spans of a trace across exports
 //! with an [`Assembler`].
 //!
-//! Real exporters bend the spec, so the reader accepts enum names as well as
-//! numbers, hex ids in either case (and base64 ids, as generic protobuf JSON
-//! converters write them), 64-bit numbers as strings or numbers, `null` for
-//! empty fields, and the deprecated and OpenInference attribute names.
+//! Real exporters bend the spec, so the JSON reader accepts enum names as
+//! well as numbers, hex ids in either case (and base64 ids, as generic
+//! protobuf JSON converters write them), 64-bit numbers as strings or
+//! numbers, and `null` for empty fields. Protobuf is decoded with the
+//! generated types ([`proto`]) into the same span model.
 
 mod assembly;
 mod convention;
@@ -92,6 +107,9 @@ pub struct Mapped {
     /// Spans sent a second time in the request (same trace and span id),
     /// read once.
     pub duplicate_spans: u64,
+    /// Plain spans around several runs (a workflow span above agent spans):
+    /// context, neither mapped nor lost.
+    pub context_spans: u64,
     /// The first reasons for rejection.
     pub errors: Vec<String>,
 }

@@ -23,6 +23,8 @@ pub(super) struct Trace<'a> {
     pub(super) prices: &'a PriceTable,
     pub(super) spans: &'a [FlatSpan],
     pub(super) index: HashMap<&'a str, usize>,
+    /// Per span: what it is, once wrappers are told from agents.
+    pub(super) roles: Vec<Role>,
     /// Per span: whether it or an ancestor below the nearest agent span is
     /// a model span that reports tokens.
     pub(super) counted_above: Vec<Option<bool>>,
@@ -40,14 +42,40 @@ impl<'a> Trace<'a> {
             prices,
             spans,
             index,
+            roles: spans.iter().map(|s| s.role).collect(),
             counted_above: Vec::new(),
         };
-        trace.counted_above = trace.nearest(|i| match spans[i].role {
+        trace.demote_wrappers();
+        let roles = trace.roles.clone();
+        trace.counted_above = trace.nearest(|i| match roles[i] {
             Role::Agent => Some(false),
             Role::Model if has_tokens(&spans[i].span) => Some(true),
             _ => None,
         });
         trace
+    }
+
+    /// An agent span with no agent name of its own above another agent
+    /// span is a wrapper (the OpenAI Agents SDK's `Agent workflow`), not a
+    /// run: the named agent's span below it is.
+    fn demote_wrappers(&mut self) {
+        let agents: Vec<usize> = (0..self.spans.len())
+            .filter(|&i| self.roles[i] == Role::Agent)
+            .collect();
+        if agents.len() < 2 {
+            return;
+        }
+        for &a in &agents {
+            let mut at = self.parent(a);
+            let mut steps = 0;
+            while let Some(p) = at.filter(|_| steps <= self.spans.len()) {
+                if self.roles[p] == Role::Agent && !names_an_agent(&self.spans[p].span) {
+                    self.roles[p] = Role::Other;
+                }
+                at = self.parent(p);
+                steps += 1;
+            }
+        }
     }
 
     pub(super) fn parent(&self, i: usize) -> Option<usize> {
@@ -92,26 +120,26 @@ impl<'a> Trace<'a> {
     pub(super) fn map_into(&self, had_runs: bool, out: &mut Mapped) {
         let spans = self.spans;
         let agents: Vec<usize> = (0..spans.len())
-            .filter(|&i| spans[i].role == Role::Agent)
+            .filter(|&i| self.roles[i] == Role::Agent)
             .collect();
         if agents.is_empty() && had_runs {
             out.ignored_spans += spans.len() as u64;
             return;
         }
-        if agents.is_empty() && spans.iter().any(|s| s.role == Role::Model) {
+        if agents.is_empty() && self.roles.contains(&Role::Model) {
             let members: Vec<usize> = (0..spans.len()).collect();
             self.push_run(None, &members, out);
             return;
         }
-        let nearest_agent = self.nearest(|i| (spans[i].role == Role::Agent).then_some(i));
+        let nearest_agent = self.nearest(|i| (self.roles[i] == Role::Agent).then_some(i));
         let only_agent = (agents.len() == 1).then(|| agents[0]);
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
-        for i in 0..spans.len() {
-            if let Some(a) = nearest_agent[i].or(only_agent) {
+        for (i, nearest) in nearest_agent.iter().enumerate() {
+            if let Some(a) = nearest.or(only_agent) {
                 members.entry(a).or_default().push(i);
                 continue;
             }
-            match spans[i].role {
+            match self.roles[i] {
                 Role::Tool => match self.tool_event(i) {
                     Ok(env) => {
                         out.envelopes.push(env);
@@ -122,7 +150,7 @@ impl<'a> Trace<'a> {
                 Role::Model => out.ignored_spans += 1,
                 // Plain spans around several agent spans (a workflow span
                 // above them) are context, not data lost.
-                Role::Agent | Role::Other if !agents.is_empty() => {}
+                Role::Agent | Role::Other if !agents.is_empty() => out.context_spans += 1,
                 Role::Agent | Role::Other => out.ignored_spans += 1,
             }
         }
@@ -136,8 +164,7 @@ impl<'a> Trace<'a> {
     /// under it, and returns the spans under no agent span: the rest of a
     /// trace whose root has not arrived yet.
     pub(super) fn map_agents_into(&self, out: &mut Mapped) -> Vec<usize> {
-        let spans = self.spans;
-        let nearest_agent = self.nearest(|i| (spans[i].role == Role::Agent).then_some(i));
+        let nearest_agent = self.nearest(|i| (self.roles[i] == Role::Agent).then_some(i));
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut rest = Vec::new();
         for (i, agent) in nearest_agent.iter().enumerate() {
@@ -345,10 +372,11 @@ impl<'a> Trace<'a> {
         root.into_iter()
             .flat_map(|r| {
                 [
-                    attr_str(root_attrs, &["gen_ai.agent.name"]),
-                    attr_str(root_attrs, &["gen_ai.agent.id"]),
-                    attr_str(root_attrs, &["agent.name"]),
+                    attr_str(root_attrs, AGENT_NAME),
                     after_operation(&r.span.name, "invoke_agent"),
+                    // OpenInference names an AGENT span after its agent.
+                    Some(r.span.name.as_str())
+                        .filter(|_| attr_str(root_attrs, &["openinference.span.kind"]).is_some()),
                     r.service.as_deref(),
                 ]
             })
@@ -374,7 +402,7 @@ impl<'a> Trace<'a> {
         let mut cost: Result<f64, (f64, Option<String>)> = Ok(0.0);
         for &i in &ordered {
             let s = &spans[i];
-            match s.role {
+            match self.roles[i] {
                 Role::Model => {
                     // A model span under a model span that counted tokens is
                     // the same call seen by a second instrumentation.
@@ -451,8 +479,7 @@ pub(super) fn tool_call(s: &FlatSpan) -> ToolCall {
     // The first name that makes a valid tool name: a garbled attribute
     // falls through to the span name.
     let tool = [
-        attr_str(attrs, &["gen_ai.tool.name"]),
-        attr_str(attrs, &["tool.name"]),
+        attr_str(attrs, TOOL_NAME),
         after_operation(name, "execute_tool"),
         // OpenInference names a tool span after the tool.
         (!name.starts_with("execute_tool")).then_some(name),
