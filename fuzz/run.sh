@@ -18,7 +18,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
     echo "fuzz: FUZZ_SECONDS must be a whole number of seconds, got '$seconds'" >&2
     exit 2
 fi
-all_targets=(envelope otlp sse_feed keymap theme runbook)
+all_targets=(envelope otlp otlp_proto otlp_assembly gzip sse_feed keymap theme runbook)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     targets=("${all_targets[@]}")

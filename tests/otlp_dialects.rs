@@ -20,7 +20,11 @@ fn fixture(name: &str) -> Mapped {
     // Every span is accounted for once.
     let in_envelopes: u64 = mapped.envelope_spans.iter().sum();
     assert_eq!(
-        in_envelopes + mapped.ignored_spans + mapped.duplicate_spans + mapped.context_spans,
+        in_envelopes
+            + mapped.ignored_spans
+            + mapped.duplicate_spans
+            + mapped.context_spans
+            + mapped.late_spans,
         mapped.spans,
         "{name}: {mapped:#?}"
     );

@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
             + mapped.ignored_spans
             + mapped.rejected_spans
             + mapped.duplicate_spans
-            + mapped.context_spans,
+            + mapped.context_spans
+            + mapped.late_spans,
         mapped.spans,
         "spans not accounted for: {} in envelopes, {} ignored, {} rejected, {} duplicates, {} context of {}",
         in_envelopes,

@@ -56,7 +56,9 @@ pub async fn read_within_limit(request: Request, next: Next, limit: usize) -> Re
     if over {
         drop(read);
         drain(stream).await;
-        return too_large(limit).into_response();
+        // An OTLP exporter sending protobuf reads its errors as protobuf.
+        return super::http::otlp::OtlpError::for_request(&parts.headers, too_large(limit))
+            .into_response();
     }
     let body = Body::from(Bytes::from(read));
     next.run(Request::from_parts(parts, body)).await

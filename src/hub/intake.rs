@@ -99,6 +99,7 @@ pub struct TraceBatch {
     rejected_spans: u64,
     errors: Vec<String>,
     ignored_spans: u64,
+    late_spans: u64,
 }
 
 impl TraceBatch {
@@ -114,6 +115,7 @@ impl TraceBatch {
             rejected_spans: mapped.rejected_spans,
             errors: mapped.errors,
             ignored_spans: mapped.ignored_spans,
+            late_spans: mapped.late_spans,
         };
         for (env, spans) in mapped.envelopes.into_iter().zip(mapped.envelope_spans) {
             if !who.speaks_for(&env.agent) {
@@ -164,6 +166,7 @@ impl TraceBatch {
             mut rejected_spans,
             mut errors,
             ignored_spans,
+            late_spans,
         } = self;
         let outcome = core.ingest_in(events, change, now)?;
         for (i, e) in outcome.refused {
@@ -176,15 +179,18 @@ impl TraceBatch {
                 }
             }
         }
-        let mut message = errors.into_iter().take(3).collect::<Vec<_>>().join("; ");
+        let mut notes: Vec<String> = errors.into_iter().take(3).collect();
         if ignored_spans > 0 {
-            if !message.is_empty() {
-                message.push_str("; ");
-            }
-            message.push_str(&format!(
+            notes.push(format!(
                 "{ignored_spans} spans carried no agent run or model call to map and were ignored"
             ));
         }
+        if late_spans > 0 {
+            notes.push(format!(
+                "{late_spans} spans arrived after their trace was mapped and were not counted again"
+            ));
+        }
+        let message = notes.join("; ");
         Ok(PartialSuccess {
             rejected: rejected_spans,
             message,

@@ -15,7 +15,7 @@ use crate::ingest::otlp::Export;
 use super::super::intake::{EventBatch, PartialSuccess, unused_signal};
 use super::AppState;
 use super::extract::{Allowed, SendingEvents, SendingTelemetry, SendingTraces};
-use super::otlp::{Encoding, OtlpAnswer, OtlpBody, OtlpError, Signal};
+use super::otlp::{Encoding, OtlpAnswer, OtlpBody, OtlpCaller, OtlpError, Signal};
 
 /// `POST /v1/events`.
 pub async fn events(
@@ -32,7 +32,7 @@ pub async fn events(
 /// `POST /v1/traces`: OTLP/HTTP, protobuf or JSON, gzip or not.
 pub async fn traces(
     State(hub): State<AppState>,
-    Allowed(who, _): Allowed<SendingTraces>,
+    OtlpCaller(who, _): OtlpCaller<SendingTraces>,
     body: OtlpBody,
 ) -> Result<OtlpAnswer, OtlpError> {
     let encoding = body.encoding;
@@ -60,7 +60,7 @@ pub async fn traces(
 
 /// `POST /v1/logs`: read and acknowledged, not used.
 pub async fn logs(
-    Allowed(_, _): Allowed<SendingTelemetry>,
+    OtlpCaller(_, _): OtlpCaller<SendingTelemetry>,
     body: OtlpBody,
 ) -> Result<OtlpAnswer, OtlpError> {
     unused(body, Signal::Logs)
@@ -68,7 +68,7 @@ pub async fn logs(
 
 /// `POST /v1/metrics`: read and acknowledged, not used.
 pub async fn metrics(
-    Allowed(_, _): Allowed<SendingTelemetry>,
+    OtlpCaller(_, _): OtlpCaller<SendingTelemetry>,
     body: OtlpBody,
 ) -> Result<OtlpAnswer, OtlpError> {
     unused(body, Signal::Metrics)

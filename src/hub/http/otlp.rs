@@ -3,15 +3,20 @@
 //! gzip or not), and every answer in the request's own encoding, so that
 //! exporters can read partial successes and errors.
 
+use std::marker::PhantomData;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 
+use super::super::auth::Principal;
 use super::super::error::ApiError;
 use super::super::intake::PartialSuccess;
 use super::AppState;
+use super::extract::{Allowed, Needs};
 
 /// The body types `/v1/traces` and friends read, as a 415 names them.
 pub const ACCEPTED_TYPES: &str = "application/x-protobuf or application/json";
@@ -138,6 +143,30 @@ impl OtlpError {
         Self {
             encoding: Encoding::Json,
             error,
+        }
+    }
+
+    /// A refusal answered in the encoding the request's headers name
+    /// (JSON when they name none the hub reads).
+    pub fn for_request(headers: &HeaderMap, error: ApiError) -> Self {
+        Self {
+            encoding: Encoding::of(headers).unwrap_or(Encoding::Json),
+            error,
+        }
+    }
+}
+
+/// A caller allowed to send OTLP exports ([`Allowed`]), refused (401, 403)
+/// in the request's encoding, as OTLP/HTTP asks.
+pub struct OtlpCaller<N>(pub Principal, pub PhantomData<N>);
+
+impl<N: Needs> FromRequestParts<AppState> for OtlpCaller<N> {
+    type Rejection = OtlpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, OtlpError> {
+        match Allowed::<N>::from_request_parts(parts, state).await {
+            Ok(Allowed(who, _)) => Ok(Self(who, PhantomData)),
+            Err(e) => Err(OtlpError::for_request(&parts.headers, e)),
         }
     }
 }

@@ -124,13 +124,28 @@ pub struct Assembly {
     pub expired: Vec<(String, Mapped)>,
     /// Spans in `expired`.
     pub expired_spans: u64,
+    /// Traces remembered as mapped by this step, with what was remembered
+    /// of them before.
+    remembered: Vec<(TraceKey, Option<bool>)>,
     taken: Vec<(TraceKey, Waiting)>,
 }
+
+/// Traces remembered after they were mapped, at most: enough for the
+/// stragglers and retries of a busy fleet's last minutes (about 100 bytes
+/// each).
+pub const DONE_TRACES: usize = 100_000;
 
 /// The buffer of spans waiting for their trace.
 #[derive(Debug)]
 pub struct Assembler {
     waiting: HashMap<TraceKey, Waiting>,
+    /// Traces mapped in the last [`TraceLimits::wait`]: whether they made
+    /// runs. Spans of theirs arriving later (a retried export, a child
+    /// that ended after its root) are stragglers of a whole trace, not the
+    /// start of a new one: they are mapped at once, and model spans without
+    /// their agent span do not become a run of the service.
+    done: HashMap<TraceKey, bool>,
+    done_order: std::collections::VecDeque<(DateTime<Utc>, TraceKey)>,
     bytes: usize,
     limits: TraceLimits,
     prices: Arc<PriceTable>,
@@ -150,6 +165,8 @@ impl Assembler {
     pub fn new(limits: TraceLimits, prices: Arc<PriceTable>) -> Self {
         Self {
             waiting: HashMap::new(),
+            done: HashMap::new(),
+            done_order: std::collections::VecDeque::new(),
             bytes: 0,
             limits,
             prices,
@@ -187,8 +204,17 @@ impl Assembler {
         out
     }
 
-    /// Maps the traces that waited past the limit.
+    /// Maps the traces that waited past the limit, and forgets traces
+    /// mapped longer ago than that.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Assembly {
+        while let Some((at, _)) = self.done_order.front() {
+            if now - *at < self.limits.wait && self.done_order.len() <= DONE_TRACES {
+                break;
+            }
+            if let Some((_, key)) = self.done_order.pop_front() {
+                self.done.remove(&key);
+            }
+        }
         let mut out = Assembly::default();
         let old: Vec<TraceKey> = self
             .waiting
@@ -206,11 +232,18 @@ impl Assembler {
     pub fn settle(&mut self, assembly: &mut Assembly) {
         self.expired_total += assembly.expired_spans;
         assembly.taken.clear();
+        assembly.remembered.clear();
     }
 
     /// Undoes a step whose outcome could not be stored: the buffer is as
     /// it was before.
     pub fn restore(&mut self, assembly: &mut Assembly) {
+        for (key, before) in assembly.remembered.drain(..).rev() {
+            match before {
+                Some(had_runs) => self.done.insert(key, had_runs),
+                None => self.done.remove(&key),
+            };
+        }
         for (key, _) in assembly.waiting.drain(..) {
             if let Some(w) = self.waiting.remove(&key) {
                 self.bytes -= w.bytes;
@@ -245,9 +278,14 @@ impl Assembler {
         now: DateTime<Utc>,
         out: &mut Assembly,
     ) {
+        let straggler = before.is_none() && self.done.contains_key(&key);
         let (first_seen, mut spans, had_runs) = match before {
             Some(w) => (w.first_seen, w.spans, w.had_runs),
-            None => (now, Vec::new(), false),
+            None => (
+                now,
+                Vec::new(),
+                self.done.get(&key).copied().unwrap_or(false),
+            ),
         };
         let known: HashSet<String> = spans.iter().map(|s| s.span.span_id.clone()).collect();
         for s in new {
@@ -258,8 +296,11 @@ impl Assembler {
             }
         }
         let trace = Trace::new(&key.1, &spans, &self.prices);
-        if trace.has_local_root() {
+        if straggler || trace.has_local_root() {
+            let runs_before = out.mapped.envelopes.len();
             trace.map_into(had_runs, &mut out.mapped);
+            let made_runs = had_runs || out.mapped.envelopes.len() > runs_before;
+            self.remember(key.clone(), made_runs, now, out);
             out.released.push(key);
             return;
         }
@@ -267,6 +308,7 @@ impl Assembler {
         let rest = trace.map_agents_into(&mut out.mapped);
         let had_runs = had_runs || out.mapped.envelopes.len() > runs_before;
         if rest.is_empty() {
+            self.remember(key.clone(), had_runs, now, out);
             out.released.push(key);
             return;
         }
@@ -286,6 +328,21 @@ impl Assembler {
         self.bytes += waiting.bytes;
         self.waiting.insert(key.clone(), waiting.clone());
         out.waiting.push((key, waiting));
+    }
+
+    /// Remembers a trace just mapped, for its stragglers (undone with the
+    /// step if its outcome cannot be stored).
+    fn remember(&mut self, key: TraceKey, had_runs: bool, now: DateTime<Utc>, out: &mut Assembly) {
+        let before = self.done.insert(key.clone(), had_runs);
+        out.remembered.push((key.clone(), before));
+        if before.is_none() {
+            self.done_order.push_back((now, key));
+        }
+        while self.done_order.len() > DONE_TRACES {
+            if let Some((_, old)) = self.done_order.pop_front() {
+                self.done.remove(&old);
+            }
+        }
     }
 
     /// Expires the oldest traces while the buffer is over its size limit.
@@ -311,7 +368,11 @@ impl Assembler {
         out.expired_spans += w.spans.len() as u64;
         let mut mapped = Mapped::default();
         Trace::new(&key.1, &w.spans, &self.prices).map_into(w.had_runs, &mut mapped);
+        let had_runs = w.had_runs || !mapped.envelopes.is_empty();
         out.expired.push((key.0.clone(), mapped));
+        // Stragglers after expiry are late parts of what was just mapped.
+        let now = w.first_seen + self.limits.wait;
+        self.remember(key.clone(), had_runs, now, out);
         out.released.push(key);
     }
 }

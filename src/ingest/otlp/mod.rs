@@ -110,6 +110,10 @@ pub struct Mapped {
     /// Plain spans around several runs (a workflow span above agent spans):
     /// context, neither mapped nor lost.
     pub context_spans: u64,
+    /// Spans of a trace already mapped to runs, without an agent span of
+    /// their own: a retried export, or a span that ended after its root.
+    /// Not counted again.
+    pub late_spans: u64,
     /// The first reasons for rejection.
     pub errors: Vec<String>,
 }

@@ -123,7 +123,7 @@ impl<'a> Trace<'a> {
             .filter(|&i| self.roles[i] == Role::Agent)
             .collect();
         if agents.is_empty() && had_runs {
-            out.ignored_spans += spans.len() as u64;
+            out.late_spans += spans.len() as u64;
             return;
         }
         if agents.is_empty() && self.roles.contains(&Role::Model) {

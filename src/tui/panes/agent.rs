@@ -227,6 +227,21 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
             Span::styled(format!("⚠ {}", text.join(" · ")), theme.warning()),
         ]));
     }
+    if let Some(u) = &a.unpriced {
+        // Cost is an SLO: say plainly when it is not the whole cost.
+        lines.push(Line::from(vec![
+            Span::styled("cost    ", theme.muted()),
+            Span::styled(
+                format!(
+                    "⚠ no price for {} ({} run{}): its cost is left out of the cost SLO; add it with serve --prices",
+                    clean(&u.model),
+                    u.runs,
+                    if u.runs == 1 { "" } else { "s" }
+                ),
+                theme.warning(),
+            ),
+        ]));
+    }
     lines.push(health(a, theme, now));
     lines
 }

@@ -183,8 +183,13 @@ fn load_columns<'a>(
             )
         })
         .add("findings", 24, 2, move |a| {
-            let text: Vec<&str> = a.findings.iter().map(|f| finding_text(*f)).collect();
-            Cell::from(fit(&text.join(", "), 40)).style(if a.findings.is_empty() {
+            // A cost the SLO cannot judge comes first: it hides a burn.
+            let unpriced = a.unpriced.is_some().then_some("model without price");
+            let text: Vec<&str> = unpriced
+                .into_iter()
+                .chain(a.findings.iter().map(|f| finding_text(*f)))
+                .collect();
+            Cell::from(fit(&text.join(", "), 40)).style(if text.is_empty() {
                 theme.text()
             } else {
                 theme.warning()
