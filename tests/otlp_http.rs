@@ -607,6 +607,16 @@ async fn grpc_export_on_the_hub_port() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     assert_eq!(runs(&hub).len(), 1);
+
+    // A message of empty spans (two bytes each on the wire, hundreds in
+    // memory) is refused before it is decoded, as over HTTP.
+    let empty = request("svc", (0..100_001).map(|_| Span::default()));
+    let mut req = tonic::Request::new(empty);
+    let value = format!("Bearer {}", hub.token("agent")).parse().unwrap();
+    req.metadata_mut().insert("authorization", value);
+    let e = client.export(req).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("more than 100000 spans"), "{e:?}");
 }
 
 /// Model and tool spans sent before their agent span wait for it, then make one run with it.
