@@ -101,3 +101,86 @@ fn a_missing_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.ndjson"));
 }
+
+/// The `--summary --json` output for `file`, without the timings.
+fn summary_of(file: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["replay", "--summary", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = v["summary"].as_object_mut().unwrap();
+    for timing in ["seconds", "events_per_s", "peak_rss_kib"] {
+        s.remove(timing);
+    }
+    v.as_object_mut().unwrap().remove("file");
+    v
+}
+
+/// gzip and zstd recordings are read as streams, known by their magic
+/// bytes whatever their name, and fold to the same summary as the plain
+/// file.
+#[test]
+fn gzip_and_zstd_recordings_fold_the_same() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = recording(dir.path());
+    let bytes = std::fs::read(&plain).unwrap();
+    let gz = dir.path().join("night.ndjson.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&bytes).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+    let zst = dir.path().join("night.bin");
+    std::fs::write(&zst, zstd::encode_all(bytes.as_slice(), 3).unwrap()).unwrap();
+
+    let expected = summary_of(&plain);
+    assert!(expected["summary"]["events"].as_u64().unwrap() > 7000);
+    assert_eq!(summary_of(&gz), expected);
+    assert_eq!(summary_of(&zst), expected);
+}
+
+/// Replay streams its input: a recording larger than 256 MB is folded in
+/// well under 64 MiB of memory. Slow in a debug build, so run on demand:
+/// `cargo test --release --test replay -- --ignored`.
+#[test]
+#[ignore = "writes and folds a 300 MB file; run with --release -- --ignored"]
+fn a_large_recording_is_folded_in_bounded_memory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let one_hour = std::fs::read(recording(dir.path())).unwrap();
+    let path = dir.path().join("large.ndjson");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut written = 0usize;
+    while written < 300_000_000 {
+        file.write_all(&one_hour).unwrap();
+        file.write_all(b"\n").unwrap();
+        written += one_hour.len() + 1;
+    }
+    file.flush().unwrap();
+    drop(file);
+    let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["replay", "--summary", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rss_kib = v["summary"]["peak_rss_kib"]
+        .as_u64()
+        .expect("peak RSS on Linux");
+    assert!(
+        rss_kib < 64 * 1024,
+        "peak RSS {rss_kib} KiB folding {written} bytes"
+    );
+    assert!(v["summary"]["events"].as_u64().unwrap() > 100_000);
+}

@@ -36,14 +36,19 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    if args.summary {
+        return match replay::summarize_file(&args.file, specs) {
+            Ok((counts, summary)) => {
+                print_summary(&args, &counts, &summary);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
     let rec = match replay::read(&args.file) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    if args.summary {
-        print_summary(&args, &rec, specs);
-        return ExitCode::SUCCESS;
-    }
     super::tui::init_file_logging();
     let (theme, keymap) = match super::tui::theme(false, None)
         .and_then(|t| super::tui::keymap(None).map(|k| (t, k)))
@@ -88,8 +93,7 @@ fn specs(args: &ReplayArgs) -> Result<Vec<SloSpec>, String> {
 
 /// `--summary`: what the file holds and what folding it gives, as text
 /// or (`--json`) one JSON object.
-fn print_summary(args: &ReplayArgs, rec: &replay::Recording, specs: Vec<SloSpec>) {
-    let s = replay::summarize(&rec.events, specs);
+fn print_summary(args: &ReplayArgs, rec: &replay::Counts, s: &replay::Summary) {
     if args.json {
         let v = serde_json::json!({
             "file": args.file.display().to_string(),
@@ -114,20 +118,23 @@ fn print_summary(args: &ReplayArgs, rec: &replay::Recording, specs: Vec<SloSpec>
             println!("  {e}");
         }
         println!(
-            "folded {} events in {:.3} s: {:.0} events/s; clock at the end {}",
+            "folded {} events in {:.3} s: {:.0} events/s; clock at the end {}; peak memory {}",
             s.events,
             s.seconds,
             s.events_per_s,
             s.clock
                 .map(|c| c.to_rfc3339())
-                .unwrap_or_else(|| "—".into())
+                .unwrap_or_else(|| "—".into()),
+            s.peak_rss_kib
+                .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_else(|| "unknown".into())
         );
         if s.slos.is_empty() {
             println!(
                 "no SLO series: the file holds no agent runs (GenAI agent or model spans, or run.finished events)"
             );
         } else {
-            print!("{}", replay::table(&s));
+            print!("{}", replay::table(s));
         }
     }
 }

@@ -17,67 +17,27 @@ use crate::hub::store::Store;
 use crate::model::envelope::Envelope;
 use crate::model::slo::{SloSpec, SloStatus};
 
-/// What was read from a file.
+pub mod input;
+
+pub use input::Counts;
+
+/// What was read from a file, whole (for playing it in the TUI).
 #[derive(Debug, Default)]
 pub struct Recording {
     /// Events, in file order.
     pub events: Vec<Envelope>,
-    /// Lines read.
-    pub lines: u64,
-    /// Spans read from trace lines.
-    pub spans: u64,
-    /// Metrics and logs lines skipped.
-    pub skipped: u64,
-    /// Lines or spans that could not be used.
-    pub rejected: u64,
-    /// The first few reasons.
-    pub errors: Vec<String>,
+    /// What reading counted.
+    pub counts: Counts,
 }
 
-/// Reads a recording, line by line.
+/// Reads a recording into memory, every event owned.
 pub fn read(path: &Path) -> Result<Recording, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut rec = Recording::default();
-    // A pretty-printed export request is one JSON value over many lines.
-    let whole = serde_json::from_slice::<serde::de::IgnoredAny>(&text).is_ok();
-    let lines: Vec<(u64, &[u8])> = if whole {
-        vec![(1, text.as_slice())]
-    } else {
-        crate::ingest::ndjson::lines(&text).collect()
-    };
-    for (n, line) in lines {
-        rec.lines += 1;
-        let head = if whole {
-            line
-        } else {
-            &line[..line.len().min(4096)]
-        };
-        let has = |key: &str| head.windows(key.len()).any(|w| w == key.as_bytes());
-        let note = |rec: &mut Recording, e: String| {
-            rec.rejected += 1;
-            if rec.errors.len() < 5 {
-                rec.errors.push(format!("line {n}: {e}"));
-            }
-        };
-        if has("\"resourceSpans\"") {
-            match crate::ingest::otlp::map_export(line) {
-                Ok(m) => {
-                    rec.spans += m.spans;
-                    rec.rejected += m.rejected_spans;
-                    rec.events.extend(m.envelopes);
-                }
-                Err(e) => note(&mut rec, e),
-            }
-        } else if has("\"resourceMetrics\"") || has("\"resourceLogs\"") {
-            rec.skipped += 1;
-        } else {
-            match Envelope::decode_bytes(line) {
-                Ok(env) => rec.events.push(env),
-                Err(e) => note(&mut rec, e.to_string()),
-            }
-        }
-    }
-    Ok(rec)
+    let mut events = Vec::new();
+    let counts = input::for_each(path, |item| match item {
+        input::Item::Event(env) => events.push(env.into_owned()),
+        input::Item::Traces(m) => events.extend(m.envelopes),
+    })?;
+    Ok(Recording { events, counts })
 }
 
 /// The end state of a replay.
@@ -85,7 +45,7 @@ pub fn read(path: &Path) -> Result<Recording, String> {
 pub struct Summary {
     /// Events folded.
     pub events: u64,
-    /// Seconds it took.
+    /// Seconds it took, reading included.
     pub seconds: f64,
     /// Events per second achieved.
     pub events_per_s: f64,
@@ -93,52 +53,109 @@ pub struct Summary {
     pub clock: Option<DateTime<Utc>>,
     /// SLO status at the end, worst first.
     pub slos: Vec<SloStatus>,
+    /// The process's peak resident memory, KiB (Linux).
+    pub peak_rss_kib: Option<u64>,
 }
 
-/// Folds every event through a fresh engine, ticking on event time, as
-/// fast as it can.
-pub fn summarize(events: &[Envelope], specs: Vec<SloSpec>) -> Summary {
+/// An engine fed in file order, ticking on event time every minute of it.
+struct Fold {
+    engine: Engine,
+    clock: Option<DateTime<Utc>>,
+    last_tick: Option<i64>,
+    applied: u64,
+}
+
+impl Fold {
+    fn new(specs: Vec<SloSpec>) -> Self {
+        Self {
+            engine: Engine::new(specs),
+            clock: None,
+            last_tick: None,
+            applied: 0,
+        }
+    }
+
+    /// Moves the clock to an event's time and ticks when a minute passed.
+    fn at(&mut self, t: DateTime<Utc>) {
+        if self.clock.is_none_or(|c| t > c) {
+            self.clock = Some(t);
+        }
+        let now = self.clock.unwrap_or(t);
+        if self.last_tick.is_none_or(|l| now.timestamp() - l >= 60) {
+            self.engine.tick(now);
+            self.last_tick = Some(now.timestamp());
+        }
+        // The engine queues a signal for every change marker and alert; a
+        // summary reads none of them, and kept they would grow with the
+        // file.
+        if self.applied.is_multiple_of(4096) {
+            drop(self.engine.drain_signals());
+        }
+    }
+
+    fn item(&mut self, item: input::Item<'_>) {
+        match item {
+            input::Item::Event(env) => {
+                self.at(env.ts);
+                if self.engine.apply_ref(&env).is_ok() {
+                    self.applied += 1;
+                }
+            }
+            input::Item::Traces(m) => {
+                for env in &m.envelopes {
+                    self.at(env.ts);
+                    if self.engine.apply(env).is_ok() {
+                        self.applied += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, started: Instant) -> Summary {
+        let mut slos = Vec::new();
+        if let Some(now) = self.clock {
+            self.engine.tick(now);
+            slos = self.engine.statuses(now);
+            slos.sort_by(|a, b| {
+                b.alert
+                    .cmp(&a.alert)
+                    .then(a.budget_remaining.total_cmp(&b.budget_remaining))
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        Summary {
+            events: self.applied,
+            seconds,
+            events_per_s: if seconds > 0.0 {
+                self.applied as f64 / seconds
+            } else {
+                0.0
+            },
+            clock: self.clock,
+            slos,
+            peak_rss_kib: peak_rss_kib(),
+        }
+    }
+}
+
+/// Reads a recording as a stream and folds every event through a fresh
+/// engine as it comes, ticking on event time: memory holds one line and
+/// the engine, whatever the file's size.
+pub fn summarize_file(path: &Path, specs: Vec<SloSpec>) -> Result<(Counts, Summary), String> {
     let started = Instant::now();
-    let mut engine = Engine::new(specs);
-    let mut clock: Option<DateTime<Utc>> = None;
-    let mut last_tick: Option<i64> = None;
-    let mut applied = 0u64;
-    for env in events {
-        let t = env.ts;
-        if clock.is_none_or(|c| t > c) {
-            clock = Some(t);
-        }
-        let now = clock.unwrap_or(t);
-        if last_tick.is_none_or(|l| now.timestamp() - l >= 60) {
-            engine.tick(now);
-            last_tick = Some(now.timestamp());
-        }
-        if engine.apply(env).is_ok() {
-            applied += 1;
-        }
-    }
-    let mut slos = Vec::new();
-    if let Some(now) = clock {
-        engine.tick(now);
-        slos = engine.statuses(now);
-        slos.sort_by(|a, b| {
-            b.alert
-                .cmp(&a.alert)
-                .then(a.budget_remaining.total_cmp(&b.budget_remaining))
-        });
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Summary {
-        events: applied,
-        seconds,
-        events_per_s: if seconds > 0.0 {
-            applied as f64 / seconds
-        } else {
-            0.0
-        },
-        clock,
-        slos,
-    }
+    let mut fold = Fold::new(specs);
+    let counts = input::for_each(path, |item| fold.item(item))?;
+    Ok((counts, fold.finish(started)))
+}
+
+/// The process's peak resident set size (`VmHWM`), where the system says.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The summary as a text table.
