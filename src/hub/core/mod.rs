@@ -15,6 +15,7 @@ mod desk;
 mod outbox;
 mod presence;
 mod publisher;
+mod recent;
 mod requests;
 mod timers;
 mod traces;
@@ -40,6 +41,9 @@ use super::store::{Batch, CallbackRow, JournalRow, Store, StoreError};
 pub use change::{CallbackJob, Change, approval_callback};
 pub use desk::{Desk, by_id_number};
 pub use publisher::{Frame, Publisher, SEQ_RESERVATION, StreamLimits};
+pub use recent::RECENT_EVENT_IDS;
+
+use recent::RecentIds;
 
 use desk::{allocate, id_number};
 
@@ -88,34 +92,6 @@ pub struct Core {
     pub(crate) callback_tally: HashMap<(String, String), (u64, u64)>,
     /// OTLP spans waiting for the rest of their trace.
     traces: traces::Traces,
-}
-
-/// Event ids remembered to drop repeats: `(agent, id)` pairs, oldest
-/// forgotten first.
-#[derive(Debug, Default)]
-struct RecentIds {
-    set: std::collections::HashSet<(String, String)>,
-    order: VecDeque<(String, String)>,
-}
-
-/// Event ids remembered for de-duplication.
-pub const RECENT_EVENT_IDS: usize = 200_000;
-
-impl RecentIds {
-    fn contains(&self, key: &(String, String)) -> bool {
-        self.set.contains(key)
-    }
-
-    fn insert(&mut self, key: (String, String)) {
-        if self.set.insert(key.clone()) {
-            self.order.push_back(key);
-            if self.order.len() > RECENT_EVENT_IDS
-                && let Some(old) = self.order.pop_front()
-            {
-                self.set.remove(&old);
-            }
-        }
-    }
 }
 
 fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
@@ -201,7 +177,8 @@ impl Core {
             .for_each_event(since, |line| match Envelope::decode(line) {
                 Ok(env) => {
                     if let Some(id) = &env.id {
-                        recent_ids.insert((env.agent.clone(), id.clone()));
+                        let fp = recent_ids.fingerprint(&env.agent, id);
+                        recent_ids.insert(fp);
                     }
                     if engine.apply(&env).is_ok() {
                         drill.record(&env);
@@ -377,12 +354,11 @@ impl Core {
         let mut new_ids = std::collections::HashSet::new();
         for (i, (env, line)) in events.into_iter().enumerate() {
             if let Some(id) = &env.id {
-                let key = (env.agent.clone(), id.clone());
-                if self.recent_ids.contains(&key) || new_ids.contains(&key) {
+                let fp = self.recent_ids.fingerprint(&env.agent, id);
+                if self.recent_ids.contains(fp) || !new_ids.insert(fp) {
                     outcome.duplicates += 1;
                     continue;
                 }
-                new_ids.insert(key);
             }
             if let Err(e) = self.engine.check(&env) {
                 outcome.refused.push((i, e.to_string()));
@@ -399,8 +375,8 @@ impl Core {
         self.commit(change)?;
         // Remembered only once stored: a failed write must not turn the
         // sender's retry into a "duplicate".
-        for key in new_ids {
-            self.recent_ids.insert(key);
+        for fp in new_ids {
+            self.recent_ids.insert(fp);
         }
         for env in &accepted {
             // Checked above; a refusal here would only mean a limit was
