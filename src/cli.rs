@@ -99,9 +99,13 @@ pub struct TuiArgs {
     /// Hub URL, e.g. http://127.0.0.1:7400.
     #[arg(long, env = "AGENTDECK_HUB")]
     pub hub: Option<String>,
-    /// Operator token (never shown on screen or in logs).
+    /// Operator token (never shown on screen or in logs). Prefer
+    /// AGENTDECK_TOKEN or --token-file: a command line is visible in `ps`.
     #[arg(long, env = "AGENTDECK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the operator token from this file (its first line).
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// Make every action unavailable.
     #[arg(long)]
     pub read_only: bool,

@@ -107,3 +107,93 @@ fn tokens_never_go_over_plain_http_beyond_loopback() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"));
 }
+
+/// A token on the command line is visible to every user (`ps`): the
+/// binary says so, and takes it from a file instead when asked.
+#[test]
+fn a_token_on_the_command_line_warns_and_a_token_file_is_read() {
+    let out = agentdeck(&["handoff", "--hub", "http://127.0.0.1:1", "--token", "adk_x"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--token on the command line is visible"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("token");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = agentdeck(&[
+        "--hub",
+        "http://127.0.0.1:1",
+        "--token-file",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the file is empty"), "{stderr}");
+    assert!(!stderr.contains("visible to every user"), "{stderr}");
+    let missing = dir.path().join("nope");
+    let out = agentdeck(&[
+        "--hub",
+        "http://127.0.0.1:1",
+        "--token-file",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--token-file"));
+}
+
+/// The hub's log carries no colour codes when standard error is not a
+/// terminal, and the database it creates is readable by its owner only.
+#[test]
+fn serve_logs_plain_text_and_creates_a_private_database() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        "[[token]]\nname = \"lee\"\nrole = \"lead\"\nsha256 = \"c3e3bb3af6d06d7b862dc5f699a311bf6db381d922b8ac7f7ab04b4180a563cf\"\n",
+    )
+    .unwrap();
+    let db = dir.path().join("data/hub.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--otlp-grpc-listen",
+            "off",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .arg("--tokens")
+        .arg(&tokens)
+        .env("AGENTDECK_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("model prices loaded"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+}

@@ -142,6 +142,20 @@ pub fn keymap(name: Option<&str>) -> Result<Keymap, String> {
     }
 }
 
+/// The token in `path`: its first line, trimmed.
+fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(format!(
+            "--token-file {}: the file is empty",
+            path.display()
+        ));
+    }
+    Ok(token.to_string())
+}
+
 /// `agentdeck [tui]`.
 pub fn run(args: TuiArgs) -> ExitCode {
     let config = match load_config() {
@@ -153,9 +167,13 @@ pub fn run(args: TuiArgs) -> ExitCode {
             "no hub: give --hub URL (or AGENTDECK_HUB, or hub = \"…\" in the config file); try `agentdeck demo` to see it work",
         );
     };
-    let Some(token) = args.token.or(config.token) else {
+    let from_file = match args.token_file.as_deref().map(read_token_file).transpose() {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let Some(token) = from_file.or(args.token).or(config.token) else {
         return fail(
-            "no token: give --token (or AGENTDECK_TOKEN, or token = \"…\" in the config file)",
+            "no token: set AGENTDECK_TOKEN, give --token-file PATH (or --token), or token = \"…\" in the config file",
         );
     };
     if let Err(e) = check_transport(&hub, args.insecure) {

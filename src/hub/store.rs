@@ -207,6 +207,22 @@ pub struct Store {
     failing: Option<(DateTime<Utc>, String)>,
 }
 
+/// Creates a new database file readable by its owner only (0600): it holds
+/// the audit log, agents' arguments and operators' notes. SQLite gives its
+/// `-wal` and `-shm` files the database's permissions. An existing file
+/// keeps the permissions its owner chose.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// `max_page_count` without a cap: SQLite's own limit.
 const NO_PAGE_CAP: u64 = 0xffff_fffe;
 
@@ -228,6 +244,8 @@ impl Store {
                 StoreError(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
+        create_private(path)
+            .map_err(|e| StoreError(format!("cannot create {}: {e}", path.display())))?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
