@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use agentdeck::model::envelope::{Envelope, Event, Outcome, RunFinished, ToolStatus};
+use agentdeck::model::envelope::{Outcome, RunFinished, ToolStatus};
 use serde_json::Value;
 
 /// The agent run the harness sends (see tests/otel/README.md).
@@ -97,20 +97,12 @@ async fn send(python: &Path, endpoint: &str, token: &str, args: &[&str]) -> Valu
 }
 
 /// The runs of `agent` in the hub's journal.
-fn journaled_runs(hub: &support::TestHub, agent: &str) -> Vec<(Envelope, RunFinished)> {
-    let core = agentdeck::hub::lock(&hub.hub.core);
-    let mut runs = Vec::new();
-    core.store()
-        .for_each_event(0, |line| {
-            let env = Envelope::decode(line).unwrap();
-            if env.agent == agent
-                && let Event::RunFinished(run) = &env.event
-            {
-                runs.push((env.clone(), run.clone()));
-            }
-        })
-        .unwrap();
-    runs
+fn journaled_runs(hub: &support::TestHub, agent: &str) -> Vec<RunFinished> {
+    hub.journaled_runs()
+        .into_iter()
+        .filter(|(a, _)| a == agent)
+        .map(|(_, run)| run)
+        .collect()
 }
 
 /// Waits for `count` runs of `agent` to be journaled, and that no more come.
@@ -121,10 +113,7 @@ async fn runs_of(hub: &support::TestHub, agent: &str, count: usize) -> Vec<RunFi
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let runs: Vec<RunFinished> = journaled_runs(hub, agent)
-        .into_iter()
-        .map(|r| r.1)
-        .collect();
+    let runs = journaled_runs(hub, agent);
     assert_eq!(runs.len(), count, "runs of {agent}: {runs:#?}");
     runs
 }

@@ -18,16 +18,7 @@ fn fixture(name: &str) -> Mapped {
     assert!(mapped.errors.is_empty(), "{name}: {:?}", mapped.errors);
     assert_eq!(mapped.rejected_spans, 0, "{name}");
     // Every span is accounted for once.
-    let in_envelopes: u64 = mapped.envelope_spans.iter().sum();
-    assert_eq!(
-        in_envelopes
-            + mapped.ignored_spans
-            + mapped.duplicate_spans
-            + mapped.context_spans
-            + mapped.late_spans,
-        mapped.spans,
-        "{name}: {mapped:#?}"
-    );
+    assert_eq!(mapped.accounted(), mapped.spans, "{name}: {mapped:#?}");
     mapped
 }
 

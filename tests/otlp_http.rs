@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use agentdeck::hub::OtlpConfig;
 use agentdeck::ingest::otlp::TraceLimits;
-use agentdeck::model::envelope::{Envelope, Event, Outcome, RunFinished, ToolStatus};
+use agentdeck::model::envelope::{Outcome, RunFinished, ToolStatus};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -282,29 +282,15 @@ async fn export_ok(hub: &TestHub, token: &str, request: &ExportTraceServiceReque
 
 // ------------------------------------------------------------- the journal
 
-/// Every run in the hub's journal, with its agent.
-fn runs(hub: &TestHub) -> Vec<(String, RunFinished)> {
-    let core = agentdeck::hub::lock(&hub.hub.core);
-    let mut runs = Vec::new();
-    core.store()
-        .for_each_event(0, |line| {
-            let env = Envelope::decode(line).unwrap();
-            if let Event::RunFinished(run) = env.event {
-                runs.push((env.agent, run));
-            }
-        })
-        .unwrap();
-    runs
-}
-
 /// The only run of `agent` in the journal.
 fn only_run(hub: &TestHub, agent: &str) -> RunFinished {
-    let mut of: Vec<RunFinished> = runs(hub)
+    let mut of: Vec<RunFinished> = hub
+        .journaled_runs()
         .into_iter()
         .filter(|(a, _)| a == agent)
         .map(|(_, r)| r)
         .collect();
-    assert_eq!(of.len(), 1, "runs of {agent}: {:#?}", runs(hub));
+    assert_eq!(of.len(), 1, "runs of {agent}: {:#?}", hub.journaled_runs());
     of.remove(0)
 }
 
@@ -403,7 +389,11 @@ async fn another_agents_run_is_a_partial_success() {
             .contains("\"triage-bot\""),
         "{reply:?}"
     );
-    assert!(runs(&hub).iter().all(|(agent, _)| agent != "triage-bot"));
+    assert!(
+        hub.journaled_runs()
+            .iter()
+            .all(|(agent, _)| agent != "triage-bot")
+    );
 }
 
 /// Gzip'd JSON and protobuf are read; a gzip bomb gets 413 naming the limit; bad gzip gets 400.
@@ -466,7 +456,7 @@ async fn gzip_bodies_within_the_limit() {
     let (status, error) = reply.json_error();
     assert_eq!(status, 400, "{error}");
     assert!(error.contains("not valid gzip"), "{error}");
-    assert_eq!(runs(&hub).len(), 2);
+    assert_eq!(hub.journaled_runs().len(), 2);
 }
 
 /// Unknown type or encoding: 415 naming what is read; undecodable protobuf: 400, protobuf Status.
@@ -523,7 +513,7 @@ async fn unsupported_types_and_undecodable_bodies() {
         "{message}"
     );
     assert!(message.contains("OTLP/protobuf"), "{message}");
-    assert!(runs(&hub).is_empty());
+    assert!(hub.journaled_runs().is_empty());
 }
 
 /// Logs and metrics: 200, none rejected, a message that they are not used; garbage gets 400.
@@ -606,7 +596,7 @@ async fn grpc_export_on_the_hub_port() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
-    assert_eq!(runs(&hub).len(), 1);
+    assert_eq!(hub.journaled_runs().len(), 1);
 
     // A message of empty spans (two bytes each on the wire, hundreds in
     // memory) is refused before it is decoded, as over HTTP.
@@ -625,12 +615,16 @@ async fn spans_wait_for_their_root() {
     let hub = support::start().await;
     let [agent, model, tool] = agent_run(1, "refund-bot");
     export_ok(&hub, "agent", &request("svc", [model, tool])).await;
-    assert!(runs(&hub).is_empty(), "{:#?}", runs(&hub));
+    assert!(
+        hub.journaled_runs().is_empty(),
+        "{:#?}",
+        hub.journaled_runs()
+    );
     assert_eq!(buffer(&hub), (1, 2, 0));
 
     export_ok(&hub, "agent", &request("svc", [agent])).await;
     assert_whole_run(&only_run(&hub, "refund-bot"));
-    assert_eq!(runs(&hub).len(), 1);
+    assert_eq!(hub.journaled_runs().len(), 1);
     assert_eq!(buffer(&hub), (0, 0, 0));
 }
 
@@ -665,7 +659,10 @@ async fn lone_spans_expire_after_the_wait() {
     export_ok(&hub, "agent", &request("refund-svc", [model])).await;
     assert_eq!(buffer(&hub), (1, 1, 0));
 
-    eventually("the lone span to expire", || !runs(&hub).is_empty()).await;
+    eventually("the lone span to expire", || {
+        !hub.journaled_runs().is_empty()
+    })
+    .await;
     let run = only_run(&hub, "refund-svc");
     assert_eq!(
         run.run_id,
@@ -686,7 +683,7 @@ async fn the_oldest_trace_is_mapped_past_the_memory_cap() {
     let [_, model, tool] = agent_run(1, "refund-bot");
     export_ok(&hub, "agent", &request("first-svc", [model, tool])).await;
     assert_eq!(buffer(&hub), (1, 2, 0), "one trace fits");
-    assert!(runs(&hub).is_empty());
+    assert!(hub.journaled_runs().is_empty());
 
     let [_, model, tool] = agent_run(2, "refund-bot");
     export_ok(&hub, "agent", &request("second-svc", [model, tool])).await;
@@ -697,7 +694,7 @@ async fn the_oldest_trace_is_mapped_past_the_memory_cap() {
         Some((INPUT_TOKENS, OUTPUT_TOKENS))
     );
     assert_eq!(run.tool_calls.len(), 1, "{run:#?}");
-    assert_eq!(runs(&hub).len(), 1, "{:#?}", runs(&hub));
+    assert_eq!(hub.journaled_runs().len(), 1, "{:#?}", hub.journaled_runs());
 }
 
 /// One token's waiting spans never join another token's trace of the same id.
@@ -755,9 +752,13 @@ async fn stragglers_of_a_mapped_trace_make_no_second_run() {
         200
     );
 
-    // Past the wait nothing else appears.
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    let all = runs(&hub);
+    // Nothing waits, so nothing can expire into a run later: an expiry
+    // pass a day ahead maps nothing.
+    assert_eq!(buffer(&hub), (0, 0, 0));
+    agentdeck::hub::lock(&hub.hub.core)
+        .expire_traces(chrono::Utc::now() + chrono::Duration::days(1))
+        .unwrap();
+    let all = hub.journaled_runs();
     assert_eq!(all.len(), 2, "{all:#?}");
     assert!(
         all.iter().all(|(agent, _)| agent == "refund-bot"),
@@ -835,7 +836,7 @@ async fn storage_refusal_is_a_503_to_retry() {
     assert_eq!(r.headers()["retry-after"], "5");
     let status: RpcStatus = Message::decode(r.bytes().await.unwrap()).unwrap();
     assert_eq!(tonic::Code::from(status.code), tonic::Code::Unavailable);
-    assert!(runs(&hub).is_empty());
+    assert!(hub.journaled_runs().is_empty());
 
     agentdeck::hub::lock(&hub.hub.core)
         .store()

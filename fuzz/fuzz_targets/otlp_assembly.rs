@@ -6,22 +6,17 @@
 //! waiting; every envelope made decodes as it is.
 #![no_main]
 
+mod mapped;
+
 use agentdeck::ingest::otlp::{Assembler, Export, Mapped};
-use agentdeck::model::envelope::Envelope;
 use chrono::{Duration, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 
 fn account(m: &Mapped, total: &mut [u64; 2]) {
     assert_eq!(m.envelopes.len(), m.envelope_spans.len());
-    let in_envelopes: u64 = m.envelope_spans.iter().sum();
     total[0] += m.spans;
-    total[1] += in_envelopes + m.ignored_spans + m.rejected_spans + m.duplicate_spans + m.context_spans + m.late_spans;
-    for env in &m.envelopes {
-        let line = env.to_line();
-        let decoded = Envelope::decode(&line)
-            .unwrap_or_else(|e| panic!("an envelope the decoder refuses: {e}: {line}"));
-        assert_eq!(&decoded, env, "the envelope changed through its line: {line}");
-    }
+    total[1] += m.accounted();
+    mapped::check_envelopes(m);
 }
 
 fuzz_target!(|data: &[u8]| {

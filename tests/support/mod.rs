@@ -191,6 +191,23 @@ impl TestHub {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Every run in the hub's journal, with its agent, in journal order.
+    #[allow(dead_code)]
+    pub fn journaled_runs(&self) -> Vec<(String, agentdeck::model::envelope::RunFinished)> {
+        use agentdeck::model::envelope::{Envelope, Event};
+        let core = agentdeck::hub::lock(&self.hub.core);
+        let mut runs = Vec::new();
+        core.store()
+            .for_each_event(0, |line| {
+                let env = Envelope::decode(line).expect("the journal holds envelopes");
+                if let Event::RunFinished(run) = env.event {
+                    runs.push((env.agent, run));
+                }
+            })
+            .expect("the journal reads");
+        runs
+    }
+
     pub async fn state(&self) -> serde_json::Value {
         self.get("lead", "/v1/state").await.1
     }

@@ -122,6 +122,18 @@ pub struct Mapped {
 const MAX_ERRORS: usize = 5;
 
 impl Mapped {
+    /// Spans accounted for: in an envelope, ignored, rejected, repeated,
+    /// context or late. Equal to [`Mapped::spans`] for an export mapped
+    /// on its own; the fuzz targets hold the mapping to it.
+    pub fn accounted(&self) -> u64 {
+        self.envelope_spans.iter().sum::<u64>()
+            + self.ignored_spans
+            + self.rejected_spans
+            + self.duplicate_spans
+            + self.context_spans
+            + self.late_spans
+    }
+
     fn reject(&mut self, spans: u64, reason: String) {
         self.rejected_spans += spans;
         if self.errors.len() < MAX_ERRORS {

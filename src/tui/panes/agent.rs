@@ -228,18 +228,23 @@ fn identity(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Vec<Line<'static>> 
         ]));
     }
     if let Some(u) = &a.unpriced {
-        // Cost is an SLO: say plainly when it is not the whole cost.
+        // Cost is an SLO: say plainly when it is not the whole cost, on
+        // two short lines so the fix still shows at 80 columns.
         lines.push(Line::from(vec![
             Span::styled("cost    ", theme.muted()),
             Span::styled(
                 format!(
-                    "⚠ no price for {} ({} run{}): its cost is left out of the cost SLO; add it with serve --prices",
+                    "⚠ no price for {} ({} run{}): not in the cost SLO",
                     clean(&u.model),
                     u.runs,
                     if u.runs == 1 { "" } else { "s" }
                 ),
                 theme.warning(),
             ),
+        ]));
+        lines.push(Line::from(vec![
+            Span::raw("        "),
+            Span::styled("add the model's price with serve --prices", theme.muted()),
         ]));
     }
     lines.push(health(a, theme, now));
