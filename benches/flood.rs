@@ -350,6 +350,7 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
         stream: StreamLimits::default(),
         runbooks: Vec::new(),
         otlp: Default::default(),
+        retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
     })
     .await
     .expect("hub starts")

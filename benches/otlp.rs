@@ -344,6 +344,7 @@ async fn post_all(bodies: &[Vec<u8>], content_type: &str, gz: bool) -> (f64, u64
         stream: Default::default(),
         runbooks: Vec::new(),
         otlp: Default::default(),
+        retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
     })
     .await
     .expect("hub");

@@ -1472,6 +1472,7 @@ impl Hub {
             stream: StreamLimits::default(),
             runbooks: Vec::new(),
             otlp: Default::default(),
+            retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         })
         .await
         .expect("hub starts");

@@ -40,6 +40,9 @@ pub enum Command {
     /// Inspect the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Copy the hub's database to a new file while the hub runs, and check
+    /// the copy.
+    Backup(BackupArgs),
     /// Manage hub tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -185,6 +188,11 @@ pub struct ServeArgs {
     /// report tokens but no cost; the built-in table otherwise.
     #[arg(long)]
     pub prices: Option<PathBuf>,
+    /// Keep journalled events this long, e.g. 30d or 12h (at least 1h);
+    /// older ones are dropped in the background. Incidents, approvals,
+    /// controls, notes and the audit log are kept whatever the window.
+    #[arg(long, default_value = "30d")]
+    pub retain_events: String,
 }
 
 /// Flags of the simulated fleet.
@@ -237,7 +245,7 @@ pub struct DemoArgs {
 /// Flags of replay.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Recorded file: NDJSON envelopes or OpenTelemetry Collector file-exporter lines.
+    /// Recorded file: NDJSON envelopes, OpenTelemetry Collector file-exporter lines, or a hub database or its backup (its event journal is replayed).
     pub file: PathBuf,
     /// Playback speed, e.g. 10x.
     #[arg(long)]
@@ -287,6 +295,18 @@ pub struct HandoffArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// Flags of `agentdeck backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// SQLite database file of the hub [default: the platform's data
+    /// directory, as `serve`].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// The new file to write (never overwritten; created readable by its
+    /// owner only). `replay` and `audit verify --db` read it.
+    pub out: PathBuf,
+}
+
 /// Subcommands of `agentdeck audit`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -306,6 +326,7 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::cmd::serve::token_new(&name, &role, json)
         }
         Some(Command::Audit(AuditCommand::Verify { db })) => crate::cmd::serve::audit_verify(db),
+        Some(Command::Backup(args)) => crate::cmd::serve::backup(args),
         Some(Command::Keys(args)) => crate::cmd::keys::run(args),
         Some(Command::Config(ConfigCommand::Path)) => crate::cmd::keys::config_path(),
         None => crate::cmd::tui::run(cli.tui),

@@ -85,10 +85,9 @@ async fn health(h: &TestHub) -> (u16, String) {
 
 /// Journalled events, read from the file itself.
 fn journal_rows(db: &Path) -> u64 {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+    agentdeck::hub::store::Store::open_read_only(db)
+        .unwrap()
+        .for_each_event(0, |_| {})
         .unwrap()
 }
 
@@ -312,6 +311,22 @@ async fn storage_fault(
         h.state().await["controls"].as_array().unwrap().len(),
         controls.len()
     );
+    // A refused write consumed no id: approvals are APR-1, APR-2, … with
+    // no gap, however many requests were refused in between.
+    let mut numbers: Vec<u64> = Vec::new();
+    for request in &acked.requests {
+        let (_, body) = h
+            .get("bot", &format!("/v1/agents/refund-bot/approvals/{request}"))
+            .await;
+        let id = body["id"].as_str().unwrap();
+        numbers.push(id.trim_start_matches("APR-").parse().unwrap());
+    }
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (1..=acked.requests.len() as u64).collect::<Vec<_>>(),
+        "approval ids skip a number"
+    );
 
     // The stream open through it all saw every delta once, in order.
     let mut ids = vec![first.id];
@@ -384,4 +399,69 @@ async fn a_read_only_database_refuses_writes_with_503_serves_reads_and_recovers(
         true,
     )
     .await;
+}
+
+/// Retention drops journalled events past the window in the background,
+/// and nothing else: incidents, approvals and the audit log stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_old_events_and_keeps_decisions_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let h = start_with(Options {
+        db: Some(db.clone()),
+        ..Options::default()
+    })
+    .await;
+    let now = Utc::now();
+    let old: Vec<String> = (0..5)
+        .map(|i| {
+            run_line(
+                "refund-bot",
+                &format!("old-{i}"),
+                "success",
+                now - Span::hours(3),
+            )
+        })
+        .collect();
+    assert_eq!(h.post_events("agent", old.join("\n")).await.0, 200);
+    let mut fresh: Vec<String> = (0..5)
+        .map(|i| run_line("refund-bot", &format!("new-{i}"), "success", now))
+        .collect();
+    fresh.push(approval_line(
+        "refund-bot",
+        "q-kept",
+        now,
+        now + Span::minutes(30),
+    ));
+    assert_eq!(h.post_events("agent", fresh.join("\n")).await.0, 200);
+    assert_eq!(h.journaled_runs().len(), 10);
+    let audit_before = h.get("lead", "/v1/audit?limit=1000").await.1;
+    h.hub.stop().await;
+
+    // The same database under a one-hour window: the old request goes at
+    // the first pass, without a request to trigger it.
+    let h = start_with(Options {
+        db: Some(db.clone()),
+        retain_events: Duration::from_secs(3600),
+        ..Options::default()
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while h.journaled_runs().len() > 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "old events still journalled: {:?}",
+            h.journaled_runs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kept: Vec<String> = h
+        .journaled_runs()
+        .into_iter()
+        .map(|(_, r)| r.run_id)
+        .collect();
+    assert_eq!(kept, (0..5).map(|i| format!("new-{i}")).collect::<Vec<_>>());
+    let (s, approval) = h.get("bot", "/v1/agents/refund-bot/approvals/q-kept").await;
+    assert_eq!((s, approval["state"].as_str()), (200, Some("pending")));
+    assert_eq!(h.get("lead", "/v1/audit?limit=1000").await.1, audit_before);
 }

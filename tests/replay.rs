@@ -145,6 +145,61 @@ fn gzip_and_zstd_recordings_fold_the_same() {
     assert_eq!(summary_of(&zst), expected);
 }
 
+/// A hub's database, copied with `agentdeck backup` (as an operator would
+/// while the hub runs), replays to the same summary as the events its
+/// journal holds, read from NDJSON.
+#[test]
+fn a_backup_of_a_hub_database_replays_like_its_events() {
+    use agentdeck::hub::store::{Batch, Block, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(recording(dir.path())).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    let plain = dir.path().join("journal.ndjson");
+    std::fs::write(&plain, lines.join("\n")).unwrap();
+
+    let db = dir.path().join("hub.db");
+    let mut store = Store::open(&db).unwrap();
+    // Requests of varying size, as agents send them.
+    for (i, chunk) in lines.chunks(250).enumerate() {
+        for part in chunk.chunks(if i % 2 == 0 { 250 } else { 7 }) {
+            let journal = Block::pack(part.iter().map(|l| (0, *l))).unwrap();
+            store
+                .write(&Batch {
+                    journal,
+                    ..Batch::default()
+                })
+                .unwrap();
+        }
+    }
+    let copy = dir.path().join("hub-backup.db");
+    let backup = |out: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+            .args(["backup", "--db"])
+            .arg(&db)
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let out = backup(&copy);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&format!("{} events", lines.len())), "{said}");
+    drop(store);
+
+    let expected = summary_of(&plain);
+    assert!(expected["summary"]["events"].as_u64().unwrap() > 7000);
+    assert_eq!(summary_of(&copy), expected);
+    assert_eq!(summary_of(&db), expected);
+
+    let again = backup(&copy);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+}
+
 /// Replay streams its input: a recording larger than 256 MB is folded in
 /// well under 64 MiB of memory. Slow in a debug build, so run on demand:
 /// `cargo test --release --test replay -- --ignored`.

@@ -65,6 +65,7 @@ async fn start_tls_hub(pki: &Pki, db: &Path) -> RunningHub {
             stream: Default::default(),
             runbooks: Vec::new(),
             otlp: Default::default(),
+            retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         },
         tls,
     )

@@ -137,6 +137,7 @@ async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> 
         stream: StreamLimits::default(),
         runbooks,
         otlp: Default::default(),
+        retain_events: crate::hub::DEFAULT_RETAIN_EVENTS,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -68,6 +68,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
     };
     let runbooks = load_runbooks(args.runbooks.as_deref())?;
     let otlp = otlp_config(args)?;
+    let retain_events = retention(&args.retain_events)?;
     Ok(HubConfig {
         listen,
         db,
@@ -78,7 +79,21 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         stream: StreamLimits::default(),
         runbooks,
         otlp,
+        retain_events,
     })
+}
+
+/// `--retain-events`: at least an hour, the shortest burn-rate window the
+/// hub needs again after a restart.
+fn retention(text: &str) -> Result<std::time::Duration, String> {
+    let retain = crate::config::parse_duration(text)
+        .map_err(|e| format!("--retain-events {text:?}: {e}"))?;
+    if retain < std::time::Duration::from_secs(3600) {
+        return Err(format!(
+            "--retain-events {text:?} is shorter than 1h, the shortest window the SLOs need after a restart"
+        ));
+    }
+    Ok(retain)
 }
 
 /// The OpenTelemetry settings of `serve`.
@@ -275,6 +290,28 @@ pub fn token_new(name: &str, role: &str, json: bool) -> ExitCode {
 }
 
 /// `agentdeck audit verify`.
+/// `agentdeck backup`.
+pub fn backup(args: crate::cli::BackupArgs) -> ExitCode {
+    let Some(path) = args.db.or_else(default_db_path) else {
+        return fail("no data directory on this machine; give --db PATH");
+    };
+    match crate::hub::store::backup(&path, &args.out) {
+        Ok(done) => {
+            println!(
+                "backed up {} to {}: {} events, {} incidents/approvals/controls, {} audit entries, {:.1} MiB; integrity checked",
+                path.display(),
+                args.out.display(),
+                done.events,
+                done.objects,
+                done.audit_entries,
+                done.bytes as f64 / 1_048_576.0
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 pub fn audit_verify(db: Option<PathBuf>) -> ExitCode {
     let Some(path) = db.or_else(default_db_path) else {
         return fail("no data directory on this machine; give --db PATH");

@@ -9,7 +9,7 @@ use crate::model::envelope::Envelope;
 
 use super::auth::Principal;
 use super::core::Core;
-use super::store::StoreError;
+use super::store::{Block, StoreError};
 
 /// A `POST /v1/events` body, decoded and checked, ready for the core.
 pub struct EventBatch {
@@ -19,6 +19,9 @@ pub struct EventBatch {
     lines: Vec<u64>,
     /// Lines refused so far, with why.
     rejected: Vec<LineError>,
+    /// The journal block of every accepted envelope, packed before the
+    /// core's lock is taken.
+    packed: Option<Block>,
 }
 
 impl EventBatch {
@@ -51,10 +54,19 @@ impl EventBatch {
                 });
             }
         }
+        // A failure here is met again, and reported, under the lock.
+        let packed = Block::pack(
+            events
+                .iter()
+                .map(|(env, line): &(Envelope, String)| (env.ts.timestamp(), line.as_str())),
+        )
+        .ok()
+        .flatten();
         Self {
             events,
             lines,
             rejected,
+            packed,
         }
     }
 
@@ -64,8 +76,10 @@ impl EventBatch {
             events,
             lines,
             mut rejected,
+            packed,
         } = self;
-        let outcome = core.ingest(events, now)?;
+        let change = core.change();
+        let outcome = core.ingest_packed(events, packed, change, now)?;
         for (i, reason) in outcome.refused {
             rejected.push(LineError {
                 line: lines.get(i).copied().unwrap_or(0),

@@ -62,7 +62,13 @@ pub struct HubConfig {
     pub runbooks: Vec<crate::model::runbook::Runbook>,
     /// OpenTelemetry ingest settings.
     pub otlp: OtlpConfig,
+    /// Journalled events older than this are dropped (incidents,
+    /// approvals, controls, notes and the audit log are kept).
+    pub retain_events: std::time::Duration,
 }
+
+/// How long journalled events are kept by default.
+pub const DEFAULT_RETAIN_EVENTS: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// How the hub takes OpenTelemetry exports.
 #[derive(Debug, Clone)]
@@ -156,8 +162,11 @@ async fn start_serving(
     let limits = config.stream;
     let runbooks = crate::runbook::Library::new(config.runbooks);
     let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
+    let retain = config.retain_events;
     let core = tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
-        let store = Store::open(&db)?;
+        warn_short_retention(&specs, retain);
+        let mut store = Store::open(&db)?;
+        store.start_maintenance(store::Upkeep { retain })?;
         let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
         core.set_runbooks(runbooks);
         core.set_otlp(trace_limits, prices);
@@ -225,6 +234,20 @@ async fn start_serving(
         shutdown: Some(shutdown_tx),
         task,
     })
+}
+
+/// Warns when an SLO window is longer than the journal keeps events: after
+/// a restart that SLO is computed over the events kept, not its window.
+fn warn_short_retention(specs: &[SloSpec], retain: std::time::Duration) {
+    let days = retain.as_secs() / 86_400;
+    for spec in specs.iter().filter(|s| u64::from(s.window_days) > days) {
+        tracing::warn!(
+            slo = %spec.name,
+            window_days = spec.window_days,
+            retained_days = days,
+            "this SLO's window is longer than --retain-events; after a restart it covers only the events kept"
+        );
+    }
 }
 
 /// Binds the OTLP/gRPC address, if one is set; a busy default address

@@ -146,9 +146,24 @@ fn kind(line: &[u8]) -> Kind {
     }
 }
 
+/// The first bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether `path` is a SQLite database (a hub's, or its backup).
+fn is_database(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == SQLITE_MAGIC)
+}
+
 /// Reads a recording, handing each event and each mapped export to `f` in
-/// file order.
+/// file order. A hub's database (or a backup of it) is read through its
+/// event journal, in the order the hub accepted the events.
 pub fn for_each(path: &Path, mut f: impl FnMut(Item<'_>)) -> Result<Counts, String> {
+    if is_database(path) {
+        return for_each_journalled(path, f);
+    }
     let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     let mut input = open(path)?;
     let mut counts = Counts::default();
@@ -180,6 +195,20 @@ pub fn for_each(path: &Path, mut f: impl FnMut(Item<'_>)) -> Result<Counts, Stri
         }
         line(&buf, n, &mut counts, &mut f);
     }
+    Ok(counts)
+}
+
+/// Every journalled event of a hub's database.
+fn for_each_journalled(path: &Path, mut f: impl FnMut(Item<'_>)) -> Result<Counts, String> {
+    let store = crate::hub::store::Store::open_read_only(path).map_err(|e| e.to_string())?;
+    let mut counts = Counts::default();
+    store
+        .for_each_event(0, |text| {
+            counts.lines += 1;
+            let n = counts.lines;
+            line(text.as_bytes(), n, &mut counts, &mut f);
+        })
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(counts)
 }
 

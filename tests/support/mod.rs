@@ -63,6 +63,8 @@ pub struct Options {
     pub runbooks: Vec<agentdeck::model::runbook::Runbook>,
     /// OpenTelemetry settings (default: no gRPC port of its own).
     pub otlp: agentdeck::hub::OtlpConfig,
+    /// How long journalled events are kept.
+    pub retain_events: std::time::Duration,
 }
 
 impl Default for Options {
@@ -75,6 +77,7 @@ impl Default for Options {
             db: None,
             runbooks: Vec::new(),
             otlp: Default::default(),
+            retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         }
     }
 }
@@ -100,6 +103,7 @@ pub async fn start_with(options: Options) -> TestHub {
         stream: options.stream,
         runbooks: options.runbooks,
         otlp: options.otlp,
+        retain_events: options.retain_events,
     })
     .await
     .unwrap();

@@ -54,15 +54,42 @@ pub fn by_id_number<T>(items: &mut [T], id: impl Fn(&T) -> &str) {
     items.sort_by_key(|x| id_number(id(x)));
 }
 
-/// Bumps an id counter, records it in the change so it survives a
-/// restart, and returns `PREFIX-n`.
+/// Names the next `PREFIX-n` after `counter` and any number already taken
+/// by `change`, and records it in the change. The counter itself moves
+/// only once the change is stored ([`Desk::advance_counters`]), so a
+/// refused write consumes no id.
 pub(super) fn allocate(
-    counter: &mut u64,
+    counter: u64,
     key: &'static str,
     prefix: &str,
     change: &mut Change,
 ) -> String {
-    *counter += 1;
-    change.batch.meta.push((key, counter.to_string()));
-    format!("{prefix}-{counter}")
+    let taken = change
+        .batch
+        .meta
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let n = taken.max(counter) + 1;
+    change.batch.meta.push((key, n.to_string()));
+    format!("{prefix}-{n}")
+}
+
+impl Desk {
+    /// Moves the id counters to the numbers a stored change took.
+    pub(super) fn advance_counters(&mut self, meta: &[(&'static str, String)]) {
+        for (key, value) in meta {
+            let counter = match *key {
+                "next_incident" => &mut self.next_incident,
+                "next_approval" => &mut self.next_approval,
+                "next_control" => &mut self.next_control,
+                _ => continue,
+            };
+            if let Ok(n) = value.parse::<u64>() {
+                *counter = (*counter).max(n);
+            }
+        }
+    }
 }

@@ -36,7 +36,7 @@ use crate::model::slo::SloStatus;
 use crate::model::stream::Delta;
 
 use super::policy::Policy;
-use super::store::{Batch, CallbackRow, JournalRow, Store, StoreError};
+use super::store::{Batch, Block, CallbackRow, Store, StoreError};
 
 pub use change::{CallbackJob, Change, approval_callback};
 pub use desk::{Desk, by_id_number};
@@ -175,6 +175,9 @@ impl Core {
         let mut bad = 0u64;
         self.store
             .for_each_event(since, |line| match Envelope::decode(line) {
+                // A block is read whole when its newest event is in the
+                // window; its older events are not.
+                Ok(env) if env.ts.timestamp() < since => {}
                 Ok(env) => {
                     if let Some(id) = &env.id {
                         let fp = recent_ids.fingerprint(&env.agent, id);
@@ -255,18 +258,18 @@ impl Core {
     }
 
     /// Allocates the next incident id.
-    pub fn next_incident_id(&mut self, change: &mut Change) -> String {
-        allocate(&mut self.desk.next_incident, "next_incident", "INC", change)
+    pub fn next_incident_id(&self, change: &mut Change) -> String {
+        allocate(self.desk.next_incident, "next_incident", "INC", change)
     }
 
     /// Allocates the next approval id.
-    pub fn next_approval_id(&mut self, change: &mut Change) -> String {
-        allocate(&mut self.desk.next_approval, "next_approval", "APR", change)
+    pub fn next_approval_id(&self, change: &mut Change) -> String {
+        allocate(self.desk.next_approval, "next_approval", "APR", change)
     }
 
     /// Allocates the next control id.
-    pub fn next_control_id(&mut self, change: &mut Change) -> String {
-        allocate(&mut self.desk.next_control, "next_control", "CTL", change)
+    pub fn next_control_id(&self, change: &mut Change) -> String {
+        allocate(self.desk.next_control, "next_control", "CTL", change)
     }
 
     /// Writes a change and, once stored, applies and publishes it.
@@ -285,6 +288,7 @@ impl Core {
         }
         self.audit_head = change.head;
         let batch = change.batch;
+        self.desk.advance_counters(&batch.meta);
         for c in &batch.callbacks {
             self.callbacks.insert(c.agent.clone(), c.clone());
         }
@@ -346,11 +350,27 @@ impl Core {
     pub fn ingest_in(
         &mut self,
         events: Vec<(Envelope, String)>,
+        change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.ingest_packed(events, None, change, now)
+    }
+
+    /// Like [`Core::ingest_in`], given `packed`, the journal block of all
+    /// of `events` made before the lock was taken: it is stored as is when
+    /// every event is accepted (the usual case), so the compressing is off
+    /// the lock.
+    pub fn ingest_packed(
+        &mut self,
+        events: Vec<(Envelope, String)>,
+        packed: Option<Block>,
         mut change: Change,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
         let mut outcome = IngestOutcome::default();
-        let mut accepted = Vec::with_capacity(events.len());
+        let received = events.len();
+        let mut accepted = Vec::with_capacity(received);
+        let mut lines = Vec::with_capacity(received);
         let mut new_ids = std::collections::HashSet::new();
         for (i, (env, line)) in events.into_iter().enumerate() {
             if let Some(id) = &env.id {
@@ -364,13 +384,19 @@ impl Core {
                 outcome.refused.push((i, e.to_string()));
                 continue;
             }
-            change.batch.events.push(JournalRow {
-                ts: env.ts.timestamp(),
-                agent: env.agent.clone(),
-                line,
-            });
+            lines.push(line);
             accepted.push(env);
         }
+        change.batch.journal = match packed {
+            Some(block) if accepted.len() == received => Some(block),
+            _ => Block::pack(
+                accepted
+                    .iter()
+                    .zip(&lines)
+                    .map(|(env, line)| (env.ts.timestamp(), line.as_str())),
+            )?,
+        };
+        drop(lines);
         self.record_requests(&accepted, now, &mut change);
         self.commit(change)?;
         // Remembered only once stored: a failed write must not turn the
@@ -390,13 +416,9 @@ impl Core {
         Ok(outcome)
     }
 
-    /// Drops journal events older than every window and idempotency
-    /// records older than a day.
+    /// Drops idempotency records older than a day (the journal's
+    /// retention is the store's maintenance thread's job).
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        let before = self.journal_horizon(now);
-        if let Err(e) = self.store.prune_events(before) {
-            tracing::warn!(error = %e, "could not prune the event journal");
-        }
         if let Err(e) = self.store.prune_idempotency(now.timestamp() - 86_400) {
             tracing::warn!(error = %e, "could not prune idempotency records");
         }

@@ -24,7 +24,11 @@ pub async fn events(
     body: Bytes,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let now = Utc::now();
-    let batch = EventBatch::decode(&who, &body, now);
+    // Decoding and packing a large body takes milliseconds: off the async
+    // workers, which also serve the streams.
+    let batch = tokio::task::spawn_blocking(move || EventBatch::decode(&who, &body, now))
+        .await
+        .map_err(|e| ApiError::Internal(format!("event decoder failed: {e}")))?;
     let answer = hub.with_core(move |core| batch.ingest(core, now)).await??;
     Ok(Json(answer))
 }

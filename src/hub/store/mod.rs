@@ -5,6 +5,14 @@
 //! hub being killed at any moment. Every change of one request is one
 //! transaction, so a request is either wholly stored or not at all.
 
+mod backup;
+mod journal;
+mod maintenance;
+
+pub use backup::{BackedUp, backup};
+pub use journal::{Block, Compacted, MAX_BLOCK_BYTES, SMALL_BLOCK_EVENTS};
+pub use maintenance::{Maintenance, Upkeep, WAL_RESTART_BYTES};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +50,12 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        Self(format!("corrupt record: {e}"))
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         Self(format!("corrupt record: {e}"))
@@ -50,7 +64,7 @@ impl From<serde_json::Error> for StoreError {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, agent TEXT NOT NULL, line TEXT NOT NULL);
@@ -71,6 +85,12 @@ CREATE TABLE agent_profiles (agent TEXT PRIMARY KEY, body TEXT NOT NULL, updated
     r#"
 CREATE TABLE otlp_waiting (sender TEXT NOT NULL, trace_id TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, principal TEXT NOT NULL, spans TEXT NOT NULL, PRIMARY KEY (sender, trace_id));
 "#,
+    // The journal in blocks (see `journal`); `events` stays for the rows
+    // written before, read first and dropped by retention.
+    r#"
+CREATE TABLE journal (id INTEGER PRIMARY KEY, oldest_ts INTEGER NOT NULL, newest_ts INTEGER NOT NULL, events INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX journal_newest_ts ON journal (newest_ts);
+"#,
 ];
 
 /// Spans of one trace waiting for the rest of it (see
@@ -89,17 +109,6 @@ pub struct WaitingTraceRow {
     pub principal: String,
     /// The spans, as JSON.
     pub spans: String,
-}
-
-/// One accepted event line for the journal.
-#[derive(Debug, Clone)]
-pub struct JournalRow {
-    /// Event time, unix seconds.
-    pub ts: i64,
-    /// The agent.
-    pub agent: String,
-    /// The envelope as one JSON line.
-    pub line: String,
 }
 
 /// A stored answer to an idempotent request.
@@ -131,8 +140,8 @@ pub struct CallbackRow {
 /// Everything one request changes, written in one transaction.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Accepted events.
-    pub events: Vec<JournalRow>,
+    /// Accepted events, packed.
+    pub journal: Option<Block>,
     /// Incidents, whole, after the change.
     pub incidents: Vec<Incident>,
     /// Approvals, whole, after the change.
@@ -160,7 +169,7 @@ pub struct Batch {
 impl Batch {
     /// True when the batch writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.journal.is_none()
             && self.incidents.is_empty()
             && self.approvals.is_empty()
             && self.controls.is_empty()
@@ -205,13 +214,15 @@ pub struct Store {
     /// Since when writes fail and why; cleared by the next write that
     /// succeeds, so the hub recovers by itself when the disk does.
     failing: Option<(DateTime<Utc>, String)>,
+    /// Checkpoints, compaction and retention, once started.
+    maintenance: Option<Maintenance>,
 }
 
 /// Creates a new database file readable by its owner only (0600): it holds
 /// the audit log, agents' arguments and operators' notes. SQLite gives its
 /// `-wal` and `-shm` files the database's permissions. An existing file
 /// keeps the permissions its owner chose.
-fn create_private(path: &Path) -> std::io::Result<()> {
+pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -255,6 +266,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             failing: None,
+            maintenance: None,
         };
         store.migrate()?;
         Ok(store)
@@ -271,6 +283,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             failing: None,
+            maintenance: None,
         })
     }
 
@@ -297,6 +310,18 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
+        Ok(())
+    }
+
+    /// Moves checkpoints off this connection onto a maintenance thread,
+    /// which also compacts the journal and drops events older than
+    /// `upkeep.retain` (see [`maintenance`]). A hub calls this once at
+    /// start; without it, SQLite checkpoints inside commits as usual.
+    pub fn start_maintenance(&mut self, upkeep: Upkeep) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
+        self.maintenance = Some(maintenance::start(&self.path, upkeep)?);
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(())
     }
 
@@ -504,27 +529,34 @@ impl Store {
         Ok(())
     }
 
-    /// Calls `f` with every journalled event line at or after `since_s`, in
-    /// the order they were accepted.
-    pub fn for_each_event(&self, since_s: i64, mut f: impl FnMut(&str)) -> Result<u64, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT line FROM events WHERE ts >= ?1 ORDER BY id")?;
-        let mut rows = st.query(params![since_s])?;
-        let mut n = 0;
-        while let Some(row) = rows.next()? {
-            let line: String = row.get(0)?;
-            f(&line);
-            n += 1;
-        }
-        Ok(n)
+    /// Calls `f` with every journalled event line, in the order they were
+    /// accepted, from each request whose newest event is at or after
+    /// `since_s` (so a few older events of the same requests come too).
+    pub fn for_each_event(&self, since_s: i64, f: impl FnMut(&str)) -> Result<u64, StoreError> {
+        journal::for_each_line(&self.conn, since_s, f)
     }
 
-    /// Deletes journalled events older than `before_s`.
-    pub fn prune_events(&mut self, before_s: i64) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM events WHERE ts < ?1", params![before_s])?)
+    /// Journal size: (events, blocks, bytes on disk, bytes of lines).
+    pub fn journal_size(&self) -> Result<(u64, u64, u64, u64), StoreError> {
+        journal::size(&self.conn)
+    }
+
+    /// One compaction pass on this connection (maintenance does this by
+    /// itself; tests and benchmarks call it to see its effect now).
+    pub fn compact_journal(&mut self, now_s: i64) -> Result<Compacted, StoreError> {
+        journal::compact(&mut self.conn, now_s)
+    }
+
+    /// Drops journal blocks whose newest event is before `before_s`, all
+    /// of them, a chunk at a time (maintenance does this by itself).
+    pub fn drop_events_before(&mut self, before_s: i64) -> Result<u64, StoreError> {
+        let mut n = 0;
+        loop {
+            match journal::drop_before(&self.conn, before_s)? {
+                0 => return Ok(n),
+                k => n += k as u64,
+            }
+        }
     }
 
     /// The stored answer to an idempotent request.
@@ -617,12 +649,8 @@ impl RawAudit {
 
 /// The events, incidents, approvals and controls of a batch.
 fn write_objects(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
-    if !batch.events.is_empty() {
-        let mut st =
-            tx.prepare_cached("INSERT INTO events (ts, agent, line) VALUES (?1, ?2, ?3)")?;
-        for e in &batch.events {
-            st.execute(params![e.ts, e.agent, e.line])?;
-        }
+    if let Some(block) = &batch.journal {
+        block.insert(tx)?;
     }
     for i in &batch.incidents {
         tx.prepare_cached(
