@@ -90,7 +90,7 @@ proptest! {
         let mut sorted = samples.clone();
         sorted.sort_by(f64::total_cmp);
         let exact = sorted[(q * (sorted.len() as f64 - 1.0)) as usize];
-        let got = sketch.quantile(q).unwrap().unwrap();
+        let got = sketch.quantile(q).unwrap();
         let error = (got - exact).abs() / exact;
         prop_assert!(
             error <= LATENCY_RELATIVE_ERROR + 1e-9,

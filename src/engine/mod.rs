@@ -14,6 +14,7 @@ mod fleet;
 pub mod incident;
 pub mod ring;
 pub mod series;
+pub mod sketch;
 pub mod spec;
 pub mod stats;
 

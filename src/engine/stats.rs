@@ -4,13 +4,12 @@
 
 use std::ops::AddAssign;
 
-use sketches_ddsketch::{Config, DDSketch};
-
 use crate::model::envelope::{Outcome, ToolStatus};
 use crate::model::envelope_ref::RunView;
 
 use super::ring::Ring;
 use super::series::{HOUR_S, MINUTE_S};
+use super::sketch::Sketch;
 
 /// Relative error of latency percentiles: a reported p99 is within ±1 % of
 /// a true sample value at that rank.
@@ -19,8 +18,6 @@ pub const LATENCY_RELATIVE_ERROR: f64 = 0.01;
 pub const SKETCH_SLOT_S: i64 = 600;
 /// Sketch slots merged for "the last hour".
 pub const SKETCH_SLOTS_PER_HOUR: usize = 6;
-/// Most bins one latency sketch may grow to (about 8 bytes each).
-pub const SKETCH_MAX_BINS: u32 = 1024;
 
 /// Run counters of one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -125,14 +122,15 @@ pub struct Percentiles {
     pub p99: Option<f64>,
 }
 
-/// A new latency sketch with the engine's stated error.
-pub fn latency_sketch() -> DDSketch {
-    DDSketch::new(Config::new(LATENCY_RELATIVE_ERROR, SKETCH_MAX_BINS, 1e-3))
+/// A new latency sketch with the engine's stated error
+/// ([`LATENCY_RELATIVE_ERROR`]).
+pub fn latency_sketch() -> Sketch {
+    Sketch::new()
 }
 
 /// Percentiles of a sketch.
-pub fn percentiles(sketch: &DDSketch) -> Percentiles {
-    let q = |q: f64| sketch.quantile(q).ok().flatten();
+pub fn percentiles(sketch: &Sketch) -> Percentiles {
+    let q = |q: f64| sketch.quantile(q);
     Percentiles {
         p50: q(0.50),
         p95: q(0.95),
@@ -145,7 +143,7 @@ pub fn percentiles(sketch: &DDSketch) -> Percentiles {
 pub struct WorkflowStats {
     minutes: Ring<RunCounts>,
     hours: Ring<RunCounts>,
-    sketches: Vec<(i64, DDSketch)>,
+    sketches: Vec<(i64, Sketch)>,
 }
 
 impl Default for WorkflowStats {
@@ -240,8 +238,7 @@ impl WorkflowStats {
         let mut merged = latency_sketch();
         for (slot, sketch) in &self.sketches {
             if (first..=current).contains(slot) {
-                // Same configuration everywhere, so merging cannot fail.
-                let _ = merged.merge(sketch);
+                merged.merge(sketch);
             }
         }
         percentiles(&merged)

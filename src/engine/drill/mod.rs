@@ -7,10 +7,11 @@
 //! Windows are bucket-aligned like the SLO windows: a window of `n`
 //! buckets covers the current partial bucket and the `n − 1` before it.
 
-use std::collections::{HashMap, VecDeque};
+mod samples;
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sketches_ddsketch::DDSketch;
 
 use crate::model::drill::{
     CallRate, CostComparison, Dominant, FailedRun, Performance, RatioWindow, RunSample, ToolRate,
@@ -19,10 +20,13 @@ use crate::model::drill::{
 use crate::model::envelope::{Envelope, Event, Outcome, RunFinished, ToolStatus};
 
 use super::ring::Ring;
-use super::stats::{RunCounts, latency_sketch, percentiles};
+use super::stats::percentiles;
 
-/// Runs kept in each "slowest" and "costliest" list, per hour bucket.
-pub const TOP_RUNS: usize = 20;
+use samples::{
+    Calls, Failure, Failures, Names, Sample, SketchRing, Tally, ToolSamples, TopBucket, keep_top,
+};
+pub use samples::{TOP_BUCKET_S, TOP_BUCKETS, TOP_RUNS};
+
 /// Failed and escalated runs kept per agent.
 pub const FAILED_RUNS: usize = 50;
 /// Bytes of an error message kept.
@@ -31,145 +35,22 @@ pub const MAX_ERROR_BYTES: usize = 512;
 const FIVE_MIN_S: i64 = 300;
 const HOUR_S: i64 = 3_600;
 const DAY_S: i64 = 86_400;
-/// Five-minute buckets: 24 h, for the success ratio around a change.
-const FINE_BUCKETS: usize = 288;
+/// Five-minute buckets: 7 h, for the success ratio around a change of the
+/// last 6 hours and the burn's start (older changes use hour buckets).
+const FINE_BUCKETS: usize = 84;
 /// Hour buckets: 8 days, for cost against a week ago and older changes.
 const HOUR_BUCKETS: usize = 192;
 
-/// A ring of latency sketches, created only for buckets that get a run.
-#[derive(Clone)]
-struct SketchRing {
-    width_s: i64,
-    slots: Vec<Option<(i64, DDSketch)>>,
-}
-
-impl SketchRing {
-    fn new(width_s: i64, len: usize) -> Self {
-        Self {
-            width_s,
-            slots: vec![None; len],
-        }
-    }
-
-    fn record(&mut self, t_s: i64, latency_ms: f64) {
-        let bucket = t_s.div_euclid(self.width_s);
-        let index = bucket.rem_euclid(self.slots.len() as i64) as usize;
-        let slot = &mut self.slots[index];
-        match slot {
-            Some((b, sketch)) if *b == bucket => sketch.add(latency_ms),
-            Some((b, _)) if *b > bucket => {} // older than the ring remembers
-            _ => {
-                let mut sketch = latency_sketch();
-                sketch.add(latency_ms);
-                *slot = Some((bucket, sketch));
-            }
-        }
-    }
-
-    /// The merged sketch of the last `slots.len()` buckets up to `now_s`.
-    fn merged(&self, now_s: i64) -> DDSketch {
-        let last = now_s.div_euclid(self.width_s);
-        let first = last - self.slots.len() as i64 + 1;
-        let mut out = latency_sketch();
-        for (b, sketch) in self.slots.iter().flatten() {
-            if (first..=last).contains(b) {
-                // Same configuration on both sides: merging cannot fail.
-                let _ = out.merge(sketch);
-            }
-        }
-        out
-    }
-
-    fn first_bucket_start(&self, now_s: i64) -> i64 {
-        (now_s.div_euclid(self.width_s) - self.slots.len() as i64 + 1) * self.width_s
-    }
-}
-
-/// Tool calls and errors of one bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Calls {
-    calls: u32,
-    errors: u32,
-}
-
-impl std::ops::AddAssign for Calls {
-    fn add_assign(&mut self, r: Self) {
-        self.calls = self.calls.saturating_add(r.calls);
-        self.errors = self.errors.saturating_add(r.errors);
-    }
-}
-
-#[derive(Clone)]
-struct ToolSamples {
-    fine: Ring<Calls>,
-    hours: Ring<Calls>,
-    last_error: Option<Box<str>>,
-}
-
-/// A run kept in a top list, compactly: with 1,000 agents × 24 buckets ×
-/// 40 runs, the wire form's three strings per run would dominate the
-/// drill-down's memory. Names are indices into the agent's [`Names`].
-#[derive(Clone)]
-struct Sample {
-    run_id: Box<str>,
-    ts_s: i64,
-    latency_ms: u64,
-    cost_usd: f64,
-    workflow: u16,
-    outcome: Outcome,
-    /// The slowest tool call: (tool name, latency).
-    dominant: Option<(u16, u64)>,
-}
-
-/// Workflow and tool names of one agent, each stored once.
-#[derive(Clone, Default)]
-struct Names {
-    list: Vec<Box<str>>,
-    index: HashMap<Box<str>, u16>,
-}
-
-/// Names one agent may have in its table; later ones show as `…`.
-const MAX_NAMES: usize = 1024;
-
-impl Names {
-    fn intern(&mut self, name: &str) -> u16 {
-        if let Some(i) = self.index.get(name) {
-            return *i;
-        }
-        if self.list.len() >= MAX_NAMES {
-            return u16::MAX;
-        }
-        let i = self.list.len() as u16;
-        self.list.push(name.into());
-        self.index.insert(name.into(), i);
-        i
-    }
-
-    fn get(&self, i: u16) -> String {
-        self.list
-            .get(usize::from(i))
-            .map_or_else(|| "…".to_string(), |n| n.to_string())
-    }
-}
-
-/// The slowest and costliest runs of one hour bucket.
-#[derive(Clone, Default)]
-struct TopBucket {
-    bucket: i64,
-    slowest: Vec<Sample>,
-    costliest: Vec<Sample>,
-}
-
 #[derive(Clone)]
 struct AgentSamples {
-    fine: Ring<RunCounts>,
-    hours: Ring<RunCounts>,
+    fine: Ring<Tally>,
+    hours: Ring<Tally>,
     hour_sketches: SketchRing,
     day_sketches: SketchRing,
     week_sketches: SketchRing,
     top: Vec<TopBucket>,
     names: Names,
-    failed: VecDeque<FailedRun>,
+    failed: Failures,
     tools: HashMap<String, ToolSamples>,
 }
 
@@ -181,9 +62,9 @@ impl AgentSamples {
             hour_sketches: SketchRing::new(600, 6),
             day_sketches: SketchRing::new(HOUR_S, 24),
             week_sketches: SketchRing::new(DAY_S, 7),
-            top: vec![TopBucket::default(); 24],
+            top: vec![TopBucket::default(); TOP_BUCKETS],
             names: Names::default(),
-            failed: VecDeque::new(),
+            failed: Failures::default(),
             tools: HashMap::new(),
         }
     }
@@ -215,17 +96,16 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-fn counts_of(run: &RunFinished) -> RunCounts {
-    let mut c = RunCounts {
+fn counts_of(run: &RunFinished) -> Tally {
+    let mut c = Tally {
         runs: 1,
-        cost_micros: (run.cost_usd.max(0.0) * 1e6).round() as u64,
-        ..RunCounts::default()
+        cost_micros: super::stats::micros(run.cost_usd),
+        ..Tally::default()
     };
     match run.outcome {
         Outcome::Success => c.success = 1,
         Outcome::Escalated => c.escalated = 1,
-        Outcome::Failed => c.failed = 1,
-        Outcome::TimedOut => c.timed_out = 1,
+        Outcome::Failed | Outcome::TimedOut => c.bad = 1,
     }
     c
 }
@@ -251,18 +131,6 @@ fn share(part_ms: u64, run_ms: u64) -> f64 {
     } else {
         (part_ms as f64 / run_ms as f64).min(1.0)
     }
-}
-
-/// Inserts `sample` into `list`, kept sorted largest first by `key` and at
-/// most [`TOP_RUNS`] long.
-fn keep_top<T: Clone>(list: &mut Vec<T>, sample: &T, key: impl Fn(&T) -> f64) {
-    let k = key(sample);
-    if list.len() == TOP_RUNS && list.last().is_some_and(|last| key(last) >= k) {
-        return;
-    }
-    let at = list.partition_point(|s| key(s) >= k);
-    list.insert(at, sample.clone());
-    list.truncate(TOP_RUNS);
 }
 
 impl Drill {
@@ -380,7 +248,7 @@ impl Drill {
             }
         };
         let now_s = now.timestamp();
-        let window = |name: &str, counts: RunCounts, sketches: &SketchRing| {
+        let window = |name: &str, counts: Tally, sketches: &SketchRing| {
             let p = percentiles(&sketches.merged(now_s));
             let runs = u64::from(counts.runs);
             let success = u64::from(counts.success);
@@ -390,7 +258,7 @@ impl Drill {
                 runs,
                 success,
                 escalated: u64::from(counts.escalated),
-                failed: u64::from(counts.failed) + u64::from(counts.timed_out),
+                failed: u64::from(counts.bad),
                 success_ratio: ratio(success, runs),
                 p50_ms: p.p50,
                 p95_ms: p.p95,
@@ -409,7 +277,7 @@ impl Drill {
         let midnight = now_s.div_euclid(DAY_S) * DAY_S;
         let today = sum_range(&a.hours, midnight, now_s);
         let week_ago = sum_range(&a.hours, midnight - 7 * DAY_S, now_s - 7 * DAY_S);
-        let usd = |c: RunCounts| c.cost_micros as f64 / 1e6;
+        let usd = |c: Tally| c.cost_micros as f64 / 1e6;
         let today_per_run = (today.runs > 0).then(|| usd(today) / f64::from(today.runs));
         let week_per_run = (week_ago.runs > 0).then(|| usd(week_ago) / f64::from(week_ago.runs));
         let cost = CostComparison {
@@ -433,7 +301,7 @@ impl Drill {
     }
 
     /// The slowest (`by_cost == false`) or costliest runs of the current
-    /// hour bucket and the 23 before it, largest first, at most
+    /// 3-hour bucket and the 7 before it, largest first, at most
     /// [`TOP_RUNS`]; with the start of the oldest bucket.
     pub fn top_runs(
         &self,
@@ -441,9 +309,9 @@ impl Drill {
         by_cost: bool,
         now: DateTime<Utc>,
     ) -> (DateTime<Utc>, Vec<RunSample>) {
-        let last = now.timestamp().div_euclid(HOUR_S);
-        let first = last - 23;
-        let since = utc(first * HOUR_S);
+        let last = now.timestamp().div_euclid(TOP_BUCKET_S);
+        let first = last - TOP_BUCKETS as i64 + 1;
+        let since = utc(first * TOP_BUCKET_S);
         let Some(a) = self.agents.get(agent) else {
             return (since, Vec::new());
         };
@@ -472,8 +340,8 @@ impl Drill {
                 cost_usd: s.cost_usd,
                 dominant: s.dominant.map(|(tool, latency_ms)| Dominant {
                     tool: a.names.get(tool),
-                    latency_ms,
-                    share: share(latency_ms, s.latency_ms),
+                    latency_ms: u64::from(latency_ms),
+                    share: share(u64::from(latency_ms), s.latency_ms),
                 }),
             })
             .collect();
@@ -482,10 +350,24 @@ impl Drill {
 
     /// The last failed, timed-out and escalated runs, newest first.
     pub fn failed_runs(&self, agent: &str) -> Vec<FailedRun> {
-        self.agents
-            .get(agent)
-            .map(|a| a.failed.iter().rev().cloned().collect())
-            .unwrap_or_default()
+        let Some(a) = self.agents.get(agent) else {
+            return Vec::new();
+        };
+        a.failed
+            .list
+            .iter()
+            .rev()
+            .map(|f| FailedRun {
+                run_id: f.run_id.to_string(),
+                workflow: a.names.get(f.workflow),
+                ts: utc(f.ts_s),
+                outcome: f.outcome,
+                latency_ms: f.latency_ms,
+                error: f.error.as_deref().map(str::to_string),
+                tool: f.tool.map(|t| a.names.get(t)),
+                versions: (*f.versions).clone(),
+            })
+            .collect()
     }
 
     /// Tool call error rates over the last hour (12 five-minute buckets)
@@ -519,7 +401,7 @@ impl Drill {
 
     /// Runs and successes in the hour before and the hour after `at`
     /// (capped at `now`), the bucket holding `at` left out of both since it
-    /// mixes the two. Five-minute buckets for changes of the last 24 h,
+    /// mixes the two. Five-minute buckets for changes of the last 6 h,
     /// hour buckets up to 8 days; none beyond.
     pub fn around(
         &self,
@@ -541,7 +423,7 @@ impl Drill {
         let b = at_s.div_euclid(w);
         let last = now_s.div_euclid(w);
         let sum = |from: i64, to: i64| {
-            let mut c = RunCounts::default();
+            let mut c = Tally::default();
             for bucket in from..=to.min(last) {
                 c += ring.get(bucket);
             }
@@ -587,7 +469,7 @@ impl Drill {
                 continue;
             }
             empty = 0;
-            let bad = f64::from(c.failed.saturating_add(c.timed_out)) / f64::from(c.runs);
+            let bad = f64::from(c.bad) / f64::from(c.runs);
             if bad > allowed_bad {
                 start = Some(bucket);
             } else if bucket != last {
@@ -600,10 +482,10 @@ impl Drill {
 
 /// Sum of the buckets of `ring` from the one holding `from_s` to the one
 /// holding `to_s`.
-fn sum_range(ring: &Ring<RunCounts>, from_s: i64, to_s: i64) -> RunCounts {
+fn sum_range(ring: &Ring<Tally>, from_s: i64, to_s: i64) -> Tally {
     let w = ring.width_s();
     let (first, last) = (from_s.div_euclid(w), to_s.div_euclid(w));
-    let mut c = RunCounts::default();
+    let mut c = Tally::default();
     if last < first {
         return c;
     }
@@ -627,8 +509,9 @@ fn record_run(a: &mut AgentSamples, t_s: i64, ts: DateTime<Utc>, run: &RunFinish
     a.day_sketches.record(t_s, latency);
     a.week_sketches.record(t_s, latency);
 
-    let bucket = t_s.div_euclid(HOUR_S);
-    let slot = &mut a.top[bucket.rem_euclid(24) as usize];
+    let bucket = t_s.div_euclid(TOP_BUCKET_S);
+    let index = bucket.rem_euclid(TOP_BUCKETS as i64) as usize;
+    let slot = &mut a.top[index];
     if slot.bucket != bucket {
         if slot.bucket > bucket {
             return record_failure(a, ts, run);
@@ -650,7 +533,10 @@ fn record_run(a: &mut AgentSamples, t_s: i64, ts: DateTime<Utc>, run: &RunFinish
             .last()
             .is_some_and(|s| s.cost_usd < run.cost_usd);
     if slow_enough || costly_enough {
-        let dominant = dominant(run).map(|d| (a.names.intern(&d.tool), d.latency_ms));
+        let dominant = dominant(run).map(|d| {
+            let latency = u32::try_from(d.latency_ms).unwrap_or(u32::MAX);
+            (a.names.intern(&d.tool), latency)
+        });
         let sample = Sample {
             run_id: run.run_id.as_str().into(),
             ts_s: t_s,
@@ -661,7 +547,7 @@ fn record_run(a: &mut AgentSamples, t_s: i64, ts: DateTime<Utc>, run: &RunFinish
             dominant,
         };
         // The slot was borrowed for the checks above; take it again.
-        let slot = &mut a.top[bucket.rem_euclid(24) as usize];
+        let slot = &mut a.top[index];
         if slow_enough {
             keep_top(&mut slot.slowest, &sample, |s| s.latency_ms as f64);
         }
@@ -682,20 +568,18 @@ fn record_failure(a: &mut AgentSamples, ts: DateTime<Utc>, run: &RunFinished) {
         .find(|c| c.status == ToolStatus::Error)
         .map(|c| c.tool.clone())
         .or_else(|| dominant(run).map(|d| d.tool));
-    // Kept in arrival order; a late event is still one of the last seen.
-    if a.failed.len() >= FAILED_RUNS {
-        a.failed.pop_front();
-    }
-    a.failed.push_back(FailedRun {
-        run_id: run.run_id.clone(),
-        workflow: run.workflow.clone(),
-        ts,
-        outcome: run.outcome,
+    let failure = Failure {
+        run_id: run.run_id.as_str().into(),
+        ts_s: ts.timestamp(),
         latency_ms: run.latency_ms,
-        error: run.error.as_deref().map(|e| clip(e).into_string()),
-        tool,
-        versions: run.versions.clone(),
-    });
+        workflow: a.names.intern(&run.workflow),
+        tool: tool.map(|t| a.names.intern(&t)),
+        outcome: run.outcome,
+        error: run.error.as_deref().map(|e| a.failed.share_error(&clip(e))),
+        versions: a.failed.share_versions(&run.versions),
+    };
+    // Kept in arrival order; a late event is still one of the last seen.
+    a.failed.push(failure, FAILED_RUNS);
 }
 
 #[cfg(test)]
@@ -733,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn top_lists_keep_the_largest_twenty_across_buckets() {
+    fn top_lists_keep_the_largest_ten_across_buckets() {
         let mut d = Drill::new(8);
         for i in 0..100u64 {
             // Spread over 5 hours, latencies 1..=100 s, costs reversed.
@@ -751,12 +635,12 @@ mod tests {
         let (_, slow) = d.top_runs("bot", false, at(5 * 3600));
         assert_eq!(slow.len(), TOP_RUNS);
         assert_eq!(slow[0].run_id, "r99");
-        assert_eq!(slow[19].run_id, "r80");
+        assert_eq!(slow[9].run_id, "r90");
         let dom = slow[0].dominant.as_ref().unwrap();
         assert_eq!((dom.tool.as_str(), dom.share), ("lookup", 0.5));
         let (_, costly) = d.top_runs("bot", true, at(5 * 3600));
         assert_eq!(costly[0].run_id, "r0");
-        assert_eq!(costly[19].run_id, "r19");
+        assert_eq!(costly[9].run_id, "r9");
         // A day later the old buckets are out of the window.
         let (_, later) = d.top_runs("bot", false, at(30 * 3600));
         assert!(later.is_empty());
