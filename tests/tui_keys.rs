@@ -690,6 +690,39 @@ fn note_needs_text() {
 }
 
 #[test]
+fn n_on_handoff_writes_a_note_for_the_next_shift_and_shows_it() {
+    let mut app = app();
+    press_ch(&mut app, '7');
+    press_ch(&mut app, 'n');
+    let Some(Dialog::Text { title, .. }) = &app.dialog else {
+        panic!("{:?}", app.dialog);
+    };
+    assert_eq!(title, "Note for the next shift");
+    assert_eq!(text_dialog(&app).1, TextPurpose::HandoffNote);
+    type_text(&mut app, "refund-bot's lookup tool flaps; CTL-7 stays");
+    let effects = enter(&mut app);
+    let request = only_send(&effects);
+    assert_request(
+        request,
+        Method::Post,
+        "/v1/handoff/notes",
+        Some(json!({"text": "refund-bot's lookup tool flaps; CTL-7 stays"})),
+    );
+    // Once the hub has it, the summary is fetched again to show it.
+    let then = app.apply_outcome(request.id, Outcome::Done(json!({})));
+    assert_eq!(then, vec![Effect::FetchHandoff]);
+
+    // Notes for the next shift are a lead's; a responder is told so.
+    let mut app = app_as(Some(operator("rob", Role::Responder)), false);
+    press_ch(&mut app, '7');
+    no_send(&press_ch(&mut app, 'n'));
+    assert!(app.dialog.is_none(), "{:?}", app.dialog);
+    let (level, text) = message(&app);
+    assert_eq!(level, Level::Error);
+    assert!(text.contains("lead"), "{text}");
+}
+
+#[test]
 fn resolve_requires_a_summary() {
     let mut app = app();
     press_ch(&mut app, '2');

@@ -132,7 +132,8 @@ actions! {
     Acknowledge => "acknowledge", "acknowledge the incident", [Incidents];
     Take => "take", "assign the incident to me", [Incidents];
     Escalate => "escalate", "raise the severity", [Incidents];
-    Note => "note", "add a note (on Handoff: a note for the next shift, lead)", [Incidents, Handoff];
+    Note => "note", "add a note to the incident", [Incidents];
+    HandoffNote => "handoff_note", "write a note for the next shift, shown in the summary", [Handoff];
     RunStep => "run_step", "run the focused runbook step (asks to confirm), or tick it by hand", [Runbook];
     Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down)", [Handoff, Agent];
     Resolve => "resolve", "resolve with a summary", [Incidents];
@@ -154,6 +155,7 @@ impl Action {
             Self::Contain | Self::Lift => Some(Permission::Contain),
             Self::RunStep => Some(Permission::RunStep),
             Self::EmergencyStop => Some(Permission::ContainFleet),
+            Self::HandoffNote => Some(Permission::HandoffNote),
             _ => None,
         }
     }

@@ -109,6 +109,8 @@ pub struct Pending {
     pub retrying: Option<(u32, String)>,
     /// When it was sent.
     pub since: Instant,
+    /// Effects once it is done (see [`Op::after`]).
+    pub then: Vec<Effect>,
 }
 
 /// Who the operator is.
@@ -387,7 +389,7 @@ impl App {
     }
 
     /// Applies an action's outcome.
-    pub fn apply_outcome(&mut self, id: u64, outcome: Outcome) {
+    pub fn apply_outcome(&mut self, id: u64, outcome: Outcome) -> Vec<Effect> {
         self.dirty = true;
         match outcome {
             Outcome::Retrying { attempt, error } => {
@@ -398,6 +400,7 @@ impl App {
             Outcome::Done(_) => {
                 if let Some(p) = self.pending.remove(&id) {
                     self.say(Level::Info, format!("✓ {} done", p.label));
+                    return p.then;
                 }
             }
             Outcome::Refused(status, why) => {
@@ -414,6 +417,7 @@ impl App {
                 }
             }
         }
+        Vec::new()
     }
 
     /// Once a second: countdowns, staleness, the agent detail's refresh and
@@ -699,6 +703,7 @@ impl App {
                 label: op.label(),
                 retrying: None,
                 since: Instant::now(),
+                then: op.after(),
             },
         );
         vec![Effect::Send(op.call().request(id))]

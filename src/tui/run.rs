@@ -285,7 +285,7 @@ where
                     Vec::new()
                 }
             },
-            Some((id, outcome)) = out_rx.recv() => { app.apply_outcome(id, outcome); Vec::new() }
+            Some((id, outcome)) = out_rx.recv() => app.apply_outcome(id, outcome),
             Some(op) = who_rx.recv() => { app.operator = Some(op); app.dirty = true; Vec::new() }
             Some(f) = fetch_rx.recv() => { fetched(app, f); Vec::new() }
             _ = tick.tick() => app.tick(Utc::now()),
@@ -331,7 +331,8 @@ fn carry_out(
         Effect::Send(req) => {
             let id = req.id;
             if req_tx.try_send(req).is_err() {
-                app.apply_outcome(
+                // A refusal has no follow-up effects.
+                let _ = app.apply_outcome(
                     id,
                     actions::Outcome::Refused(0, "too many actions queued; try again".into()),
                 );

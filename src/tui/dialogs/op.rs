@@ -85,6 +85,15 @@ impl Op {
         }
     }
 
+    /// What to do once the hub has done it: the handoff summary is fetched
+    /// again after a note, so the note shows in it at once.
+    pub fn after(&self) -> Vec<crate::tui::app::Effect> {
+        match self {
+            Self::HandoffNote(_) => vec![crate::tui::app::Effect::FetchHandoff],
+            _ => Vec::new(),
+        }
+    }
+
     /// A short description for the pending list and messages.
     pub fn label(&self) -> String {
         match self {

@@ -12,6 +12,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::super::action::Action;
 use super::super::app::Effect;
 use super::super::ctx::{Ctx, Do, ListState};
+use super::super::dialogs::TextPurpose;
+use super::super::dialogs::text::entry;
 use super::super::markdown;
 use super::super::sanitize::clean;
 use super::super::screen::Screen;
@@ -63,12 +65,20 @@ impl Pane for Handoff {
     list_pane!(Screen::Handoff);
 
     fn owns(&self) -> &'static [Action] {
-        &[Action::Refresh]
+        &[Action::Refresh, Action::HandoffNote]
     }
 
     fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Do> {
-        if action == Action::Refresh {
-            return vec![Do::Effect(Effect::FetchHandoff)];
+        match action {
+            Action::Refresh => return vec![Do::Effect(Effect::FetchHandoff)],
+            Action::HandoffNote => {
+                return vec![Do::Open(entry(
+                    "Note for the next shift",
+                    vec!["Shown in the handoff summary, with your name and the time.".into()],
+                    TextPurpose::HandoffNote,
+                ))];
+            }
+            _ => {}
         }
         navigate(Screen::Handoff, &mut self.list, action, ctx);
         Vec::new()
