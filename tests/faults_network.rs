@@ -139,9 +139,11 @@ fn is_reconnecting(m: &FeedMsg) -> bool {
 }
 
 #[test]
-fn the_idle_timeout_is_at_most_30_s_and_outlasts_heartbeats() {
+fn the_idle_timeout_is_at_most_5_s_and_outlasts_heartbeats() {
     let heartbeat = agentdeck::hub::stream::HEARTBEAT;
-    assert!(feed::IDLE_TIMEOUT <= Duration::from_secs(30));
+    // A lost hub is noticed, and a restarted one found, within 5 s.
+    assert!(feed::IDLE_TIMEOUT <= Duration::from_secs(5));
+    assert!(feed::MAX_BACKOFF <= Duration::from_secs(5));
     // Two heartbeats may be late or lost before a healthy stream is dropped.
     assert!(feed::IDLE_TIMEOUT >= 2 * heartbeat);
     assert!(TEST_IDLE > heartbeat);

@@ -722,6 +722,69 @@ fn n_on_handoff_writes_a_note_for_the_next_shift_and_shows_it() {
     assert!(text.contains("lead"), "{text}");
 }
 
+/// A lost hub is said across the top, with since when and as of when;
+/// the data under it is dimmed, and an action says it is queued.
+#[test]
+fn a_lost_hub_shows_a_banner_dims_the_data_and_queues_actions() {
+    use ratatui::style::Modifier;
+    let mut app = app();
+    let theme = Theme::dark();
+    let live = render(&app, &theme, 80, 24);
+    assert!(!buffer_text(&live).contains("unreachable"));
+
+    app.apply_feed(FeedMsg::Reconnecting {
+        attempt: 1,
+        retry_in: std::time::Duration::from_millis(500),
+        error: "connection refused".into(),
+    });
+    let lost = render(&app, &theme, 80, 24);
+    let text = buffer_text(&lost);
+    let banner = text.lines().nth(1).unwrap();
+    assert!(
+        banner.contains("hub unreachable since ") && banner.contains(", data as of "),
+        "{text}"
+    );
+    // The banner's times are clock times, not cut at 80 columns.
+    let times: Vec<&str> = banner
+        .split_whitespace()
+        .filter(|w| w.trim_end_matches(',').ends_with('Z'))
+        .collect();
+    assert_eq!(times.len(), 2, "{banner}");
+    // Everything between the banner and the hints is dimmed.
+    for y in 2..22 {
+        for x in 0..80 {
+            assert!(
+                lost[(x, y)].modifier.contains(Modifier::DIM),
+                "cell {x},{y} is not dimmed:\n{text}"
+            );
+        }
+    }
+    // An action taken now is queued, and says so.
+    press_ch(&mut app, '3');
+    press_ch(&mut app, 'a');
+    let effects = enter(&mut app);
+    only_send(&effects);
+    let (_, said) = message(&app);
+    assert!(said.starts_with("queued: approve APR-"), "{said}");
+
+    // Back: the banner goes.
+    app.apply_feed(FeedMsg::Connected);
+    assert!(!buffer_text(&render(&app, &theme, 80, 24)).contains("unreachable"));
+}
+
+/// Silence is a lost hub too: a stream that says nothing for three
+/// heartbeats is shown as lost at the next tick.
+#[test]
+fn a_silent_stream_shows_the_banner_at_the_next_tick() {
+    let mut app = app();
+    app.last_alive = std::time::Instant::now() - std::time::Duration::from_secs(4);
+    assert!(app.outage().is_none(), "not before a tick");
+    app.tick(now());
+    assert!(app.outage().is_some());
+    app.apply_feed(FeedMsg::Alive);
+    assert!(app.outage().is_none(), "it spoke again");
+}
+
 #[test]
 fn resolve_requires_a_summary() {
     let mut app = app();

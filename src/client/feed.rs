@@ -11,10 +11,12 @@ use tokio::sync::mpsc;
 use crate::model::stream::{Delta, Snapshot};
 
 /// A stream silent for this long (no event, no heartbeat) is dropped and
-/// reconnected; the hub sends a heartbeat every 10 s.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait between reconnection attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// reconnected; the hub sends a heartbeat every second, so this is four
+/// lost heartbeats, and an operator learns of a lost hub within 5 s.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait between reconnection attempts: a hub back from a restart
+/// is found within 5 s.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How the feed judges a connection; the defaults are the production values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,7 @@ pub enum FeedMsg {
     ReplayClock(chrono::DateTime<chrono::Utc>),
 }
 
-/// Backoff before attempt `n` (1-based): 0.5 s doubling to 30 s, with up
+/// Backoff before attempt `n` (1-based): 0.5 s doubling to 5 s, with up
 /// to half of it random so many TUIs do not reconnect in lockstep.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let base = 0.5 * 2f64.powi(attempt.saturating_sub(1).min(10) as i32);

@@ -35,8 +35,9 @@ pub use super::dialogs::text::STOP_PHRASE;
 
 /// How long a message stays in the status bar.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(10);
-/// A feed silent this long is shown as stale.
-pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// A feed silent this long is shown as stale: three lost heartbeats (the
+/// hub sends one a second), before the feed gives the stream up.
+pub const STALE_AFTER: Duration = Duration::from_secs(3);
 /// How often an open agent detail is fetched again.
 pub const AGENT_DETAIL_REFRESH: Duration = Duration::from_secs(15);
 
@@ -159,6 +160,10 @@ pub struct App {
     pub dirty: bool,
     /// What the hub was last told the operator looks at.
     viewing: Option<String>,
+    /// When the stream was lost (wall clock), while it is.
+    lost_at: Option<DateTime<Utc>>,
+    /// When the feed last spoke (wall clock): what the data is as of.
+    heard_at: Option<DateTime<Utc>>,
     /// Sorted lists and counts, so a frame never sorts.
     rows: Rows,
 }
@@ -205,6 +210,8 @@ impl App {
             dirty: true,
             viewing: None,
             rows: Rows::default(),
+            lost_at: None,
+            heard_at: None,
         }
     }
 
@@ -240,6 +247,24 @@ impl App {
             .map(|(_, l, t)| (*l, t.as_str()))
     }
 
+    /// While the hub is out of reach (the stream lost, or silent past
+    /// [`STALE_AFTER`]) after data arrived: since when, and when the feed
+    /// last spoke (what the data shown is as of).
+    /// Silence is judged by [`App::tick`], so a frame drawn between ticks
+    /// shows what the last tick found.
+    pub fn outage(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.lost_at.zip(self.heard_at)
+    }
+
+    /// Notes that the feed spoke: a live stream is no longer lost.
+    fn heard(&mut self) {
+        self.last_alive = Instant::now();
+        self.heard_at = Some(Utc::now());
+        if matches!(self.connection, Connection::Connected) {
+            self.lost_at = None;
+        }
+    }
+
     /// Seconds since the feed last spoke, when stale.
     pub fn stale_for(&self) -> Option<Duration> {
         let quiet = self.last_alive.elapsed();
@@ -259,13 +284,20 @@ impl App {
             }
             FeedMsg::Connected => {
                 self.connection = Connection::Connected;
-                self.last_alive = Instant::now();
+                self.lost_at = None;
+                self.heard();
             }
             FeedMsg::Reconnecting {
                 attempt,
                 retry_in,
                 error,
             } => {
+                if self.lost_at.is_none() {
+                    // Lost when it last spoke, if it went silent first.
+                    let silent =
+                        chrono::Duration::from_std(self.last_alive.elapsed()).unwrap_or_default();
+                    self.lost_at = Some(Utc::now() - silent.min(chrono::Duration::seconds(5)));
+                }
                 self.connection = Connection::Reconnecting {
                     attempt,
                     next_at: Instant::now() + retry_in,
@@ -273,7 +305,7 @@ impl App {
                 };
             }
             FeedMsg::Refused(why) => self.connection = Connection::Refused(why),
-            FeedMsg::Alive => self.last_alive = Instant::now(),
+            FeedMsg::Alive => self.heard(),
             FeedMsg::ReplayClock(t) => {
                 self.now = t;
                 self.connection = Connection::Replay {
@@ -282,7 +314,7 @@ impl App {
                 };
             }
             FeedMsg::Snapshot(s) => {
-                self.last_alive = Instant::now();
+                self.heard();
                 let first = !self.data.loaded;
                 let before = self.sev1_ids();
                 self.rows.touch_all();
@@ -425,6 +457,12 @@ impl App {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         if !matches!(self.connection, Connection::Replay { .. }) {
             self.now = now;
+        }
+        if let Some(quiet) = self.stale_for()
+            && self.lost_at.is_none()
+        {
+            // Silent past three heartbeats: lost since it last spoke.
+            self.lost_at = Some(Utc::now() - chrono::Duration::from_std(quiet).unwrap_or_default());
         }
         self.dirty = true;
         let mut effects: Vec<Effect> = self.panes.agent.due().into_iter().collect();
@@ -706,6 +744,15 @@ impl App {
                 then: op.after(),
             },
         );
+        if self.outage().is_some() {
+            self.say(
+                Level::Info,
+                format!(
+                    "queued: {} — the hub is unreachable; it is sent when the hub is back",
+                    op.label()
+                ),
+            );
+        }
         vec![Effect::Send(op.call().request(id))]
     }
 

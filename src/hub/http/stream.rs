@@ -23,8 +23,9 @@ use super::super::core::{Core, Frame};
 use super::AppState;
 use super::extract::{Allowed, ReadingStream};
 
-/// Interval of the heartbeat comment.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// Interval of the heartbeat comment: short, so that a client tells a lost
+/// hub from a quiet one within seconds (a few bytes a second per client).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Removes the operator's presence when the stream ends.
 struct PresenceGuard {
