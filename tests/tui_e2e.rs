@@ -181,3 +181,29 @@ async fn an_operator_approves_and_disables_a_tool_from_the_keyboard() {
         "the alternate screen was left"
     );
 }
+
+/// A token the hub refuses fills the screen with what is wrong and how to
+/// fix it, instead of an empty green board, and quitting exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_fills_the_screen_and_quitting_fails() {
+    let h = start().await;
+    let mut tui = Tui::spawn(&h.hub.url(), "adk_not_a_token");
+    let screen = tui.wait_for("cannot connect with this token").await;
+    assert!(screen.contains(&h.hub.url()), "{screen}");
+    assert!(
+        screen.contains("the hub refused the token (401)"),
+        "{screen}"
+    );
+    assert!(screen.contains("agentdeck token new"), "{screen}");
+    assert!(!screen.contains("Overview"), "no board behind it: {screen}");
+    tui.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(status)) = tui.child.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "agentdeck did not quit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "{status:?}");
+}

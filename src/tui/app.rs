@@ -164,6 +164,8 @@ pub struct App {
     lost_at: Option<DateTime<Utc>>,
     /// When the feed last spoke (wall clock): what the data is as of.
     heard_at: Option<DateTime<Utc>>,
+    /// The hub's address, for messages that must name it.
+    pub hub_url: Option<String>,
     /// Sorted lists and counts, so a frame never sorts.
     rows: Rows,
 }
@@ -212,6 +214,7 @@ impl App {
             rows: Rows::default(),
             lost_at: None,
             heard_at: None,
+            hub_url: None,
         }
     }
 

@@ -120,6 +120,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let http = crate::client::http_client()?;
     let mut hub: Option<Hub> = None;
     let replay = matches!(options.source, Source::Local(_));
+    let hub_url = match &options.source {
+        Source::Hub { url, .. } => Some(url.clone()),
+        Source::Local(_) => None,
+    };
     match options.source {
         Source::Hub { url, token } => {
             tokio::spawn(feed::run(url.clone(), token.clone(), feed_tx));
@@ -144,6 +148,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     let mut app = App::new(options.keymap, None, options.read_only || replay);
     app.bell = options.bell;
+    app.hub_url = hub_url;
     if replay {
         app.connection = super::app::Connection::Replay {
             clock: None,
@@ -173,6 +178,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     )
     .await;
     ratatui::restore();
+    // Quitting from the refusal screen is a failure: scripts and shells
+    // see it in the exit status.
+    if let (Ok(()), super::app::Connection::Refused(why)) = (&result, &app.connection) {
+        anyhow::bail!("{why}");
+    }
     result
 }
 

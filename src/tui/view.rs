@@ -18,6 +18,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new("agentdeck: window too small"), area);
         return;
     }
+    if let super::app::Connection::Refused(why) = &app.connection {
+        refused(app, theme, frame, why);
+        return;
+    }
     let outage = app.outage();
     let rows = Layout::vertical([
         Constraint::Length(1),
@@ -62,4 +66,49 @@ fn banner(
     );
     let style = theme.critical().add_modifier(Modifier::REVERSED);
     frame.render_widget(Paragraph::new(Line::from(Span::styled(text, style))), area);
+}
+
+/// The whole screen when the hub refuses the token: an empty board would
+/// look like a quiet night.
+fn refused(app: &App, theme: &Theme, frame: &mut Frame, why: &str) {
+    let hub = app.hub_url.as_deref().unwrap_or("the hub");
+    let forbidden = why.contains("(403)");
+    let fix: &[&str] = if forbidden {
+        &[
+            "The hub knows this token, but its role may not read the live stream.",
+            "Ask whoever runs the hub for a token with an operator role (viewer,",
+            "responder, approver or lead), then give it with AGENTDECK_TOKEN or",
+            "--token-file PATH.",
+        ]
+    } else {
+        &[
+            "The hub does not know this token (mistyped, revoked, or for another hub).",
+            "Check AGENTDECK_TOKEN or --token-file PATH. A new token is made on the",
+            "hub's machine: agentdeck token new --name NAME --role ROLE, its line",
+            "added to the hub's tokens file.",
+        ]
+    };
+    let mut lines = vec![
+        Line::from(Span::styled(
+            " agentdeck cannot connect with this token ",
+            theme.critical().add_modifier(Modifier::REVERSED),
+        )),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("hub     ", theme.muted()),
+            Span::raw(super::sanitize::clean(hub)),
+        ]),
+        Line::from(vec![
+            Span::styled("answer  ", theme.muted()),
+            Span::styled(super::sanitize::clean(why), theme.critical()),
+        ]),
+        Line::from(""),
+    ];
+    lines.extend(fix.iter().map(|l| Line::from(*l)));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("q quits", theme.muted())));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        frame.area(),
+    );
 }
