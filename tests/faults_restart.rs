@@ -543,9 +543,16 @@ async fn hub_killed_under_load_comes_back_with_nothing_lost_or_doubled() {
     hub.kill();
     let killed_at = Instant::now();
 
-    // The TUI says it is reconnecting; the operator keeps working:
+    // Within 5 s the TUI says across the top that the hub is unreachable,
+    // since when and as of when its data is; the operator keeps working:
     // acknowledge INC-1 and approve APR-2.
-    tui.wait_for("reconnecting").await;
+    let banner = tui
+        .wait_until("the unreachable banner", Duration::from_secs(5), |t| {
+            t.contains("hub unreachable since ") && t.contains("data as of ")
+        })
+        .await;
+    let banner_after = killed_at.elapsed();
+    assert!(banner.contains("reconnecting"), "{banner}");
     tui.keys("2");
     tui.wait_for("INC-1").await;
     tui.keys("a");
@@ -593,9 +600,11 @@ async fn hub_killed_under_load_comes_back_with_nothing_lost_or_doubled() {
         "a batch acknowledged before the restart was counted again: {again}"
     );
 
-    // The TUI is back, its pending actions went through.
-    tui.wait_until("connected again", DEADLINE, |t| t.contains("● connected"))
-        .await;
+    // The TUI is back, its pending actions went through; the banner is gone.
+    tui.wait_until("connected again", DEADLINE, |t| {
+        t.contains("● connected") && !t.contains("hub unreachable")
+    })
+    .await;
     tui.wait_until("no action pending", DEADLINE, |t| !t.contains("pending: "))
         .await;
     tui.keys("2");
@@ -741,7 +750,7 @@ async fn hub_killed_under_load_comes_back_with_nothing_lost_or_doubled() {
          ({:.0} events/s overall, {:.0} events/s before the kill; target {TARGET_EVENTS_PER_S}), \
          {acked_before_kill} acknowledged before the kill and {counted_after_restart} counted \
          right after the restart, {} repeats reported, {} failed attempts retried; \
-         outage {:.1} s; stream: {} deltas and {} snapshots checked ({} before the kill), \
+         outage {:.1} s, banner after {:.1} s; stream: {} deltas and {} snapshots checked ({} before the kill), \
          highest id before the kill {highest_before_kill}, resumed with a snapshot at \
          {resumed_with}, last id {}; 4 actions each applied once; test took {:.1} s",
         acked as f64 / load_s,
@@ -749,6 +758,7 @@ async fn hub_killed_under_load_comes_back_with_nothing_lost_or_doubled() {
         fleet.duplicates.load(Ordering::SeqCst),
         fleet.failed_attempts.load(Ordering::SeqCst),
         outage.as_secs_f64(),
+        banner_after.as_secs_f64(),
         ids.deltas,
         ids.snapshots,
         snapshots_before,
