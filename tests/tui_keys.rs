@@ -785,6 +785,31 @@ fn a_silent_stream_shows_the_banner_at_the_next_tick() {
     assert!(app.outage().is_none(), "it spoke again");
 }
 
+/// The cursor on a SEV1 shows its urgency: the row is drawn on the
+/// critical colour, not the plain selection colour that hid its red.
+#[test]
+fn the_cursor_on_a_sev1_keeps_it_red() {
+    let mut app = app();
+    let theme = Theme::dark();
+    press_ch(&mut app, '2');
+    let row_bg = |app: &App, id: &str| {
+        let buffer = render(app, &theme, 80, 24);
+        let (x, y) = find(&buffer, id);
+        buffer[(x, y)].bg
+    };
+    // INC-14, a SEV1, is first and selected.
+    assert_eq!(row_bg(&app, "INC-14"), theme.critical);
+    press_ch(&mut app, 'j');
+    let selected = app.list(Screen::Incidents).selected.clone().unwrap();
+    assert_ne!(selected, "INC-14");
+    assert_eq!(row_bg(&app, &selected), theme.selection_bg);
+    assert_ne!(
+        row_bg(&app, "INC-14"),
+        theme.critical,
+        "not selected any more"
+    );
+}
+
 #[test]
 fn resolve_requires_a_summary() {
     let mut app = app();

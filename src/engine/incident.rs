@@ -96,12 +96,7 @@ impl Incident {
         if self.owner.is_none() {
             self.owner = Some(actor.to_string());
         }
-        self.log(
-            actor,
-            at,
-            "acknowledged",
-            format!("acknowledged by {actor}"),
-        );
+        self.log(actor, at, "acknowledged", "acknowledged".to_string());
         Ok(())
     }
 

@@ -81,11 +81,50 @@ impl Agent {
         agent
     }
 
+    /// Seen for the first time less than a minute before `now`: its
+    /// `runs_last_minute` does not cover a whole minute yet.
+    pub fn warming_up(&self, now: DateTime<Utc>) -> bool {
+        self.first_seen
+            .is_some_and(|t| now - t < chrono::Duration::minutes(1))
+    }
+
+    /// `runs_last_minute` as shown: `warming up` while it covers less
+    /// than a minute, so a new agent does not read as idle.
+    pub fn runs_per_minute(&self, now: DateTime<Utc>) -> String {
+        if self.warming_up(now) {
+            "warming up".to_string()
+        } else {
+            format!("{} runs/min", self.runs_last_minute)
+        }
+    }
+
     /// Attaches a registration (or none) and recomputes the findings.
     pub fn set_profile(&mut self, profile: Option<AgentProfile>) {
         self.registered = profile.is_some();
         self.findings =
             super::profile::findings(profile.as_ref(), &self.tools, self.last_seen.is_some());
         self.profile = profile;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_agent_is_warming_up_for_its_first_minute() {
+        let seen: DateTime<Utc> = "2026-12-04T03:12:00Z".parse().unwrap();
+        let mut a: Agent = serde_json::from_value(serde_json::json!({
+            "id": "refund-bot", "registered": false, "first_seen": seen, "last_seen": seen,
+            "last_heartbeat": null, "health": null, "versions": {}, "workflows": [], "tools": [],
+            "runs_last_minute": 0, "profile": null, "findings": [], "unpriced": null
+        }))
+        .unwrap();
+        let at = |s: i64| seen + chrono::Duration::seconds(s);
+        assert_eq!(a.runs_per_minute(at(59)), "warming up");
+        a.runs_last_minute = 0;
+        assert_eq!(a.runs_per_minute(at(60)), "0 runs/min");
+        a.first_seen = None;
+        assert_eq!(a.runs_per_minute(at(0)), "0 runs/min");
     }
 }

@@ -40,12 +40,26 @@ pub struct Column<'a, T> {
 }
 
 /// The columns of a list, in screen order. Adding a column is one `add`.
-pub struct Columns<'a, T>(Vec<Column<'a, T>>);
+pub struct Columns<'a, T> {
+    list: Vec<Column<'a, T>>,
+    /// Rows whose urgency must show through the selection (a SEV1).
+    urgent: Option<Box<dyn Fn(&T) -> bool + 'a>>,
+}
 
 impl<'a, T> Columns<'a, T> {
     /// No columns yet.
     pub fn new() -> Self {
-        Self(Vec::new())
+        Self {
+            list: Vec::new(),
+            urgent: None,
+        }
+    }
+
+    /// Marks rows as urgent: selected, such a row is drawn in the urgent
+    /// selection colour, so the cursor never hides a SEV1's red.
+    pub fn urgent(mut self, is_urgent: impl Fn(&T) -> bool + 'a) -> Self {
+        self.urgent = Some(Box::new(is_urgent));
+        self
     }
 
     /// Adds a column: its header, width, priority and cell.
@@ -56,7 +70,7 @@ impl<'a, T> Columns<'a, T> {
         priority: u8,
         cell: impl Fn(&T) -> Cell<'static> + 'a,
     ) -> Self {
-        self.0.push(Column {
+        self.list.push(Column {
             title,
             width,
             priority,
@@ -101,7 +115,16 @@ pub fn table<'d, T: 'd>(
     selected: Option<usize>,
     get: impl Fn(&str) -> Option<&'d T>,
 ) {
-    let columns = &columns.0;
+    let urgent = selected
+        .and_then(|s| ids.get(s))
+        .and_then(|id| get(id))
+        .is_some_and(|row| columns.urgent.as_ref().is_some_and(|f| f(row)));
+    let highlight = if urgent {
+        theme.selection_urgent()
+    } else {
+        theme.selection()
+    };
+    let columns = &columns.list;
     let inner_width = area.width.saturating_sub(2);
     let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.width, c.priority)).collect();
     let keep = keep_columns(&spec, inner_width);
@@ -141,7 +164,7 @@ pub fn table<'d, T: 'd>(
     let t = Table::new(body, widths)
         .header(header)
         .block(theme.block(title, focused))
-        .row_highlight_style(theme.selection())
+        .row_highlight_style(highlight)
         .highlight_symbol("▶");
     frame.render_stateful_widget(t, area, &mut state);
     if ids.is_empty() {

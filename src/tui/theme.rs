@@ -196,6 +196,20 @@ impl Theme {
     pub fn critical(&self) -> Style {
         self.fg(self.critical).add_modifier(Modifier::BOLD)
     }
+    /// The selected row when it is urgent (a SEV1): the critical colour
+    /// behind it, so the cursor shows the urgency instead of hiding it.
+    pub fn selection_urgent(&self) -> Style {
+        if self.monochrome {
+            Style::default()
+                .add_modifier(Modifier::REVERSED | Modifier::BOLD | Modifier::UNDERLINED)
+        } else {
+            Style::default()
+                .fg(self.selection_fg)
+                .bg(self.critical)
+                .add_modifier(Modifier::BOLD)
+        }
+    }
+
     /// The selected row.
     pub fn selection(&self) -> Style {
         if self.monochrome {

@@ -271,7 +271,7 @@ fn health(a: &Agent, theme: &Theme, now: DateTime<Utc>) -> Line<'static> {
         health.push(Span::styled(text, style));
         health.push(Span::raw(")"));
     }
-    health.push(Span::raw(format!(" · {} runs/min", a.runs_last_minute)));
+    health.push(Span::raw(format!(" · {}", a.runs_per_minute(now))));
     let versions: Vec<String> = crate::model::envelope::Component::ALL
         .iter()
         .filter_map(|c| {

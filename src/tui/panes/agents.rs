@@ -144,7 +144,11 @@ fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Agent> {
             )
         })
         .add("runs/min", 8, 6, move |a| {
-            Cell::from(a.runs_last_minute.to_string())
+            Cell::from(if a.warming_up(ctx.now) {
+                "warming".to_string()
+            } else {
+                a.runs_last_minute.to_string()
+            })
         })
 }
 

@@ -138,6 +138,7 @@ fn escalate(i: &Incident) -> Vec<Do> {
 fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Incident> {
     let me = ctx.me();
     Columns::<Incident>::new()
+        .urgent(|i| i.severity == Severity::Sev1)
         .add("SEV", 4, 0, move |i| {
             Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
         })

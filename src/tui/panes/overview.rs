@@ -123,11 +123,18 @@ fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
         .filter(|s| s.alert == AlertLevel::Ticket)
         .count();
     let runs: u64 = d.agents.values().map(|a| a.runs_last_minute).sum();
+    // Every agent new this minute: a rate would read as an idle fleet.
+    let warming = !d.agents.is_empty() && d.agents.values().all(|a| a.warming_up(ctx.now));
+    let runs = if warming {
+        "warming up".to_string()
+    } else {
+        format!("{runs} runs/min")
+    };
     let narrow = width < 110;
     let mut spans = vec![
         Span::styled(" fleet ", theme.title()),
         Span::styled(
-            format!("{} agents · {runs} runs/min · ", d.agents.len()),
+            format!("{} agents · {runs} · ", d.agents.len()),
             theme.text(),
         ),
         Span::styled(
