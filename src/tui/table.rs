@@ -39,11 +39,14 @@ pub struct Column<'a, T> {
     cell: Box<dyn Fn(&T) -> Cell<'static> + 'a>,
 }
 
+/// Which rows of a list are urgent.
+type Urgency<'a, T> = Box<dyn Fn(&T) -> bool + 'a>;
+
 /// The columns of a list, in screen order. Adding a column is one `add`.
 pub struct Columns<'a, T> {
     list: Vec<Column<'a, T>>,
     /// Rows whose urgency must show through the selection (a SEV1).
-    urgent: Option<Box<dyn Fn(&T) -> bool + 'a>>,
+    urgent: Option<Urgency<'a, T>>,
 }
 
 impl<'a, T> Columns<'a, T> {
