@@ -522,7 +522,7 @@ async fn hub_killed_under_load_comes_back_with_nothing_lost_or_doubled() {
     tui.wait_for("Contain refund-bot").await;
     tui.keys("\r");
     tui.wait_for("Disable which tool").await;
-    tui.keys("2\r");
+    tui.keys("2");
     tui.wait_for("Apply containment?").await;
     tui.keys("restart drill\r");
     tui.wait_for("disable_tool lookup_order on refund-bot done")

@@ -131,7 +131,7 @@ async fn an_operator_approves_and_disables_a_tool_from_the_keyboard() {
     tui.wait_for("Contain refund-bot").await;
     tui.keys("\r");
     tui.wait_for("Disable which tool").await;
-    tui.keys("2\r");
+    tui.keys("2");
     tui.wait_for("Apply containment?").await;
     tui.keys("payments API double-posting\r");
     tui.wait_for("disable_tool lookup_order on refund-bot done")

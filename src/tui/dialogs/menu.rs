@@ -32,37 +32,54 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
         return vec![Do::Open(dialog)];
     };
     let last = items.len().saturating_sub(1);
-    match action {
+    let confirm = match action {
         Some(Action::Cancel) => return Vec::new(),
-        Some(Action::Up) => selected = selected.saturating_sub(1),
-        Some(Action::Down) => selected = (selected + 1).min(last),
-        Some(Action::Confirm) => {
-            let Some((item, _, why)) = items.get(selected).cloned() else {
-                return Vec::new();
-            };
-            if let Some(why) = why {
-                let menu = Dialog::Menu {
-                    title,
-                    items,
-                    selected,
-                    agent,
-                    incident,
-                };
-                return vec![Do::error(why), Do::Open(menu)];
-            }
-            return choose(item, agent, incident, ctx);
+        Some(Action::Up) => {
+            selected = selected.saturating_sub(1);
+            false
         }
+        Some(Action::Down) => {
+            selected = (selected + 1).min(last);
+            false
+        }
+        Some(Action::Confirm) => true,
         _ => match event.code {
-            KeyCode::Char('j') => selected = (selected + 1).min(last),
-            KeyCode::Char('k') => selected = selected.saturating_sub(1),
+            KeyCode::Char('j') => {
+                selected = (selected + 1).min(last);
+                false
+            }
+            KeyCode::Char('k') => {
+                selected = selected.saturating_sub(1);
+                false
+            }
+            // A number picks its item at once: no enter after it.
             KeyCode::Char(c) if c.is_ascii_digit() => {
                 let n = c.to_digit(10).unwrap_or(0) as usize;
                 if n >= 1 && n <= items.len() {
                     selected = n - 1;
+                    true
+                } else {
+                    false
                 }
             }
-            _ => {}
+            _ => false,
         },
+    };
+    if confirm {
+        let Some((item, _, why)) = items.get(selected).cloned() else {
+            return Vec::new();
+        };
+        if let Some(why) = why {
+            let menu = Dialog::Menu {
+                title,
+                items,
+                selected,
+                agent,
+                incident,
+            };
+            return vec![Do::error(why), Do::Open(menu)];
+        }
+        return choose(item, agent, incident, ctx);
     }
     vec![Do::Open(Dialog::Menu {
         title,
