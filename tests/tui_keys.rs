@@ -557,7 +557,7 @@ fn reject_needs_a_reason() {
         panic!("a text entry: {:?}", app.dialog);
     };
     assert_eq!(title, "Reject APR-31");
-    assert!(hint[1].contains("amount exceeds policy"), "{hint:?}");
+    assert!(hint[2].contains("amount exceeds policy"), "{hint:?}");
     // Enter with nothing typed: the dialog stays, with an error.
     assert_eq!(enter(&mut app), vec![]);
     let (text, purpose, error) = text_dialog(&app);
@@ -580,6 +580,44 @@ fn reject_needs_a_reason() {
     );
     assert!(app.dialog.is_none());
     assert_eq!(app.pending.values().next().unwrap().label, "reject APR-31");
+}
+
+/// A rejection with one of the agent's offered reasons takes 4 keys from
+/// any screen: 3, r, the reason's number, enter. Free text still works,
+/// and a number typed after text is text.
+#[test]
+fn a_number_picks_an_offered_reason_to_reject() {
+    let mut app = app();
+    press_ch(&mut app, '3');
+    press_ch(&mut app, 'j');
+    press_ch(&mut app, 'r');
+    let Some(Dialog::Text { hint, .. }) = &app.dialog else {
+        panic!("{:?}", app.dialog);
+    };
+    assert_eq!(hint[1], "the agent offers (a number picks one):");
+    assert!(hint[2].starts_with("  1 "), "{hint:?}");
+    let offered = app.data.approvals["APR-31"].reject_options.clone();
+    assert!(offered.len() >= 2, "{offered:?}");
+    press_ch(&mut app, '2');
+    assert_eq!(text_dialog(&app).0, offered[1]);
+    let effects = enter(&mut app);
+    assert_request(
+        only_send(&effects),
+        Method::Post,
+        "/v1/approvals/APR-31/decision",
+        Some(json!({"decision": "reject", "reason": offered[1]})),
+    );
+
+    // A number past the offers, or after text, is typed as text.
+    let mut again = support_tui::app();
+    press_ch(&mut again, '3');
+    press_ch(&mut again, 'j');
+    press_ch(&mut again, 'r');
+    press_ch(&mut again, '9');
+    assert_eq!(text_dialog(&again).0, "9");
+    type_text(&mut again, " refunds this week");
+    press_ch(&mut again, '1');
+    assert_eq!(text_dialog(&again).0, "9 refunds this week1");
 }
 
 #[test]

@@ -74,7 +74,11 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
         }
         _ => {}
     }
-    if purpose == TextPurpose::Command && event.code == KeyCode::Tab {
+    if let Some(reason) = offered_reason(&purpose, &input, event, ctx) {
+        // A number on an empty entry picks the agent's offered reason;
+        // it can still be edited before enter.
+        input = line_input(&reason);
+    } else if purpose == TextPurpose::Command && event.code == KeyCode::Tab {
         if let Some(done) = command::complete(ctx, &text_of(&input)) {
             input = line_input(&done);
         }
@@ -93,6 +97,32 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
         error,
     }));
     done
+}
+
+/// The reason numbered `n` that the agent offers for rejecting, when `n`
+/// is typed on the empty entry of a rejection.
+fn offered_reason(
+    purpose: &TextPurpose,
+    input: &ratatui_textarea::TextArea<'static>,
+    event: KeyEvent,
+    ctx: &Ctx,
+) -> Option<String> {
+    let TextPurpose::Reject(id) = purpose else {
+        return None;
+    };
+    let KeyCode::Char(c) = event.code else {
+        return None;
+    };
+    let n = c.to_digit(10)? as usize;
+    if n == 0 || !text_of(input).is_empty() {
+        return None;
+    }
+    ctx.data
+        .approvals
+        .get(id)?
+        .reject_options
+        .get(n - 1)
+        .cloned()
 }
 
 /// What the entered text does, or why it cannot be taken.

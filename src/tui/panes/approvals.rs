@@ -177,10 +177,15 @@ fn reject(a: &Approval) -> Dialog {
         a.id, a.action, a.agent
     )];
     if !a.reject_options.is_empty() {
-        hint.push(format!(
-            "the agent offers: {}",
-            a.reject_options.join(" · ")
-        ));
+        // One line each, so none is cut at the dialog's edge.
+        hint.push("the agent offers (a number picks one):".into());
+        hint.extend(
+            a.reject_options
+                .iter()
+                .take(9)
+                .enumerate()
+                .map(|(i, o)| format!("  {} {o}", i + 1)),
+        );
     }
     entry(
         format!("Reject {}", a.id),
