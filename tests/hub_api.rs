@@ -766,6 +766,33 @@ async fn callbacks_are_signed_and_verifiable_by_the_agent() {
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["type"], "control.changed");
     assert_eq!(body["control"]["kind"], "force_fallback");
+    // Lifting it reaches the agent too, signed the same way.
+    let id = body["control"]["id"].as_str().unwrap().to_string();
+    let r = h
+        .http
+        .delete(h.url(&format!("/v1/controls/{id}")))
+        .bearer_auth(h.token("responder"))
+        .header("Idempotency-Key", "lift-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    for _ in 0..100 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (sig, lifted) = received.lock().unwrap()[1].clone();
+    assert_eq!(
+        agentdeck::hub::callbacks::verify(&sig, &secret, &lifted, Utc::now().timestamp()),
+        Ok(())
+    );
+    let lifted: serde_json::Value = serde_json::from_str(&lifted).unwrap();
+    assert_eq!(lifted["type"], "control.changed");
+    assert_eq!(lifted["control"]["id"], id.as_str());
+    assert_eq!(lifted["control"]["state"], "lifted");
+    assert_eq!(lifted["control"]["lifted_by"], "responder");
     // The delivery is in the audit log.
     let state = h
         .wait_state("delivery audited", |s| {

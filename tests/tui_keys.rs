@@ -620,6 +620,30 @@ fn a_number_picks_an_offered_reason_to_reject() {
     assert_eq!(text_dialog(&again).0, "9 refunds this week1");
 }
 
+/// A control lifted (or expired) by someone else is news for every
+/// operator: the status line says who lifted what, on which agent.
+#[test]
+fn a_control_lifted_by_another_operator_is_said() {
+    let mut app = app();
+    let mut control = app.data.controls.values().next().cloned().unwrap();
+    control.state = agentdeck::model::control::ControlState::Lifted;
+    control.lifted_by = Some("kim".into());
+    let id = control.id.clone();
+    delta(&mut app, 900, Delta::Control(Box::new(control.clone())));
+    assert!(!app.data.controls.contains_key(&id));
+    let (level, text) = message(&app);
+    assert_eq!(level, Level::Info);
+    assert!(text.starts_with(&format!("{id} lifted by kim: ")), "{text}");
+    assert!(text.ends_with(&format!(" on {}", control.agent)), "{text}");
+
+    // The operator who lifted it is told by their own action's answer.
+    let mut mine = support_tui::app();
+    control.lifted_by = Some("dana".into());
+    mine.say(Level::Info, "before");
+    delta(&mut mine, 900, Delta::Control(Box::new(control)));
+    assert_eq!(message(&mine).1, "before");
+}
+
 #[test]
 fn esc_cancels_a_rejection() {
     let mut app = app();

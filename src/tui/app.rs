@@ -375,14 +375,35 @@ impl App {
         {
             effects.extend(self.ring_once_for_sev1(vec![fresh]));
         }
-        if let Change::ApprovalClosed(a) = change {
-            let told = self
-                .panes
-                .approvals
-                .closed(&a, &self.ctx(), self.dialog.as_ref());
-            effects.extend(self.carry_out(told));
+        match change {
+            Change::ApprovalClosed(a) => {
+                let told = self
+                    .panes
+                    .approvals
+                    .closed(&a, &self.ctx(), self.dialog.as_ref());
+                effects.extend(self.carry_out(told));
+            }
+            Change::ControlEnded(c) => self.say_control_ended(&c),
+            _ => {}
         }
         effects
+    }
+
+    /// Tells every operator that a control stopped binding its agent:
+    /// lifting one is news for everyone watching the agent (the operator
+    /// who lifted it is told by their own action's answer).
+    fn say_control_ended(&mut self, c: &crate::model::control::Control) {
+        let what = match (&c.tool, &c.version) {
+            (Some(t), _) => format!("{} {t}", c.kind.as_str()),
+            (None, Some(v)) => format!("{} {v}", c.kind.as_str()),
+            (None, None) => c.kind.as_str().to_string(),
+        };
+        let text = match c.lifted_by.as_deref() {
+            Some(me) if me == self.ctx().me() => return,
+            Some(by) => format!("{} lifted by {by}: {what} on {}", c.id, c.agent),
+            None => format!("{} expired: {what} on {}", c.id, c.agent),
+        };
+        self.say(Level::Info, crate::tui::sanitize::clean(&text));
     }
 
     fn sev1_ids(&self) -> HashSet<String> {

@@ -50,6 +50,8 @@ pub enum Change {
     ApprovalClosed(Box<Approval>),
     /// A new approval is waiting.
     NewApproval(String),
+    /// A control in force ended (lifted or expired).
+    ControlEnded(Box<Control>),
 }
 
 impl FeedData {
@@ -104,8 +106,8 @@ impl FeedData {
             Delta::Control(c) => {
                 if c.state == ControlState::Active {
                     self.controls.insert(c.id.clone(), *c);
-                } else {
-                    self.controls.remove(&c.id);
+                } else if self.controls.remove(&c.id).is_some() {
+                    return Change::ControlEnded(c);
                 }
             }
             Delta::Audit(e) => {
