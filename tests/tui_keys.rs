@@ -458,7 +458,14 @@ fn y_copies_the_selected_id() {
     );
     press_ch(&mut app, '2');
     press_ch(&mut app, 'j');
-    assert_eq!(press_ch(&mut app, 'y'), vec![Effect::Copy("INC-12".into())]);
+    // An incident: its id and whole title, which the list cuts.
+    assert_eq!(
+        press_ch(&mut app, 'y'),
+        vec![Effect::Copy(
+            "INC-12 refund-completion SLO burning on refund-bot/refund: 1 h burn rate 24.2× (page)"
+                .into()
+        )]
+    );
     press_ch(&mut app, '6');
     assert_eq!(
         press_ch(&mut app, 'y'),

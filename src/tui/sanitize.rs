@@ -115,9 +115,56 @@ pub fn fit(text: &str, max: usize) -> String {
     out
 }
 
+/// Cleans `text` and wraps it at word boundaries into lines of at most
+/// `max` columns, at most `lines` of them (the last one cut with `…` when
+/// more is left). A word longer than a line is cut across lines.
+pub fn wrap(text: &str, max: usize, lines: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for c in clean(text).chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max {
+            // Break at the last space of the line when there is one.
+            let (head, tail) = match line.rfind(' ') {
+                Some(i) if c != ' ' => (line[..i].to_string(), line[i + 1..].to_string()),
+                _ => (line.clone(), String::new()),
+            };
+            out.push(head);
+            line = tail;
+            used = width(&line);
+        }
+        if !(line.is_empty() && c == ' ') {
+            line.push(c);
+            used += w;
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    if out.len() > lines {
+        let rest = out[lines - 1..].join(" ");
+        out.truncate(lines - 1);
+        out.push(fit(&rest, max));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrap_breaks_at_words_and_cuts_the_last_line() {
+        assert_eq!(
+            wrap("checkout agent double-charges", 12, 5),
+            ["checkout", "agent", "double-charg", "es"]
+        );
+        assert_eq!(wrap("a b c d e f", 3, 2), ["a b", "c …"]);
+        assert_eq!(wrap("", 10, 2), [""]);
+        assert_eq!(wrap("short", 10, 2), ["short"]);
+    }
 
     #[test]
     fn hostile_sequences_are_removed() {

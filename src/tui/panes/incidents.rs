@@ -13,7 +13,7 @@ use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
 use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, MenuItem, Op, TextPurpose};
-use super::super::sanitize::fit;
+use super::super::sanitize::{clean, fit, wrap};
 use super::super::screen::{Screen, age, short_duration};
 use super::super::table::{Columns, filtered_title, list_and_detail, severity_style, table};
 use super::super::theme::Theme;
@@ -78,6 +78,13 @@ impl Pane for Incidents {
             Action::Contain,
             Action::Inspect,
         ]
+    }
+
+    /// The id and the whole title (the list cuts it), ready to paste.
+    fn copied(&self, ctx: &Ctx) -> Option<String> {
+        let id = self.selected(ctx)?;
+        let i = ctx.data.incidents.get(&id)?;
+        Some(format!("{id} {}", clean(&i.title)))
     }
 
     fn selected_agent(&self, ctx: &Ctx) -> Option<(String, Option<String>)> {
@@ -201,14 +208,21 @@ fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, i: Optio
 
 /// The incident's fields, links and viewers, down to the timeline heading.
 fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static>> {
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(
-                format!("{} ", i.severity.as_str()),
-                severity_style(theme, i.severity),
-            ),
-            Span::styled(fit(&i.title, w.saturating_sub(5)), theme.title()),
-        ]),
+    // The whole title (the list cuts it), over up to four lines.
+    let title = wrap(&i.title, w.saturating_sub(5), 4);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!("{} ", i.severity.as_str()),
+            severity_style(theme, i.severity),
+        ),
+        Span::styled(title[0].clone(), theme.title()),
+    ])];
+    lines.extend(
+        title[1..]
+            .iter()
+            .map(|l| Line::from(Span::styled(format!("     {l}"), theme.title()))),
+    );
+    lines.extend([
         Line::from(vec![
             Span::styled("state ", theme.muted()),
             Span::raw(format!("{}  ", i.state.as_str())),
@@ -229,7 +243,7 @@ fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static
                 theme.accent(),
             ),
         ]),
-    ];
+    ]);
     if let Some(slo) = &i.slo {
         lines.push(Line::from(vec![
             Span::styled("SLO ", theme.muted()),
