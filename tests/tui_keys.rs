@@ -1062,6 +1062,58 @@ fn contain_form_invalid_ttl_shows_an_error() {
     );
 }
 
+/// The form asks in the order it shows (reason, then TTL), starts the TTL
+/// at 1 h rather than "until lifted", and its last line repeats scope,
+/// action and TTL as enter will apply them; "until lifted" is typed.
+#[test]
+fn containment_lasts_an_hour_unless_until_lifted_is_typed() {
+    let mut app = app();
+    contain_pick(&mut app, '2', 1, '2'); // force fallback for refund-bot
+    let screen = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    let reason_row = screen.lines().position(|l| l.contains("reason: ")).unwrap();
+    let ttl_row = screen
+        .lines()
+        .position(|l| l.contains("TTL (e.g. 30m"))
+        .unwrap();
+    assert!(reason_row < ttl_row, "reason first, as focused:\n{screen}");
+    assert!(
+        screen.contains("enter applies: force_fallback on refund-bot for 1h"),
+        "{screen}"
+    );
+    // Typing over the default replaces it.
+    press(&mut app, key(KeyCode::Tab));
+    type_text(&mut app, "20m");
+    let screen = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(screen.contains("on refund-bot for 20m"), "{screen}");
+    // "until lifted" only when chosen: typed, and said in the last line.
+    backspaces(&mut app, 3);
+    type_text(&mut app, "until lifted");
+    let screen = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(
+        screen.contains("enter applies: force_fallback on refund-bot until lifted"),
+        "{screen}"
+    );
+    let effects = enter(&mut app);
+    assert_eq!(
+        only_send(&effects).body.as_ref().unwrap().get("ttl_s"),
+        None
+    );
+
+    // An emptied TTL is not "until lifted": it asks.
+    let mut again = support_tui::app();
+    contain_pick(&mut again, '2', 1, '2');
+    press(&mut again, key(KeyCode::Tab));
+    backspaces(&mut again, 2);
+    no_send(&enter(&mut again));
+    let Some(Dialog::ContainForm { error, .. }) = &again.dialog else {
+        panic!("{:?}", again.dialog);
+    };
+    assert_eq!(
+        error.as_deref(),
+        Some("TTL: give one, e.g. 1h, or type until lifted")
+    );
+}
+
 #[test]
 fn a_zero_ttl_is_refused() {
     let mut app = app();
@@ -1100,7 +1152,8 @@ fn contain_each_other_kind() {
             Some(json!({
                 "agent": "refund-bot",
                 "kind": kind,
-                "reason": "contained from agentdeck by dana"
+                "reason": "contained from agentdeck by dana",
+                "ttl_s": 3600
             })),
         );
     }
@@ -1139,7 +1192,8 @@ fn contain_pin_version_picks_from_known_versions() {
             "agent": "refund-bot",
             "kind": "pin_version",
             "version": "prompt:v7",
-            "reason": "roll back CHG-2291"
+            "reason": "roll back CHG-2291",
+            "ttl_s": 3600
         })),
     );
 }
@@ -1170,7 +1224,8 @@ fn contain_from_the_overview_and_approvals_uses_their_agent() {
             "agent": "sales-assistant",
             "kind": "disable_tool",
             "tool": "send_email",
-            "reason": "contained from agentdeck by dana"
+            "reason": "contained from agentdeck by dana",
+            "ttl_s": 3600
         }))
     );
     // Controls: the fleet-wide row has no agent to contain.

@@ -683,7 +683,10 @@ fn hostile_incident_title_stays_inert_everywhere() {
     press_ch(&mut app, '2');
     for (w, h) in SIZES {
         let b = render(&app, &Theme::dark(), w, h);
-        find(&b, "SEV1 ops-runner restarted payments-db in prod twice (see");
+        find(
+            &b,
+            "SEV1 ops-runner restarted payments-db in prod twice (see",
+        );
         find(&b, "txt.exe)");
     }
     press_ch(&mut app, '6');

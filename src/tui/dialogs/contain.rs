@@ -1,5 +1,11 @@
-//! The containment form: what a control affects, an optional time to live
-//! and a reason, confirmed before it is applied.
+//! The containment form: what a control affects, a reason and a time to
+//! live, confirmed before it is applied.
+//!
+//! The fields are focused in the order they are shown (reason, then TTL).
+//! The TTL starts at [`DEFAULT_TTL`]: a control that stays until someone
+//! lifts it is one an operator chose by typing `until lifted`, never what
+//! an enter pressed too early gives. The last line says what enter will do,
+//! scope, action and TTL, as it will be applied.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -14,6 +20,11 @@ use super::super::data::FeedData;
 use super::super::sanitize::fit;
 use super::super::theme::Theme;
 use super::{Dialog, FormField, Op, centered, error_and_keys, line_at, line_input, text_of};
+
+/// The TTL a new control starts with.
+pub const DEFAULT_TTL: &str = "1h";
+/// What to type for a control that stays until lifted.
+pub const UNTIL_LIFTED: &str = "until lifted";
 
 /// The form for `request`, saying what it affects.
 pub fn form(request: ControlRequest, data: &FeedData) -> Dialog {
@@ -38,22 +49,28 @@ pub fn form(request: ControlRequest, data: &FeedData) -> Dialog {
     Dialog::ContainForm {
         request,
         lines,
-        ttl: line_input(""),
+        ttl: line_input(DEFAULT_TTL),
         reason: line_input(""),
         field: FormField::Reason,
         error: None,
     }
 }
 
-/// The TTL typed, in seconds: none when empty (until lifted).
+/// The TTL typed, in seconds: none for `until lifted`.
 fn parse_ttl(text: &str) -> Result<Option<u64>, String> {
-    if text.is_empty() {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case(UNTIL_LIFTED) {
         return Ok(None);
+    }
+    if text.is_empty() {
+        return Err(format!(
+            "give one, e.g. {DEFAULT_TTL}, or type {UNTIL_LIFTED}"
+        ));
     }
     crate::config::parse_duration(text).and_then(|d| {
         let secs = d.as_secs();
         if secs == 0 {
-            Err("must be at least 1s (empty keeps it until lifted)".to_string())
+            Err(format!("must be at least 1s (or type {UNTIL_LIFTED})"))
         } else if secs > crate::model::action::MAX_CONTROL_TTL_S {
             Err("at most 30 days".to_string())
         } else {
@@ -113,6 +130,10 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
             FormField::Ttl
         };
     } else if field == FormField::Ttl {
+        // Typing over the untouched default replaces it.
+        if matches!(event.code, KeyCode::Char(_)) && text_of(&ttl) == DEFAULT_TTL {
+            ttl = line_input("");
+        }
         ttl.input(event);
     } else {
         reason.input(event);
@@ -141,7 +162,7 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
     else {
         return;
     };
-    let r = centered(area, 76, lines.len() as u16 + 8);
+    let r = centered(area, 76, lines.len() as u16 + 9);
     frame.render_widget(Clear, r);
     let block = theme.block(" Apply containment? ", true);
     let inner = block.inner(r);
@@ -156,8 +177,8 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     y += 1;
     for (label, t, f) in [
-        ("TTL (e.g. 30m, empty: until lifted): ", ttl, FormField::Ttl),
         ("reason: ", reason, FormField::Reason),
+        ("TTL (e.g. 30m, or until lifted): ", ttl, FormField::Ttl),
     ] {
         let style = if *field == f {
             theme.accent()
@@ -185,6 +206,24 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
         y += 1;
     }
+    // What enter will do, as it will be applied.
+    let scope = lines.first().map(String::as_str).unwrap_or_default();
+    let (applies, style) = match parse_ttl(&text_of(ttl)) {
+        Ok(Some(s)) => (
+            format!("enter applies: {scope} for {}", ttl_text(s)),
+            theme.text(),
+        ),
+        Ok(None) => (
+            format!("enter applies: {scope} until lifted"),
+            theme.warning(),
+        ),
+        Err(e) => (format!("TTL: {e}"), theme.critical()),
+    };
+    frame.render_widget(
+        Paragraph::new(fit(&applies, inner.width as usize)).style(style),
+        line_at(inner, y),
+    );
+    y += 1;
     error_and_keys(
         frame,
         theme,
@@ -193,4 +232,14 @@ pub fn draw(dialog: &Dialog, theme: &Theme, frame: &mut Frame, area: Rect) {
         error.as_deref(),
         "tab switch field · enter apply · esc cancel",
     );
+}
+
+/// A TTL in seconds as an operator would say it.
+fn ttl_text(secs: u64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
