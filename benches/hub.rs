@@ -1096,8 +1096,92 @@ fn main() {
             .await
             .expect("breakdown");
         hub.hub.stop().await;
+        let restart_events = env_u64("AGENTDECK_BENCH_RESTART_EVENTS", DEFAULT_RESTART_EVENTS);
+        eprintln!("  (d) restart over {restart_events} journaled events…");
+        let r = tokio::task::spawn_blocking(move || restart(restart_events))
+            .await
+            .expect("restart");
         report(cores, &runs, &[d0, d1, d2], &b);
+        report_restart(&r);
     });
+}
+
+/// Journaled events of the (d) restart run.
+const DEFAULT_RESTART_EVENTS: u64 = 2_000_000;
+/// The restart goal: serving within 5 s of start with 10 M events.
+const TARGET_RESTART_S: f64 = 5.0;
+const GOAL_EVENTS: f64 = 10_000_000.0;
+
+/// (d) what a restart costs: a database holding `events` journaled runs
+/// (1,000-event blocks written through the store, as ingest writes them),
+/// then `Core::open` timed, which loads the desk and replays the journal
+/// into a fresh engine before the hub can serve.
+struct Restart {
+    events: u64,
+    db_bytes: u64,
+    write_s: f64,
+    open_s: f64,
+}
+
+fn restart(events: u64) -> Restart {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("restart.db");
+    let written = Instant::now();
+    {
+        let mut store = Store::open(&path).expect("store");
+        let mut n = 0;
+        while n < events {
+            let count = (events - n).min(100_000);
+            for body in bodies(&format!("d{n}"), count, BATCH, 5 + n) {
+                let now = Utc::now();
+                let journal =
+                    Block::pack(body.lines().map(|l| (now.timestamp(), l))).expect("pack");
+                store
+                    .write(&Batch {
+                        journal,
+                        ..Batch::default()
+                    })
+                    .expect("write");
+            }
+            n += count;
+        }
+    }
+    let write_s = written.elapsed().as_secs_f64();
+    let db_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let opened = Instant::now();
+    let core = agentdeck::hub::core::Core::open(
+        Store::open(&path).expect("store"),
+        agentdeck::engine::Engine::new(default_specs()),
+        Policy::default(),
+        StreamLimits::default(),
+        Utc::now(),
+    )
+    .expect("open");
+    let open_s = opened.elapsed().as_secs_f64();
+    drop(core);
+    Restart {
+        events,
+        db_bytes,
+        write_s,
+        open_s,
+    }
+}
+
+fn report_restart(r: &Restart) {
+    let rate = r.events as f64 / r.open_s;
+    let at_goal = GOAL_EVENTS / rate;
+    println!();
+    println!(
+        "(d) restart — Core::open (load the desk, replay the journal) over {} journaled runs ({:.0} MiB database, written in {:.1} s)",
+        r.events,
+        r.db_bytes as f64 / 1_048_576.0,
+        r.write_s
+    );
+    println!(
+        "    {:.2} s: {rate:.0} events/s; 10 M events would take {at_goal:.1} s (target < {TARGET_RESTART_S:.0} s): {}",
+        r.open_s,
+        verdict(at_goal < TARGET_RESTART_S)
+    );
 }
 
 fn report(cores: usize, runs: &[Throughput], delays: &[Delay], b: &Breakdown) {
