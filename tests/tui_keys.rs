@@ -651,6 +651,43 @@ fn a_control_lifted_by_another_operator_is_said() {
     assert_eq!(message(&mine).1, "before");
 }
 
+/// At 80 columns the fleet line drops whole parts, least urgent first,
+/// and never cuts a number: 12,345 approvals read `appr 12345`, not
+/// `appr 12` at the edge.
+#[test]
+fn the_fleet_line_never_cuts_a_number_at_80_columns() {
+    let mut app = app();
+    let template = app.data.approvals.values().next().cloned().unwrap();
+    while app.data.approvals.len() < 12_345 {
+        let n = app.data.approvals.len();
+        let mut a = template.clone();
+        a.id = format!("APR-{}", 100 + n);
+        app.data.approvals.insert(a.id.clone(), a);
+    }
+    for a in app.data.agents.values_mut() {
+        a.runs_last_minute = 12_345;
+    }
+    press_ch(&mut app, '1');
+    for width in [80u16, 100, 160] {
+        let text = buffer_text(&render(&app, &Theme::dark(), width, 24));
+        let fleet = text.lines().find(|l| l.contains(" fleet ")).unwrap();
+        let appr = app.data.approvals.len();
+        assert!(
+            fleet.contains(&format!("appr {appr}")) || fleet.contains(&format!("approvals {appr}")),
+            "{width}: {fleet}"
+        );
+        assert!(
+            fleet.contains("PAGE") || fleet.contains("inc "),
+            "{width}: {fleet}"
+        );
+        assert!(!fleet.contains('…'), "{width}: {fleet}");
+        assert!(
+            fleet.chars().count() <= usize::from(width),
+            "{width}: {fleet}"
+        );
+    }
+}
+
 #[test]
 fn esc_cancels_a_rejection() {
     let mut app = app();

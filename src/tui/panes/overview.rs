@@ -110,6 +110,11 @@ fn sparkline(s: &SloStatus, cells: usize, now: chrono::DateTime<chrono::Utc>) ->
     out.into_iter().collect()
 }
 /// The fleet in one line: agents, runs, SLO series by alert, open work.
+///
+/// A number is never cut: when the line is too wide, whole parts drop, the
+/// least urgent first: the runs rate and agent count, then the healthy
+/// SLO count, then controls, then tickets; pages, incidents and approvals
+/// stay to the last.
 fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
     let d = ctx.data;
     let paging = d
@@ -131,53 +136,71 @@ fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
         format!("{runs} runs/min")
     };
     let narrow = width < 110;
-    let mut spans = vec![
-        Span::styled(" fleet ", theme.title()),
-        Span::styled(
-            format!("{} agents · {runs} · ", d.agents.len()),
-            theme.text(),
+    let (inc, appr, ctl) = if narrow {
+        ("inc", "appr", "ctl")
+    } else {
+        ("incidents", "approvals", "controls")
+    };
+    // (drop order: higher goes first, display order as listed)
+    let mut parts: Vec<(u8, Span<'static>)> = vec![
+        (0, Span::styled(" fleet ", theme.title())),
+        (
+            5,
+            Span::styled(format!("{} agents · ", d.agents.len()), theme.text()),
         ),
-        Span::styled(
-            if narrow {
-                format!("{} SLOs: ", d.slos.len())
-            } else {
-                format!("{} SLO series: ", d.slos.len())
-            },
-            theme.text(),
+        (5, Span::styled(format!("{runs} · "), theme.text())),
+        (
+            4,
+            Span::styled(
+                if narrow {
+                    format!("{} SLOs: ", d.slos.len())
+                } else {
+                    format!("{} SLO series: ", d.slos.len())
+                },
+                theme.text(),
+            ),
         ),
     ];
     if paging > 0 {
-        spans.push(Span::styled(format!("{paging} PAGE "), theme.critical()));
+        parts.push((0, Span::styled(format!("{paging} PAGE "), theme.critical())));
     }
     if ticketing > 0 {
-        spans.push(Span::styled(
-            format!("{ticketing} TICKET "),
-            theme.warning(),
+        parts.push((
+            2,
+            Span::styled(format!("{ticketing} TICKET "), theme.warning()),
         ));
     }
-    spans.push(Span::styled(
-        format!("{} ok", d.slos.len() - paging - ticketing),
-        theme.ok(),
+    parts.push((
+        4,
+        Span::styled(
+            format!("{} ok", d.slos.len() - paging - ticketing),
+            theme.ok(),
+        ),
     ));
-    spans.push(Span::styled(
-        if narrow {
-            format!(
-                " · inc {} · appr {} · ctl {}",
-                d.incidents.len(),
-                d.approvals.len(),
-                d.controls.len()
-            )
-        } else {
-            format!(
-                " · incidents {} · approvals {} · controls {}",
-                d.incidents.len(),
-                d.approvals.len(),
-                d.controls.len()
-            )
-        },
-        theme.text(),
+    parts.push((
+        1,
+        Span::styled(format!(" · {inc} {}", d.incidents.len()), theme.text()),
     ));
-    Line::from(spans)
+    parts.push((
+        1,
+        Span::styled(format!(" · {appr} {}", d.approvals.len()), theme.text()),
+    ));
+    parts.push((
+        3,
+        Span::styled(format!(" · {ctl} {}", d.controls.len()), theme.text()),
+    ));
+    let room = usize::from(width);
+    let used = |parts: &[(u8, Span)]| parts.iter().map(|(_, s)| s.width()).sum::<usize>();
+    while used(&parts) > room {
+        let Some(worst) = parts.iter().map(|(p, _)| *p).max().filter(|p| *p > 0) else {
+            break;
+        };
+        // The last part of the least urgent rank goes first.
+        if let Some(i) = parts.iter().rposition(|(p, _)| *p == worst) {
+            parts.remove(i);
+        }
+    }
+    Line::from(parts.into_iter().map(|(_, s)| s).collect::<Vec<_>>())
 }
 
 /// The Overview's columns; wider screens get a longer series name and a
