@@ -541,6 +541,110 @@ async fn a_fast_burn_opens_one_incident() {
     assert_eq!(slo["alert"], "page");
 }
 
+/// Resolving an incident whose SLO still burns reopens it at the next
+/// tick, unless the operator suppresses new incidents for a while: then
+/// none opens, and the audit log says for how long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_while_burning_reopens_unless_suppressed() {
+    let h = start().await;
+    let now = Utc::now();
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            run_line(
+                "refund-bot",
+                &format!("r{i}"),
+                if i % 5 == 0 { "success" } else { "failed" },
+                now - Span::seconds(60 - i),
+            )
+        })
+        .collect();
+    h.post_events("agent", lines.join("\n")).await;
+    let series = "completion/refund-bot/refund";
+    let open_for = |s: &serde_json::Value| -> Vec<String> {
+        s["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["slo"] == series && i["state"] != "resolved")
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let state = h
+        .wait_state("an incident", |s| !open_for(s).is_empty())
+        .await;
+    let first = open_for(&state)[0].clone();
+
+    // Out of range: refused, naming the field.
+    let (s, body) = h
+        .post(
+            "responder",
+            &format!("/v1/incidents/{first}/resolve"),
+            json!({"summary": "x", "suppress_reopen_s": 5}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("suppress_reopen_s"),
+        "{body}"
+    );
+
+    // Resolved plainly: the burn opens a new one at the next tick.
+    let (s, _) = h
+        .post(
+            "responder",
+            &format!("/v1/incidents/{first}/resolve"),
+            json!({"summary": "looked fine"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let state = h
+        .wait_state("a new incident", |s| {
+            open_for(s).iter().any(|i| *i != first)
+        })
+        .await;
+    let second = open_for(&state)[0].clone();
+
+    // Resolved with new incidents suppressed for an hour: none opens.
+    let (s, resolved) = h
+        .post(
+            "responder",
+            &format!("/v1/incidents/{second}/resolve"),
+            json!({"summary": "fixed upstream; burn draining", "suppress_reopen_s": 3600}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{resolved}");
+    assert!(
+        resolved["reopen_suppressed_until"].is_string(),
+        "{resolved}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await; // three ticks
+    let state = h.state().await;
+    assert!(open_for(&state).is_empty(), "{:?}", open_for(&state));
+    let slo = state["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["series"] == series)
+        .unwrap()
+        .clone();
+    assert_eq!(slo["alert"], "page", "still burning");
+    let (_, page) = h.get("lead", "/v1/audit?after=0&limit=1000").await;
+    let audited = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "incident.resolved" && e["subject"] == second.as_str())
+        .expect("the resolution is audited")
+        .clone();
+    assert_eq!(audited["details"]["suppress_reopen_s"], 3600, "{audited}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_snapshot_then_deltas_and_resume_without_gap_or_duplicate() {
     let h = start().await;

@@ -923,7 +923,13 @@ fn resolve_requires_a_summary() {
     press_ch(&mut app, 'j');
     press_ch(&mut app, 'j');
     assert_eq!(press_ch(&mut app, 'R'), vec![]);
-    assert_eq!(text_dialog(&app).1, TextPurpose::Resolve("INC-11".into()));
+    // Its SLO still tickets: resolve anyway, letting it reopen.
+    assert_eq!(menu(&app).1[2], "resolve anyway (a new incident opens)");
+    assert_eq!(press_ch(&mut app, '3'), vec![]);
+    assert_eq!(
+        text_dialog(&app).1,
+        TextPurpose::Resolve("INC-11".into(), None)
+    );
     assert_eq!(enter(&mut app), vec![]);
     assert_eq!(
         text_dialog(&app).2.as_deref(),
@@ -937,6 +943,58 @@ fn resolve_requires_a_summary() {
         Method::Post,
         "/v1/incidents/INC-11/resolve",
         Some(json!({"summary": "rolled back to gpt-4o; p95 back under 6 s"})),
+    );
+}
+
+/// Resolving an incident whose SLO still burns says so first: it would
+/// reopen at the next tick. A number picks how long the burn may open no
+/// new incident (or none), then the summary is asked for.
+#[test]
+fn resolving_a_burning_incident_offers_to_suppress_the_reopen() {
+    let mut app = app();
+    press_ch(&mut app, '2');
+    press_ch(&mut app, 'j'); // INC-12: refund-completion pages
+    assert_eq!(press_ch(&mut app, 'R'), vec![]);
+    let (title, items, _) = menu(&app);
+    assert_eq!(
+        title,
+        "refund-completion/refund-bot/refund still burns (PAGE): resolving opens a new incident at once"
+    );
+    assert_eq!(
+        items,
+        [
+            "resolve; no new incident for 1h",
+            "resolve; no new incident for 4h",
+            "resolve anyway (a new incident opens)"
+        ]
+    );
+    assert_eq!(press_ch(&mut app, '1'), vec![]);
+    let Some(Dialog::Text { hint, .. }) = &app.dialog else {
+        panic!("{:?}", app.dialog);
+    };
+    assert_eq!(
+        hint[1],
+        "Its SLO opens no new incident for 1h (in the audit log)."
+    );
+    assert_eq!(
+        text_dialog(&app).1,
+        TextPurpose::Resolve("INC-12".into(), Some(3600))
+    );
+    type_text(&mut app, "issue_refund fixed upstream; burn draining");
+    let effects = enter(&mut app);
+    let request = only_send(&effects);
+    assert_request(
+        request,
+        Method::Post,
+        "/v1/incidents/INC-12/resolve",
+        Some(json!({
+            "summary": "issue_refund fixed upstream; burn draining",
+            "suppress_reopen_s": 3600
+        })),
+    );
+    assert_eq!(
+        app.pending[&request.id].label,
+        "resolve INC-12 (no new incident for 1h)"
     );
 }
 

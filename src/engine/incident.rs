@@ -52,6 +52,7 @@ impl Incident {
             runbook: Some(new.category.as_str().to_string()),
             controls: Vec::new(),
             steps: Vec::new(),
+            reopen_suppressed_until: None,
             timeline: vec![TimelineEntry {
                 at,
                 actor: actor.to_string(),

@@ -214,7 +214,25 @@ pub fn incident_action(
             incident
                 .resolve(&who.name, &req.summary, now)
                 .map_err(|e| conflict(e, &before))?;
-            ("incident.resolved", json!({"summary": req.summary}))
+            match req.suppress_reopen_s.filter(|_| incident.slo.is_some()) {
+                Some(s) => {
+                    let until = now + chrono::Duration::seconds(s as i64);
+                    incident.reopen_suppressed_until = Some(until);
+                    incident.note(
+                        &who.name,
+                        &format!(
+                            "new incidents for this SLO suppressed until {}",
+                            until.format("%H:%M:%SZ")
+                        ),
+                        now,
+                    );
+                    (
+                        "incident.resolved",
+                        json!({"summary": req.summary, "suppress_reopen_s": s, "reopen_suppressed_until": until}),
+                    )
+                }
+                None => ("incident.resolved", json!({"summary": req.summary})),
+            }
         }
     };
     let mut change = core.change();

@@ -144,13 +144,28 @@ impl NoteRequest {
 pub struct ResolveRequest {
     /// What happened and what fixed it.
     pub summary: String,
+    /// For an SLO incident whose SLO still burns: seconds during which the
+    /// burn opens no new incident (otherwise it reopens at the next tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress_reopen_s: Option<u64>,
 }
+
+/// The longest an SLO burn may be kept from opening a new incident: a day.
+pub const MAX_SUPPRESS_REOPEN_S: u64 = 86_400;
 
 impl ResolveRequest {
     /// Checks sizes and shapes.
     pub fn validate(&self) -> Result<(), DecodeError> {
         if self.summary.trim().is_empty() {
             return Err(DecodeError::invalid("summary", "must not be empty"));
+        }
+        if let Some(s) = self.suppress_reopen_s
+            && !(60..=MAX_SUPPRESS_REOPEN_S).contains(&s)
+        {
+            return Err(DecodeError::invalid(
+                "suppress_reopen_s",
+                format!("must be 60 to {MAX_SUPPRESS_REOPEN_S} seconds, not {s}"),
+            ));
         }
         validate::text("summary", &self.summary)
     }

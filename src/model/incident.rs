@@ -215,4 +215,8 @@ pub struct Incident {
     /// Runbook steps completed, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<super::runbook::StepRecord>,
+    /// Until when its SLO's burn opens no new incident (resolved while
+    /// the SLO still burned, with the reopen suppressed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopen_suppressed_until: Option<DateTime<Utc>>,
 }

@@ -158,6 +158,15 @@ impl Core {
         }
     }
 
+    /// Whether an operator resolved this series' incident with new ones
+    /// suppressed until a time still ahead.
+    fn reopen_suppressed(&self, series: &str, now: DateTime<Utc>) -> bool {
+        self.desk.incidents.values().any(|i| {
+            i.slo.as_deref() == Some(series)
+                && i.reopen_suppressed_until.is_some_and(|until| until > now)
+        })
+    }
+
     /// The open incident of an SLO series, taking a pending copy from
     /// `change` if it has one.
     fn open_incident_for_series(&self, series: &str, change: &Change) -> Option<Incident> {
@@ -190,6 +199,9 @@ impl Core {
                 AlertLevel::Ticket => Severity::Sev3,
                 AlertLevel::None => continue,
             };
+            if self.reopen_suppressed(&alert.series, now) {
+                continue;
+            }
             match self.open_incident_for_series(&alert.series, change) {
                 Some(mut i) => {
                     if severity < i.severity && i.escalate("hub", severity, now).is_ok() {

@@ -104,6 +104,12 @@ fn choose(item: MenuItem, agent: String, incident: Option<String>, ctx: &Ctx) ->
     };
     let form = |request: ControlRequest| vec![Do::Open(contain::form(request, ctx.data))];
     match item {
+        MenuItem::Resolve(suppress) => match incident {
+            Some(id) => vec![Do::Open(crate::tui::panes::incidents::resolve_entry(
+                &id, suppress,
+            ))],
+            None => Vec::new(),
+        },
         MenuItem::Severity(s) => match incident {
             Some(id) => vec![Do::Send(Op::Escalate(id, s))],
             None => Vec::new(),

@@ -39,6 +39,9 @@ pub enum MenuItem {
     Version(String),
     /// A severity to escalate to.
     Severity(Severity),
+    /// Resolve an incident whose SLO still burns, keeping the burn from
+    /// opening a new incident for so many seconds (none: it may reopen).
+    Resolve(Option<u64>),
 }
 
 /// What a text entry is for.
@@ -50,8 +53,9 @@ pub enum TextPurpose {
     Note(String),
     /// A note for the next shift.
     HandoffNote,
-    /// Summary to resolve an incident.
-    Resolve(String),
+    /// Summary to resolve an incident, and how long its SLO's burn may not
+    /// open a new one.
+    Resolve(String, Option<u64>),
     /// The typed confirmation of the fleet-wide pause.
     EmergencyStop,
     /// The `:` command line.

@@ -24,8 +24,8 @@ pub enum Op {
     Escalate(String, Severity),
     /// Note on an incident.
     Note(String, String),
-    /// Resolve with a summary.
-    Resolve(String, String),
+    /// Resolve with a summary, suppressing a reopen for so many seconds.
+    Resolve(String, String, Option<u64>),
     /// Apply a control.
     Control(ControlRequest),
     /// Lift a control.
@@ -70,10 +70,11 @@ impl Op {
                 },
             ),
             Self::Note(id, text) => Call::Note(id.clone(), NoteRequest { text: text.clone() }),
-            Self::Resolve(id, summary) => Call::Resolve(
+            Self::Resolve(id, summary, suppress_reopen_s) => Call::Resolve(
                 id.clone(),
                 ResolveRequest {
                     summary: summary.clone(),
+                    suppress_reopen_s: *suppress_reopen_s,
                 },
             ),
             Self::Control(request) => Call::Control(request.clone()),
@@ -103,7 +104,10 @@ impl Op {
             Self::Assign(id, who) => format!("assign {id} to {who}"),
             Self::Escalate(id, s) => format!("escalate {id} to {}", s.as_str()),
             Self::Note(id, _) => format!("note on {id}"),
-            Self::Resolve(id, _) => format!("resolve {id}"),
+            Self::Resolve(id, _, None) => format!("resolve {id}"),
+            Self::Resolve(id, _, Some(s)) => {
+                format!("resolve {id} (no new incident for {})", span(*s))
+            }
             Self::Control(c) => {
                 let target = c
                     .tool
@@ -117,5 +121,14 @@ impl Op {
             Self::RunStep(id, n) => format!("step {n} on {id}"),
             Self::HandoffNote(_) => "handoff note".to_string(),
         }
+    }
+}
+
+/// Seconds as an operator says them: `1h`, `4h`, `90m`.
+pub fn span(secs: u64) -> String {
+    match secs {
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

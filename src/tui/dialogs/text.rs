@@ -140,9 +140,11 @@ fn submit(purpose: &TextPurpose, text: &str, ctx: &Ctx) -> Result<Vec<Do>, Strin
         }
         TextPurpose::Note(id) => Op::Note(id.clone(), required("the note is empty")?),
         TextPurpose::HandoffNote => Op::HandoffNote(required("the note is empty")?),
-        TextPurpose::Resolve(id) => {
-            Op::Resolve(id.clone(), required("a summary is required to resolve")?)
-        }
+        TextPurpose::Resolve(id, suppress) => Op::Resolve(
+            id.clone(),
+            required("a summary is required to resolve")?,
+            *suppress,
+        ),
         TextPurpose::EmergencyStop => {
             if text != STOP_PHRASE {
                 return Err(format!("type {STOP_PHRASE} exactly to pause the fleet"));

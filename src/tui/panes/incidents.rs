@@ -59,11 +59,7 @@ impl Pane for Incidents {
                 vec![fit(&i.title, 70)],
                 TextPurpose::Note(i.id),
             ))],
-            Action::Resolve => vec![Do::Open(entry(
-                format!("Resolve {}", i.id),
-                vec!["What happened and what fixed it? A summary is required.".into()],
-                TextPurpose::Resolve(i.id),
-            ))],
+            Action::Resolve => resolve(&i, ctx),
             _ => Vec::new(),
         }
     }
@@ -122,6 +118,63 @@ impl Pane for Incidents {
 }
 
 /// The menu of severities above the incident's, or why there is none.
+/// Resolving: the summary entry, or first, when the incident's SLO still
+/// burns (it would reopen at the next tick), the choice of keeping the
+/// burn from opening a new incident for a while.
+fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
+    let burning = i
+        .slo
+        .as_deref()
+        .and_then(|s| ctx.data.slos.get(s))
+        .filter(|s| s.alert != crate::model::slo::AlertLevel::None);
+    match burning {
+        Some(s) => vec![Do::Open(Dialog::Menu {
+            title: format!(
+                "{} still burns ({}): resolving opens a new incident at once",
+                i.slo.as_deref().unwrap_or_default(),
+                s.alert.as_str().to_uppercase()
+            ),
+            items: vec![
+                (
+                    MenuItem::Resolve(Some(3_600)),
+                    "resolve; no new incident for 1h".into(),
+                    None,
+                ),
+                (
+                    MenuItem::Resolve(Some(4 * 3_600)),
+                    "resolve; no new incident for 4h".into(),
+                    None,
+                ),
+                (
+                    MenuItem::Resolve(None),
+                    "resolve anyway (a new incident opens)".into(),
+                    None,
+                ),
+            ],
+            selected: 0,
+            agent: i.agent.clone().unwrap_or_default(),
+            incident: Some(i.id.clone()),
+        })],
+        None => vec![Do::Open(resolve_entry(&i.id, None))],
+    }
+}
+
+/// The summary entry for resolving `id`, saying what is suppressed.
+pub fn resolve_entry(id: &str, suppress: Option<u64>) -> Dialog {
+    let mut hint = vec!["What happened and what fixed it? A summary is required.".to_string()];
+    if let Some(s) = suppress {
+        hint.push(format!(
+            "Its SLO opens no new incident for {} (in the audit log).",
+            crate::tui::dialogs::op::span(s)
+        ));
+    }
+    entry(
+        format!("Resolve {id}"),
+        hint,
+        TextPurpose::Resolve(id.to_string(), suppress),
+    )
+}
+
 fn escalate(i: &Incident) -> Vec<Do> {
     let higher: Vec<(MenuItem, String, Option<String>)> =
         [Severity::Sev1, Severity::Sev2, Severity::Sev3]
