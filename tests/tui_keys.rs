@@ -924,7 +924,7 @@ fn resolve_requires_a_summary() {
     press_ch(&mut app, 'j');
     assert_eq!(press_ch(&mut app, 'R'), vec![]);
     // Its SLO still tickets: resolve anyway, letting it reopen.
-    assert_eq!(menu(&app).1[2], "resolve anyway (a new incident opens)");
+    assert_eq!(menu(&app).1[2], "resolve anyway (it reopens at once)");
     assert_eq!(press_ch(&mut app, '3'), vec![]);
     assert_eq!(
         text_dialog(&app).1,
@@ -956,16 +956,13 @@ fn resolving_a_burning_incident_offers_to_suppress_the_reopen() {
     press_ch(&mut app, 'j'); // INC-12: refund-completion pages
     assert_eq!(press_ch(&mut app, 'R'), vec![]);
     let (title, items, _) = menu(&app);
-    assert_eq!(
-        title,
-        "refund-completion/refund-bot/refund still burns (PAGE): resolving opens a new incident at once"
-    );
+    assert_eq!(title, "Resolve INC-12? Its SLO still burns (PAGE)");
     assert_eq!(
         items,
         [
             "resolve; no new incident for 1h",
             "resolve; no new incident for 4h",
-            "resolve anyway (a new incident opens)"
+            "resolve anyway (it reopens at once)"
         ]
     );
     assert_eq!(press_ch(&mut app, '1'), vec![]);

@@ -130,8 +130,8 @@ fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
     match burning {
         Some(s) => vec![Do::Open(Dialog::Menu {
             title: format!(
-                "{} still burns ({}): resolving opens a new incident at once",
-                i.slo.as_deref().unwrap_or_default(),
+                "Resolve {}? Its SLO still burns ({})",
+                i.id,
                 s.alert.as_str().to_uppercase()
             ),
             items: vec![
@@ -147,7 +147,7 @@ fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
                 ),
                 (
                     MenuItem::Resolve(None),
-                    "resolve anyway (a new incident opens)".into(),
+                    "resolve anyway (it reopens at once)".into(),
                     None,
                 ),
             ],
