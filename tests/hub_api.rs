@@ -489,11 +489,10 @@ async fn a_control_for_an_incident_contains_it() {
     assert_eq!(state["incidents"][0]["controls"][0], "CTL-1");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fast_burn_opens_one_incident() {
-    let h = start().await;
-    let now = Utc::now();
-    let lines: Vec<String> = (0..60)
+/// A minute of refund-bot runs, four in five failed: its completion SLO
+/// pages.
+fn burning_runs(now: chrono::DateTime<Utc>) -> Vec<String> {
+    (0..60)
         .map(|i| {
             run_line(
                 "refund-bot",
@@ -502,7 +501,14 @@ async fn a_fast_burn_opens_one_incident() {
                 now - Span::seconds(60 - i),
             )
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_burn_opens_one_incident() {
+    let h = start().await;
+    let now = Utc::now();
+    let lines = burning_runs(now);
     let (_, body) = h.post_events("agent", lines.join("\n")).await;
     assert_eq!(body["accepted"], 60);
     let state = h
@@ -548,16 +554,7 @@ async fn a_fast_burn_opens_one_incident() {
 async fn resolving_while_burning_reopens_unless_suppressed() {
     let h = start().await;
     let now = Utc::now();
-    let lines: Vec<String> = (0..60)
-        .map(|i| {
-            run_line(
-                "refund-bot",
-                &format!("r{i}"),
-                if i % 5 == 0 { "success" } else { "failed" },
-                now - Span::seconds(60 - i),
-            )
-        })
-        .collect();
+    let lines = burning_runs(now);
     h.post_events("agent", lines.join("\n")).await;
     let series = "completion/refund-bot/refund";
     let open_for = |s: &serde_json::Value| -> Vec<String> {
