@@ -351,6 +351,7 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
         runbooks: Vec::new(),
         otlp: Default::default(),
         retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
+        notify: None,
     })
     .await
     .expect("hub starts")

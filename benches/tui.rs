@@ -1473,6 +1473,7 @@ impl Hub {
             runbooks: Vec::new(),
             otlp: Default::default(),
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
+            notify: None,
         })
         .await
         .expect("hub starts");

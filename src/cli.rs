@@ -193,6 +193,11 @@ pub struct ServeArgs {
     /// controls, notes and the audit log are kept whatever the window.
     #[arg(long, default_value = "30d")]
     pub retain_events: String,
+    /// Who is paged about what: receivers (PagerDuty, Slack, webhooks),
+    /// routes and escalation levels, in TOML (see docs/operations.md,
+    /// "Paging").
+    #[arg(long, env = "AGENTDECK_NOTIFY")]
+    pub notify: Option<PathBuf>,
 }
 
 /// Flags of the simulated fleet.

@@ -66,6 +66,7 @@ async fn start_tls_hub(pki: &Pki, db: &Path) -> RunningHub {
             runbooks: Vec::new(),
             otlp: Default::default(),
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
+            notify: None,
         },
         tls,
     )

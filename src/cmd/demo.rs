@@ -138,6 +138,7 @@ async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> 
         runbooks,
         otlp: Default::default(),
         retain_events: crate::hub::DEFAULT_RETAIN_EVENTS,
+        notify: None,
     })
     .await
     .map_err(|e| e.to_string())?;

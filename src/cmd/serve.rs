@@ -69,6 +69,10 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
     let runbooks = load_runbooks(args.runbooks.as_deref())?;
     let otlp = otlp_config(args)?;
     let retain_events = retention(&args.retain_events)?;
+    let notify = match &args.notify {
+        Some(p) => Some(crate::hub::notify::NotifyConfig::load(p)?),
+        None => None,
+    };
     Ok(HubConfig {
         listen,
         db,
@@ -80,6 +84,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         runbooks,
         otlp,
         retain_events,
+        notify,
     })
 }
 

@@ -3,7 +3,7 @@
 
 mod duration;
 
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 
 use std::path::PathBuf;
 

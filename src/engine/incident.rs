@@ -53,6 +53,8 @@ impl Incident {
             controls: Vec::new(),
             steps: Vec::new(),
             reopen_suppressed_until: None,
+            escalation_level: 0,
+            pages: Vec::new(),
             timeline: vec![TimelineEntry {
                 at,
                 actor: actor.to_string(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod inventory;
+pub mod notify;
 pub mod ops;
 pub mod policy;
 pub mod steps;
@@ -65,6 +66,8 @@ pub struct HubConfig {
     /// Journalled events older than this are dropped (incidents,
     /// approvals, controls, notes and the audit log are kept).
     pub retain_events: std::time::Duration,
+    /// Who is paged about what (`serve --notify`); `None` pages no one.
+    pub notify: Option<notify::NotifyConfig>,
 }
 
 /// How long journalled events are kept by default.
@@ -194,6 +197,18 @@ async fn start_serving(
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    let pager = match config.notify {
+        Some(notify) => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let wake = lock(&core).set_notify(
+                Arc::new(notify),
+                format!("{scheme}://{addr}"),
+                Utc::now(),
+            )?;
+            Some(tokio::spawn(notify::dispatch::run(core.clone(), wake)))
+        }
+        None => None,
+    };
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
@@ -225,6 +240,9 @@ async fn start_serving(
         }
         ticker.abort();
         deliveries.abort();
+        if let Some(p) = pager {
+            p.abort();
+        }
     });
     Ok(RunningHub {
         addr,

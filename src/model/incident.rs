@@ -219,4 +219,77 @@ pub struct Incident {
     /// the SLO still burned, with the reopen suppressed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reopen_suppressed_until: Option<DateTime<Utc>>,
+    /// The escalation levels paged because nobody acknowledged it (0:
+    /// none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub escalation_level: u32,
+    /// Who was notified about it and whether it reached them, newest
+    /// last (at most [`MAX_PAGES`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<Page>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Notifications kept on an incident.
+pub const MAX_PAGES: usize = 8;
+
+/// Where a notification about an incident is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageState {
+    /// Waiting for its group window.
+    Queued,
+    /// Accepted by the receiver.
+    Delivered,
+    /// The receiver refuses or cannot be reached; retried.
+    Failing,
+    /// Given up.
+    Failed,
+}
+
+/// One notification about an incident: `paged payments-pd 03:12,
+/// delivered` or `failing: 503 since 03:12`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// The receiver's name.
+    pub receiver: String,
+    /// The event, e.g. `incident.opened`.
+    pub event: String,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+    /// Where it is.
+    pub state: PageState,
+    /// When it got there (delivered at, failing since).
+    pub at: DateTime<Utc>,
+    /// Why it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Incident {
+    /// Records a notification's new state, replacing the entry of the
+    /// same receiver and event; keeps the newest [`MAX_PAGES`].
+    pub fn set_page(&mut self, page: Page) {
+        match self
+            .pages
+            .iter_mut()
+            .find(|p| p.receiver == page.receiver && p.event == page.event)
+        {
+            // A failing page keeps the time it started failing.
+            Some(p) if p.state == PageState::Failing && page.state == PageState::Failing => {
+                p.error = page.error;
+            }
+            Some(p) => *p = page,
+            None => {
+                if self.pages.len() >= MAX_PAGES {
+                    self.pages.remove(0);
+                }
+                self.pages.push(page);
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod receiver;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +66,8 @@ pub struct Options {
     pub otlp: agentdeck::hub::OtlpConfig,
     /// How long journalled events are kept.
     pub retain_events: std::time::Duration,
+    /// Who is paged (default: no one).
+    pub notify: Option<agentdeck::hub::notify::NotifyConfig>,
 }
 
 impl Default for Options {
@@ -78,6 +81,7 @@ impl Default for Options {
             runbooks: Vec::new(),
             otlp: Default::default(),
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
+            notify: None,
         }
     }
 }
@@ -104,6 +108,7 @@ pub async fn start_with(options: Options) -> TestHub {
         runbooks: options.runbooks,
         otlp: options.otlp,
         retain_events: options.retain_events,
+        notify: options.notify,
     })
     .await
     .unwrap();

@@ -12,6 +12,7 @@
 
 mod change;
 mod desk;
+mod notices;
 mod outbox;
 mod presence;
 mod publisher;
@@ -40,6 +41,7 @@ use super::store::{Batch, Block, CallbackRow, Store, StoreError};
 
 pub use change::{CallbackJob, Change, approval_callback};
 pub use desk::{Desk, by_id_number};
+pub use notices::{FOLLOW_UP, Notifier, Outgoing};
 pub use publisher::{Frame, Publisher, SEQ_RESERVATION, StreamLimits};
 pub use recent::RECENT_EVENT_IDS;
 
@@ -92,6 +94,8 @@ pub struct Core {
     pub(crate) callback_tally: HashMap<(String, String), (u64, u64)>,
     /// OTLP spans waiting for the rest of their trace.
     traces: traces::Traces,
+    /// Notifications, when `serve --notify` configured them.
+    notifier: Option<Notifier>,
 }
 
 fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
@@ -155,6 +159,7 @@ impl Core {
             profiles: loaded.profiles.into_iter().collect(),
             callback_tally: HashMap::new(),
             traces: traces::Traces::default(),
+            notifier: None,
         };
         core.set_otlp(
             crate::ingest::otlp::TraceLimits::default(),
@@ -277,6 +282,8 @@ impl Core {
         if change.is_empty() {
             return Ok(());
         }
+        let now = change.batch.audit.last().map_or_else(Utc::now, |e| e.ts);
+        self.queue_notices(&mut change, now);
         let deltas = (change.batch.incidents.len()
             + change.batch.approvals.len()
             + change.batch.controls.len()
@@ -289,6 +296,7 @@ impl Core {
         self.audit_head = change.head;
         let batch = change.batch;
         self.desk.advance_counters(&batch.meta);
+        self.notices_stored(&batch.notices);
         for c in &batch.callbacks {
             self.callbacks.insert(c.agent.clone(), c.clone());
         }

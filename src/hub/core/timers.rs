@@ -78,6 +78,7 @@ impl Core {
                 change.control(c);
             }
         }
+        self.notify_tick(now, &mut change);
         // SLO statuses are reads: operators keep seeing them move while
         // storage refuses the tick's writes (retried on the next tick).
         let stored = self.commit(change);

@@ -8,10 +8,12 @@
 mod backup;
 mod journal;
 mod maintenance;
+mod notices;
 
 pub use backup::{BackedUp, backup};
 pub use journal::{Block, Compacted, MAX_BLOCK_BYTES, SMALL_BLOCK_EVENTS};
 pub use maintenance::{Maintenance, Upkeep, WAL_RESTART_BYTES};
+pub use notices::{NoticeRow, NoticeState};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,7 @@ CREATE TABLE otlp_waiting (sender TEXT NOT NULL, trace_id TEXT NOT NULL, first_s
 CREATE TABLE journal (id INTEGER PRIMARY KEY, oldest_ts INTEGER NOT NULL, newest_ts INTEGER NOT NULL, events INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX journal_newest_ts ON journal (newest_ts);
 "#,
+    notices::MIGRATION,
 ];
 
 /// Spans of one trace waiting for the rest of it (see
@@ -164,6 +167,8 @@ pub struct Batch {
     pub traces_waiting: Vec<WaitingTraceRow>,
     /// Traces no longer waiting: (sender, trace id).
     pub traces_released: Vec<(String, String)>,
+    /// Notifications, new or updated.
+    pub notices: Vec<NoticeRow>,
 }
 
 impl Batch {
@@ -181,6 +186,7 @@ impl Batch {
             && self.profiles.is_empty()
             && self.traces_waiting.is_empty()
             && self.traces_released.is_empty()
+            && self.notices.is_empty()
     }
 }
 
@@ -384,6 +390,7 @@ impl Store {
         write_objects(&tx, batch)?;
         write_audit(&tx, batch)?;
         write_records(&tx, batch)?;
+        notices::write(&tx, &batch.notices)?;
         tx.commit()?;
         Ok(())
     }
