@@ -2057,3 +2057,59 @@ fn f_cycles_the_agents_filter_through_the_findings() {
     enter(&mut app);
     assert_eq!(shown(&app), ["refund-bot"]);
 }
+
+#[test]
+fn the_incident_detail_shows_who_was_paged_and_what_fails() {
+    use agentdeck::model::incident::{Page, PageState};
+    let mut app = app();
+    let mut i = snapshot()
+        .incidents
+        .into_iter()
+        .find(|i| i.id == "INC-14")
+        .unwrap();
+    let page = |receiver: &str, state, error: Option<&str>| Page {
+        receiver: receiver.into(),
+        event: "incident.opened".into(),
+        queued_at: at("2026-11-21T03:12:05Z"),
+        state,
+        at: at("2026-11-21T03:12:07Z"),
+        error: error.map(str::to_string),
+    };
+    i.pages = vec![
+        page("payments-pd", PageState::Delivered, None),
+        page(
+            "ops-slack",
+            PageState::Failing,
+            Some("HTTP 503 Service Unavailable"),
+        ),
+    ];
+    delta(&mut app, 1900, Delta::Incident(Box::new(i)));
+    press_ch(&mut app, '2');
+    let text = buffer_text(&render(&app, &Theme::dark(), 160, 48));
+    assert!(
+        text.contains("paged payments-pd 03:12, delivered 03:12"),
+        "{text}"
+    );
+    assert!(
+        text.contains("paged ops-slack 03:12, failing: HTTP 503 Service"),
+        "{text}"
+    );
+    assert!(text.contains("since 03:12"), "wrapped, not cut: {text}");
+}
+
+#[test]
+fn the_command_line_opens_the_incident_a_page_names() {
+    let mut app = app();
+    press_ch(&mut app, ':');
+    type_text(&mut app, "incident inc-12");
+    enter(&mut app);
+    assert_eq!(app.screen, Screen::Incidents);
+    assert_eq!(app.selected(Screen::Incidents).as_deref(), Some("INC-12"));
+    press_ch(&mut app, ':');
+    type_text(&mut app, "incident INC-999");
+    enter(&mut app);
+    assert!(
+        matches!(app.dialog, Some(Dialog::Text { .. })),
+        "the error stays in the dialog"
+    );
+}

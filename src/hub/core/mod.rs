@@ -430,5 +430,9 @@ impl Core {
         if let Err(e) = self.store.prune_idempotency(now.timestamp() - 86_400) {
             tracing::warn!(error = %e, "could not prune idempotency records");
         }
+        let month_ms = 30 * 86_400 * 1000;
+        if let Err(e) = self.store.prune_notices(now.timestamp_millis() - month_ms) {
+            tracing::warn!(error = %e, "could not prune finished notifications");
+        }
     }
 }

@@ -455,6 +455,25 @@ receivers = ["ops-slack"]
     }
 
     #[test]
+    fn the_example_in_operations_md_parses() {
+        let doc = include_str!("../../../docs/operations.md");
+        let paging = &doc[doc.find("## Paging").unwrap()..];
+        let start = paging.find("```toml\n").unwrap() + "```toml\n".len();
+        let text = &paging[start..start + paging[start..].find("```").unwrap()];
+        let env = |name: &str| Some(format!("https://secrets.test/{name}"));
+        let c = NotifyConfig::parse("operations.md", text, &env).unwrap();
+        assert_eq!(c.receivers.len(), 4);
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.escalation.len(), 2);
+        assert_eq!(c.routes[1].min_wait, Duration::from_secs(300));
+        assert_eq!(
+            c.receiver("ops-slack").unwrap().url,
+            "https://secrets.test/SLACK_OPS_WEBHOOK"
+        );
+        assert!(c.contact("pagerduty:payments").is_some());
+    }
+
+    #[test]
     fn agent_patterns() {
         assert!(glob("refund-*", "refund-bot"));
         assert!(glob("*", "anything"));

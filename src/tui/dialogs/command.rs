@@ -1,5 +1,6 @@
 //! The `:` command line: screen names (or their first three letters, or
-//! their number), `agent NAME`, `help` and `q`, with completion.
+//! their number), `agent NAME`, `incident ID`, `approval ID` (the links
+//! pages carry), `help` and `q`, with completion.
 
 use super::super::app::Effect;
 use super::super::ctx::{Ctx, Do};
@@ -14,6 +15,8 @@ fn commands(ctx: &Ctx) -> Vec<String> {
         .collect();
     c.extend(["help", "quit", "q"].map(String::from));
     c.extend(ctx.data.agents.keys().map(|a| format!("agent {a}")));
+    c.extend(ctx.data.incidents.keys().map(|i| format!("incident {i}")));
+    c.extend(ctx.data.approvals.keys().map(|a| format!("approval {a}")));
     c
 }
 
@@ -50,6 +53,24 @@ pub fn run(ctx: &Ctx, text: &str) -> Result<Vec<Do>, String> {
             Do::Select(Screen::Agents, name.to_string()),
         ]);
     }
+    if let Some(screen) = match verb {
+        "incident" => Some(Screen::Incidents),
+        "approval" => Some(Screen::Approvals),
+        _ => None,
+    } {
+        let id = words
+            .next()
+            .ok_or(format!("usage: {verb} ID"))?
+            .to_ascii_uppercase();
+        let known = match screen {
+            Screen::Incidents => ctx.data.incidents.contains_key(&id),
+            _ => ctx.data.approvals.contains_key(&id),
+        };
+        if !known {
+            return Err(format!("no {verb} {id:?} on this hub"));
+        }
+        return Ok(vec![Do::Show(screen), Do::Select(screen, id)]);
+    }
     if let Some(s) = Screen::ALL
         .iter()
         .find(|s| s.command() == verb || s.command().starts_with(verb) && verb.len() >= 3)
@@ -65,7 +86,7 @@ pub fn run(ctx: &Ctx, text: &str) -> Result<Vec<Do>, String> {
         "q" | "quit" => Ok(vec![Do::Effect(Effect::Quit)]),
         "help" => Ok(vec![Do::Open(Dialog::Help { scroll: 0 })]),
         other => Err(format!(
-            "unknown command {other:?} (overview, incidents, approvals, controls, agents, runbook, handoff, agent NAME, help, q)"
+            "unknown command {other:?} (overview, incidents, approvals, controls, agents, runbook, handoff, agent NAME, incident ID, approval ID, help, q)"
         )),
     }
 }

@@ -259,6 +259,57 @@ fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, i: Optio
     );
 }
 
+/// Who was paged and whether it reached them: the latest notification per
+/// receiver, `paged payments-pd 03:12, delivered` or `failing: HTTP 503
+/// since 03:12`.
+fn pages(theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static>> {
+    use crate::model::incident::PageState;
+    let mut latest: Vec<&crate::model::incident::Page> = Vec::new();
+    for p in &i.pages {
+        match latest.iter_mut().find(|l| l.receiver == p.receiver) {
+            Some(l) => *l = p,
+            None => latest.push(p),
+        }
+    }
+    let mut lines = Vec::new();
+    for p in latest {
+        let (text, style) = match p.state {
+            PageState::Queued => ("queued".to_string(), theme.muted()),
+            PageState::Delivered => (format!("delivered {}", p.at.format("%H:%M")), theme.ok()),
+            PageState::Failing => (
+                format!(
+                    "failing: {} since {}",
+                    p.error.as_deref().unwrap_or("no answer"),
+                    p.at.format("%H:%M")
+                ),
+                theme.critical(),
+            ),
+            PageState::Failed => (
+                format!("gave up: {}", p.error.as_deref().unwrap_or("no answer")),
+                theme.critical(),
+            ),
+        };
+        let head = format!("{} {}, ", fit(&p.receiver, 24), p.queued_at.format("%H:%M"));
+        let indent = "paged ".len() + head.chars().count();
+        // The reason a page fails matters most: wrapped, never cut.
+        let text = wrap(&text, w.saturating_sub(indent).max(16), 3);
+        for (n, part) in text.into_iter().enumerate() {
+            let lead = if n == 0 {
+                vec![
+                    Span::styled("paged ", theme.muted()),
+                    Span::styled(head.clone(), theme.accent()),
+                ]
+            } else {
+                vec![Span::raw(" ".repeat(indent))]
+            };
+            let mut spans = lead;
+            spans.push(Span::styled(part, style));
+            lines.push(Line::from(spans));
+        }
+    }
+    lines
+}
+
 /// The incident's fields, links and viewers, down to the timeline heading.
 fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static>> {
     // The whole title (the list cuts it), over up to four lines.
@@ -317,6 +368,7 @@ fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static
             Span::raw(fit(&linked.join(", "), w)),
         ]));
     }
+    lines.extend(pages(theme, i, w));
     let viewers = ctx.data.viewers(&i.id, ctx.me());
     if !viewers.is_empty() {
         lines.push(Line::from(Span::styled(
