@@ -94,6 +94,7 @@ const JSON_KINDS: &[&str] = &[
     "agent-approvals",
     "agent-changes",
     "step-request",
+    "alertmanager-payload",
 ];
 
 /// Kinds checked in blocks of other languages.
@@ -524,6 +525,13 @@ impl Report {
             }
             "slo-status" => check_status(&parse(body)?),
             "incident" => check_incident(&parse(body)?),
+            "alertmanager-payload" => {
+                let alerts = agentdeck::ingest::alertmanager::check(parse(body)?)?;
+                ensure(
+                    alerts.iter().any(|a| a.firing) && alerts.iter().any(|a| !a.firing),
+                    || "the example should show a firing and a resolved alert".into(),
+                )
+            }
             "approval" => self.approval(parse(body)?),
             "control" => check_control(&parse(body)?),
             "agent-controls" => {

@@ -47,6 +47,7 @@ const COLUMNS: &[&str] = &[
     "responder",
     "approver",
     "lead",
+    "alerts",
 ];
 
 /// The router's endpoints, as `router()` in `src/hub/http/mod.rs` declares
@@ -83,6 +84,7 @@ const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/runbooks"),
     ("GET", "/v1/handoff"),
     ("POST", "/v1/handoff/notes"),
+    ("POST", "/v1/alerts/alertmanager"),
 ];
 
 /// How a request is made for each row of the table. The key is the row's
@@ -117,6 +119,7 @@ enum Probe {
     Runbooks,
     Handoff,
     HandoffNote,
+    Alertmanager,
 }
 
 const PROBES: &[(&str, Probe)] = &[
@@ -133,6 +136,7 @@ const PROBES: &[(&str, Probe)] = &[
     ("GET /v1/runbooks", Probe::Runbooks),
     ("GET /v1/handoff", Probe::Handoff),
     ("POST /v1/handoff/notes", Probe::HandoffNote),
+    ("POST /v1/alerts/alertmanager", Probe::Alertmanager),
     ("POST /v1/presence", Probe::Presence),
     ("POST /v1/approvals/{id}/decision", Probe::Decide),
     ("POST /v1/incidents", Probe::OpenIncident),
@@ -289,6 +293,11 @@ const CALLERS: &[Caller] = &[
         name: "lead",
         column: "lead",
         auth: Auth::Token("lead"),
+    },
+    Caller {
+        name: "alerts",
+        column: "alerts",
+        auth: Auth::Token("alerts"),
     },
 ];
 
@@ -873,6 +882,16 @@ impl Ctx {
             Probe::Runbooks => {
                 self.send(self.request(Method::GET, "/v1/runbooks", caller))
                     .await
+            }
+            Probe::Alertmanager => {
+                // A fresh fingerprint, so every allowed call opens one.
+                let fingerprint = format!("{:016x}", self.seq.fetch_add(1, Ordering::Relaxed));
+                self.send(self.action(Method::POST, "/v1/alerts/alertmanager", caller).json(&json!({
+                    "version": "4",
+                    "status": "firing",
+                    "alerts": [{"status": "firing", "labels": {"alertname": "RoleMatrix"}, "fingerprint": fingerprint}],
+                })))
+                .await
             }
             Probe::RunStep => {
                 // A fresh tool_failure incident: its runbook (the shipped

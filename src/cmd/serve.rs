@@ -263,7 +263,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
 pub fn token_new(name: &str, role: &str, json: bool) -> ExitCode {
     let Some(role) = Role::parse(role) else {
         return fail(format!(
-            "--role {role:?} is not one of agent, viewer, responder, approver, lead"
+            "--role {role:?} is not one of agent, viewer, responder, approver, lead, alerts"
         ));
     };
     if let Err(e) = crate::model::validate::id("name", name) {

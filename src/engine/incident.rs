@@ -55,6 +55,7 @@ impl Incident {
             reopen_suppressed_until: None,
             escalation_level: 0,
             pages: Vec::new(),
+            external: None,
             timeline: vec![TimelineEntry {
                 at,
                 actor: actor.to_string(),

@@ -1,6 +1,7 @@
 //! The hub (`agentdeck serve`): ingest, live stream, actions, storage,
 //! audit and signed callbacks, on axum and SQLite.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod body;

@@ -145,6 +145,25 @@ pub enum IncidentSource {
     Agent,
     /// An operator opened it by hand.
     Operator,
+    /// A Prometheus Alertmanager alert (`POST /v1/alerts/alertmanager`).
+    Alertmanager,
+}
+
+/// The outside alert an incident stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAlert {
+    /// Alertmanager's fingerprint: repeats update this incident.
+    pub fingerprint: String,
+    /// The alert's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its annotations (`summary`, `description`, `runbook_url`, …).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The link back to Prometheus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
 }
 
 /// One line of an incident's history.
@@ -227,6 +246,9 @@ pub struct Incident {
     /// last (at most [`MAX_PAGES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<Page>,
+    /// The Alertmanager alert it stands for, if it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalAlert>,
 }
 
 fn is_zero(n: &u32) -> bool {

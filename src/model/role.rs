@@ -16,16 +16,20 @@ pub enum Role {
     Approver,
     /// Everything, plus handoff notes and lifting others' controls.
     Lead,
+    /// A monitoring system (Prometheus Alertmanager): posts alerts, nothing
+    /// else.
+    Alerts,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Self::Agent,
         Self::Viewer,
         Self::Responder,
         Self::Approver,
         Self::Lead,
+        Self::Alerts,
     ];
 
     /// The wire name.
@@ -36,6 +40,7 @@ impl Role {
             Self::Responder => "responder",
             Self::Approver => "approver",
             Self::Lead => "lead",
+            Self::Alerts => "alerts",
         }
     }
 
@@ -44,9 +49,10 @@ impl Role {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// True for the roles of people (every role but `agent`).
+    /// True for the roles of people (every role but `agent` and
+    /// `alerts`).
     pub fn is_operator(self) -> bool {
-        self != Self::Agent
+        !matches!(self, Self::Agent | Self::Alerts)
     }
 }
 
@@ -77,11 +83,13 @@ pub enum Permission {
     /// Register an agent, its callback and read its controls (an agent for
     /// itself, a lead for any).
     ActForAgent,
+    /// Post alerts from a monitoring system (Alertmanager's webhook).
+    PostAlerts,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Self::Ingest,
         Self::Read,
         Self::Decide,
@@ -91,6 +99,7 @@ impl Permission {
         Self::ContainFleet,
         Self::HandoffNote,
         Self::ActForAgent,
+        Self::PostAlerts,
     ];
 
     /// The roles that hold it.
@@ -103,6 +112,7 @@ impl Permission {
             Self::Respond | Self::RunStep | Self::Contain => &[Responder, Lead],
             Self::ContainFleet | Self::HandoffNote => &[Lead],
             Self::ActForAgent => &[Agent, Lead],
+            Self::PostAlerts => &[Alerts, Lead],
         }
     }
 
@@ -123,6 +133,7 @@ impl Permission {
             Self::ContainFleet => "containing the whole fleet",
             Self::HandoffNote => "writing handoff notes",
             Self::ActForAgent => "acting for an agent",
+            Self::PostAlerts => "posting alerts",
         }
     }
 

@@ -97,3 +97,22 @@ fn no_controls(field: &str, value: &str) -> Result<(), DecodeError> {
     }
     Ok(())
 }
+
+/// Makes outside text one safe line: control characters (line breaks,
+/// escape sequences) become spaces, and it is cut at `max` bytes on a
+/// character boundary, with `…` when cut.
+pub fn clean_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() > max {
+        let mut cut = max.saturating_sub('…'.len_utf8());
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}

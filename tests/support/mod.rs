@@ -26,7 +26,8 @@ pub struct TestHub {
 }
 
 /// Tokens by name: `agent` (speaks for every agent), `bot` (speaks for
-/// refund-bot only), `viewer`, `responder`, `approver`, `approver2`, `lead`.
+/// refund-bot only), `viewer`, `responder`, `approver`, `approver2`, `lead`,
+/// `alerts` (Alertmanager).
 pub fn token_store() -> (TokenStore, HashMap<&'static str, String>) {
     let mut store = TokenStore::default();
     let mut tokens = HashMap::new();
@@ -37,6 +38,7 @@ pub fn token_store() -> (TokenStore, HashMap<&'static str, String>) {
         ("approver", Role::Approver),
         ("approver2", Role::Approver),
         ("lead", Role::Lead),
+        ("alerts", Role::Alerts),
     ] {
         let token = format!("adk_test_{name}");
         store.add_token(&token, name, role).unwrap();

@@ -141,6 +141,8 @@ needs! {
     LiftingControls => Contain, "lifting controls";
     /// Writing shift-handoff notes.
     WritingHandoffNotes => HandoffNote, "writing handoff notes";
+    /// A monitoring system posting alerts.
+    PostingAlerts => PostAlerts, "posting alerts";
 }
 
 /// The longest `Idempotency-Key` accepted.

@@ -4,6 +4,7 @@
 //! (`ops`, `intake`, `inventory`, `handoff`).
 
 pub mod agents;
+pub mod alerts;
 pub mod approvals;
 pub mod controls;
 pub mod extract;
@@ -172,6 +173,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(api::CONTROL.template(), delete(controls::lift))
         .route(api::HANDOFF.template(), get(handoff::summary))
         .route(api::HANDOFF_NOTES.template(), post(handoff::note))
+        .route(api::ALERTMANAGER.template(), post(alerts::alertmanager))
         .route(api::AGENTS.template(), get(a::list))
         .route(api::AGENT.template(), get(a::one).put(a::register))
         .route(api::AGENT_DETAIL.template(), get(a::detail))

@@ -51,23 +51,9 @@ pub fn pd_severity(n: &Notice) -> &'static str {
     }
 }
 
-/// One line of text from an agent or an operator, safe for any receiver:
-/// control characters become spaces, and it is cut at `max` bytes on a
-/// character boundary.
+/// One line of text from an agent or an operator, safe for any receiver.
 pub fn clean(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if out.len() > max {
-        let mut cut = max.saturating_sub('…'.len_utf8());
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
+    crate::model::validate::clean_line(text, max)
 }
 
 /// The one-line summary of a group: the first notice's, and how many more.
