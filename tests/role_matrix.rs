@@ -54,6 +54,7 @@ const COLUMNS: &[&str] = &[
 /// them. Checked against that source, and against the table both ways.
 const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/healthz"),
+    ("GET", "/metrics"),
     ("POST", "/v1/events"),
     ("POST", "/v1/traces"),
     ("POST", "/v1/logs"),
@@ -120,6 +121,7 @@ enum Probe {
     Handoff,
     HandoffNote,
     Alertmanager,
+    Metrics,
 }
 
 const PROBES: &[(&str, Probe)] = &[
@@ -137,6 +139,7 @@ const PROBES: &[(&str, Probe)] = &[
     ("GET /v1/handoff", Probe::Handoff),
     ("POST /v1/handoff/notes", Probe::HandoffNote),
     ("POST /v1/alerts/alertmanager", Probe::Alertmanager),
+    ("GET /metrics", Probe::Metrics),
     ("POST /v1/presence", Probe::Presence),
     ("POST /v1/approvals/{id}/decision", Probe::Decide),
     ("POST /v1/incidents", Probe::OpenIncident),
@@ -881,6 +884,10 @@ impl Ctx {
             }
             Probe::Runbooks => {
                 self.send(self.request(Method::GET, "/v1/runbooks", caller))
+                    .await
+            }
+            Probe::Metrics => {
+                self.send(self.request(Method::GET, "/metrics", caller))
                     .await
             }
             Probe::Alertmanager => {

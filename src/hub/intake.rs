@@ -78,6 +78,7 @@ impl EventBatch {
             mut rejected,
             packed,
         } = self;
+        core.metrics.rejected("invalid", rejected.len() as u64);
         let change = core.change();
         let outcome = core.ingest_packed(events, packed, change, now)?;
         for (i, reason) in outcome.refused {
@@ -182,6 +183,7 @@ impl TraceBatch {
             ignored_spans,
             late_spans,
         } = self;
+        core.metrics.rejected("invalid", rejected_spans);
         let outcome = core.ingest_in(events, change, now)?;
         for (i, e) in outcome.refused {
             // Runs of other exports' expired traces count no spans here.

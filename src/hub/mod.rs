@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod inventory;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod policy;

@@ -123,6 +123,16 @@ impl Outcome {
             _ => return None,
         })
     }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Escalated => "escalated",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+        }
+    }
 }
 
 /// A finished run.

@@ -96,6 +96,8 @@ pub struct Core {
     traces: traces::Traces,
     /// Notifications, when `serve --notify` configured them.
     notifier: Option<Notifier>,
+    /// What `/metrics` counts as it happens.
+    pub(crate) metrics: std::sync::Arc<super::metrics::HubMetrics>,
 }
 
 fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
@@ -160,6 +162,7 @@ impl Core {
             callback_tally: HashMap::new(),
             traces: traces::Traces::default(),
             notifier: None,
+            metrics: Default::default(),
         };
         core.set_otlp(
             crate::ingest::otlp::TraceLimits::default(),
@@ -306,6 +309,16 @@ impl Core {
             self.desk.incidents.insert(i.id.clone(), i);
         }
         for a in batch.approvals {
+            let was_pending = self
+                .desk
+                .approvals
+                .get(&a.id)
+                .is_some_and(|old| old.state == crate::model::approval::ApprovalState::Pending);
+            if was_pending && a.state != crate::model::approval::ApprovalState::Pending {
+                let at = a.closed_at.unwrap_or_else(Utc::now);
+                self.metrics
+                    .decided_after((at - a.requested_at).num_milliseconds() as f64 / 1000.0);
+            }
             self.publisher
                 .publish(&Delta::Approval(Box::new(a.clone())));
             self.desk
@@ -412,6 +425,9 @@ impl Core {
         for fp in new_ids {
             self.recent_ids.insert(fp);
         }
+        self.metrics.record_events(&accepted);
+        self.metrics.rejected("duplicate", outcome.duplicates);
+        self.metrics.rejected("limit", outcome.refused.len() as u64);
         for env in &accepted {
             // Checked above; a refusal here would only mean a limit was
             // reached by an earlier event of the same batch.

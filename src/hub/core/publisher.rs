@@ -59,6 +59,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Streams attached now.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// A publisher whose next id follows `reserved`, everything reserved
     /// before a restart (those ids may have been seen by clients).
     pub fn new(reserved: u64, limits: StreamLimits) -> Self {

@@ -13,6 +13,25 @@ use crate::model::stream::Snapshot;
 use super::{Core, Frame, by_id_number};
 
 impl Core {
+    /// The SLO statuses last published.
+    pub fn published_slos(&self) -> impl Iterator<Item = &SloStatus> {
+        self.sent_slo.values()
+    }
+
+    /// Controls in force, as a snapshot lists them.
+    pub fn snapshot_controls(&self, _now: DateTime<Utc>) -> usize {
+        self.desk
+            .controls
+            .values()
+            .filter(|c| c.state == ControlState::Active)
+            .count()
+    }
+
+    /// Live streams attached.
+    pub fn stream_clients(&self) -> usize {
+        self.publisher.subscribers()
+    }
+
     /// The whole shared state as one snapshot.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Snapshot {
         let mut incidents: Vec<Incident> = self

@@ -117,6 +117,8 @@ needs! {
     ReadingStream => Read, "reading the stream";
     /// Reading the audit log.
     ReadingAudit => Read, "reading the audit log";
+    /// Scraping metrics (Prometheus sends a viewer's bearer token).
+    ReadingMetrics => Read, "reading metrics";
     /// Reading runbooks.
     ReadingRunbooks => Read, "reading runbooks";
     /// Sharing what an operator looks at.

@@ -155,6 +155,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     use agents as a;
     Router::new()
         .route(api::HEALTHZ.template(), get(reads::healthz))
+        .route(api::METRICS.template(), get(reads::metrics))
         .route(api::EVENTS.template(), post(ingest::events))
         .route(api::TRACES.template(), post(ingest::traces))
         .route(api::LOGS.template(), post(ingest::logs))

@@ -19,9 +19,28 @@ use super::extract::{
     Allowed, Caller, Command, ReadingAudit, ReadingRunbooks, ReadingState, SharingPresence,
 };
 
-/// `200 ok`; `200 degraded: …` while storage refuses writes (reads are
-/// still served, so a load balancer should keep sending them); `503` when
-/// the database is gone.
+/// `GET /metrics`: the Prometheus text exposition format.
+pub async fn metrics(
+    State(hub): State<AppState>,
+    Allowed(_, _): Allowed<super::extract::ReadingMetrics>,
+) -> Result<Response, ApiError> {
+    let text = hub
+        .with_core(|core| core.prometheus_text(chrono::Utc::now()))
+        .await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::hub::metrics::scrape::CONTENT_TYPE,
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `GET /healthz`: `200 ok`; `200 degraded: …` while storage refuses
+/// writes (reads are still served, so a load balancer should keep sending
+/// them); `503` when the database is gone.
 pub async fn healthz(State(hub): State<AppState>) -> Response {
     let health = hub
         .with_core(|core| {

@@ -331,6 +331,13 @@ impl Store {
         Ok(())
     }
 
+    /// The database's size in bytes (pages in use times the page size).
+    pub fn database_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok((pages.max(0) as u64) * (size.max(0) as u64))
+    }
+
     /// Since when writes fail and why (the message a refused request gets),
     /// or none while they succeed.
     pub fn write_failure(&self) -> Option<&(DateTime<Utc>, String)> {

@@ -223,6 +223,14 @@ impl Core {
                 }
                 updated.push(row);
             }
+            if o.body.is_some() {
+                let outcome = match (&result, updated[0].state) {
+                    (Ok(()), _) => "delivered",
+                    (Err(_), NoticeState::Failed) => "given_up",
+                    (Err(_), _) => "failed",
+                };
+                self.metrics.delivery(&o.receiver, outcome);
+            }
             let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
             let events: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
             let audit = match (&result, updated[0].state) {

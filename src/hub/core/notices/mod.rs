@@ -179,8 +179,25 @@ impl Core {
             n.take_row(row);
         }
         let wake = n.wake();
+        for r in &n.config.receivers {
+            self.metrics.receiver(&r.name);
+        }
         self.notifier = Some(n);
         Ok(wake)
+    }
+
+    /// Notifications not yet finished, by receiver (sorted).
+    pub fn notices_pending(&self) -> Vec<(String, usize)> {
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        if let Some(n) = &self.notifier {
+            for r in &n.config.receivers {
+                by.insert(r.name.clone(), 0);
+            }
+            for row in n.pending.values() {
+                *by.entry(row.receiver.clone()).or_default() += 1;
+            }
+        }
+        by.into_iter().collect()
     }
 
     /// The notification settings in force, if any.
