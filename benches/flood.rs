@@ -352,6 +352,7 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
         otlp: Default::default(),
         retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         notify: None,
+        sources: None,
     })
     .await
     .expect("hub starts")

@@ -1474,6 +1474,7 @@ impl Hub {
             otlp: Default::default(),
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
             notify: None,
+            sources: None,
         })
         .await
         .expect("hub starts");

@@ -37,6 +37,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Print a shift handoff summary as Markdown.
     Handoff(HandoffArgs),
+    /// Make a running hub read its configuration files again (lead only;
+    /// `kill -HUP` on the hub's machine does the same).
+    Reload(ReloadArgs),
     /// Inspect the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -300,6 +303,24 @@ pub struct HandoffArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// Flags of `agentdeck reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// Hub URL.
+    #[arg(long, env = "AGENTDECK_HUB")]
+    pub hub: Option<String>,
+    /// A lead's token.
+    #[arg(long, env = "AGENTDECK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Allow sending the token over plain HTTP to a host that is not
+    /// loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this PEM file of CA certificates for the hub's HTTPS.
+    #[arg(long, env = "AGENTDECK_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
 /// Flags of `agentdeck backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -340,5 +361,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Demo(args)) => crate::cmd::demo::run(args),
         Some(Command::Replay(args)) => crate::cmd::replay::run(args),
         Some(Command::Handoff(args)) => crate::cmd::handoff::run(args),
+        Some(Command::Reload(args)) => crate::cmd::reload::run(args),
     }
 }

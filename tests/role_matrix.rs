@@ -55,6 +55,7 @@ const COLUMNS: &[&str] = &[
 const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    ("POST", "/v1/reload"),
     ("POST", "/v1/events"),
     ("POST", "/v1/traces"),
     ("POST", "/v1/logs"),
@@ -122,6 +123,7 @@ enum Probe {
     HandoffNote,
     Alertmanager,
     Metrics,
+    Reload,
 }
 
 const PROBES: &[(&str, Probe)] = &[
@@ -140,6 +142,7 @@ const PROBES: &[(&str, Probe)] = &[
     ("POST /v1/handoff/notes", Probe::HandoffNote),
     ("POST /v1/alerts/alertmanager", Probe::Alertmanager),
     ("GET /metrics", Probe::Metrics),
+    ("POST /v1/reload", Probe::Reload),
     ("POST /v1/presence", Probe::Presence),
     ("POST /v1/approvals/{id}/decision", Probe::Decide),
     ("POST /v1/incidents", Probe::OpenIncident),
@@ -888,6 +891,10 @@ impl Ctx {
             }
             Probe::Metrics => {
                 self.send(self.request(Method::GET, "/metrics", caller))
+                    .await
+            }
+            Probe::Reload => {
+                self.send(self.action(Method::POST, "/v1/reload", caller))
                     .await
             }
             Probe::Alertmanager => {

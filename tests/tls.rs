@@ -67,6 +67,7 @@ async fn start_tls_hub(pki: &Pki, db: &Path) -> RunningHub {
             otlp: Default::default(),
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
             notify: None,
+            sources: None,
         },
         tls,
     )

@@ -139,6 +139,7 @@ async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> 
         otlp: Default::default(),
         retain_events: crate::hub::DEFAULT_RETAIN_EVENTS,
         notify: None,
+        sources: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod handoff;
 pub mod keys;
+pub mod reload;
 pub mod replay;
 pub mod serve;
 pub mod simulate;

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use tokio_rustls::rustls::ServerConfig;
 
 use crate::cli::ServeArgs;
-use crate::engine::spec::{default_specs, parse_specs};
-use crate::hub::auth::{TokenStore, hash_token, new_token, token_entry_toml};
+use crate::hub::auth::{hash_token, new_token, token_entry_toml};
 use crate::hub::core::StreamLimits;
-use crate::hub::policy::Policy;
+use crate::hub::reload::ConfigSources;
 use crate::hub::{DEFAULT_OTLP_GRPC_LISTEN, HubConfig, OtlpConfig, default_db_path};
 use crate::model::role::Role;
 
@@ -47,44 +46,37 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
             tokens_path.display()
         ));
     }
-    let tokens = TokenStore::load(&tokens_path)?;
-    if tokens.is_empty() {
-        return Err(format!(
-            "{} holds no [[token]] entries",
-            tokens_path.display()
-        ));
-    }
-    let specs = match &args.slos {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read SLO file {}: {e}", p.display()))?;
-            parse_specs(&p.display().to_string(), &text).map_err(|e| e.to_string())?
-        }
-        None => default_specs(),
+    let sources = ConfigSources {
+        tokens: tokens_path,
+        policy: args.policy.clone(),
+        slos: args.slos.clone(),
+        runbooks: runbooks_dir(args.runbooks.as_deref())?,
+        notify: args.notify.clone(),
     };
-    let policy = match &args.policy {
-        Some(p) => Policy::load(p)?,
-        None => Policy::default(),
-    };
-    let runbooks = load_runbooks(args.runbooks.as_deref())?;
+    // The same reading a reload does, so start and reload agree.
+    let files = sources
+        .load()
+        .map_err(|e| format!("{e}\nthe hub does not start until this is fixed"))?;
+    tracing::info!(
+        runbooks = files.runbooks.len(),
+        slos = files.specs.len(),
+        "configuration loaded"
+    );
     let otlp = otlp_config(args)?;
     let retain_events = retention(&args.retain_events)?;
-    let notify = match &args.notify {
-        Some(p) => Some(crate::hub::notify::NotifyConfig::load(p)?),
-        None => None,
-    };
     Ok(HubConfig {
         listen,
         db,
-        tokens,
-        specs,
-        policy,
+        tokens: files.tokens,
+        specs: files.specs,
+        policy: files.policy,
         max_body_bytes: args.max_body_bytes,
         stream: StreamLimits::default(),
-        runbooks,
+        runbooks: files.runbooks,
         otlp,
         retain_events,
-        notify,
+        notify: files.notify,
+        sources: Some(sources),
     })
 }
 
@@ -137,45 +129,36 @@ fn otlp_config(args: &ServeArgs) -> Result<OtlpConfig, String> {
     })
 }
 
-/// Loads `--runbooks DIR`, or `runbooks/` in the working directory when it
-/// exists, or none. Any invalid runbook refuses the start, naming every
-/// `file:line: problem`.
+/// The runbooks directory: `--runbooks DIR`, or `runbooks/` in the
+/// working directory when it exists, or none.
+fn runbooks_dir(dir: Option<&std::path::Path>) -> Result<Option<PathBuf>, String> {
+    match dir {
+        Some(d) if !d.is_dir() => Err(format!(
+            "--runbooks {}: not a directory of runbooks",
+            d.display()
+        )),
+        Some(d) => Ok(Some(d.to_path_buf())),
+        None => {
+            let d = PathBuf::from("runbooks");
+            if d.is_dir() {
+                return Ok(Some(d));
+            }
+            tracing::info!(
+                "no runbooks directory here and no --runbooks: incidents have no runbooks"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Loads `--runbooks DIR` (or `runbooks/` here, when it exists); any
+/// invalid runbook is an error naming every `file:line: problem`.
 pub fn load_runbooks(
     dir: Option<&std::path::Path>,
 ) -> Result<Vec<crate::model::runbook::Runbook>, String> {
-    let dir = match dir {
-        Some(d) if !d.is_dir() => {
-            return Err(format!(
-                "--runbooks {}: not a directory of runbooks",
-                d.display()
-            ));
-        }
-        Some(d) => d.to_path_buf(),
-        None => {
-            let d = PathBuf::from("runbooks");
-            if !d.is_dir() {
-                tracing::info!(
-                    "no runbooks directory here and no --runbooks: incidents have no runbooks"
-                );
-                return Ok(Vec::new());
-            }
-            d
-        }
-    };
-    match crate::runbook::load_dir(&dir) {
-        Ok(list) => {
-            tracing::info!(dir = %dir.display(), count = list.len(), "runbooks loaded");
-            Ok(list)
-        }
-        Err(errors) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            Err(format!(
-                "{} problem(s) in the runbooks of {}; the hub does not start until they are fixed:\n{}",
-                errors.len(),
-                dir.display(),
-                lines.join("\n")
-            ))
-        }
+    match runbooks_dir(dir)? {
+        Some(d) => crate::hub::reload::load_runbooks(&d),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -252,6 +235,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             hub.url(),
             db.display()
         );
+        hub.reload_on_sighup();
         crate::shutdown::shutdown_signal().await;
         eprintln!("agentdeck: stopping");
         hub.stop().await;

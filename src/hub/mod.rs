@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod policy;
+pub mod reload;
 pub mod steps;
 pub mod store;
 pub mod tls;
@@ -70,6 +71,9 @@ pub struct HubConfig {
     pub retain_events: std::time::Duration,
     /// Who is paged about what (`serve --notify`); `None` pages no one.
     pub notify: Option<notify::NotifyConfig>,
+    /// The files `SIGHUP` and `POST /v1/reload` read again (`None`: the
+    /// configuration was built in code and is not reloaded).
+    pub sources: Option<reload::ConfigSources>,
 }
 
 /// How long journalled events are kept by default.
@@ -116,6 +120,8 @@ pub struct RunningHub {
     pub core: Arc<Mutex<Core>>,
     /// Whether it serves HTTPS.
     tls: bool,
+    /// What requests see (for reloads).
+    state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -126,6 +132,34 @@ impl RunningHub {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the configuration files again and puts them in force (see
+    /// [`reload::reload`]); `actor` is audited.
+    pub async fn reload(&self, actor: &str) -> Result<serde_json::Value, String> {
+        reload::reload(&self.state, actor).await
+    }
+
+    /// Reloads on every `SIGHUP` until the hub stops (Unix).
+    pub fn reload_on_sighup(&self) {
+        #[cfg(unix)]
+        {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut hup = match signal(SignalKind::hangup()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SIGHUP does not reload: cannot listen for it");
+                        return;
+                    }
+                };
+                while hup.recv().await.is_some() {
+                    // Success and failure are logged and audited by reload.
+                    let _ = reload::reload(&state, "SIGHUP").await;
+                }
+            });
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
@@ -183,7 +217,8 @@ async fn start_serving(
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         core: core.clone(),
-        tokens: Arc::new(config.tokens),
+        tokens: Arc::new(reload::LiveTokens::new(config.tokens)),
+        config: config.sources.map(Arc::new),
         callbacks: cb_tx,
         stopping: stopping_rx,
         max_body_bytes: config.max_body_bytes,
@@ -251,6 +286,7 @@ async fn start_serving(
         grpc_addr,
         core,
         tls: serves_tls,
+        state: state.clone(),
         shutdown: Some(shutdown_tx),
         task,
     })

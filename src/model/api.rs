@@ -107,6 +107,8 @@ pub const AGENT_CONTROLS: Route = Route("/v1/agents/{agent}/controls");
 pub const AGENT_CALLBACK: Route = Route("/v1/agents/{agent}/callback");
 /// One approval as its agent asked for it: `{agent}`, `{request_id}`.
 pub const AGENT_APPROVAL: Route = Route("/v1/agents/{agent}/approvals/{request_id}");
+/// Reload the hub's configuration files (lead).
+pub const RELOAD: Route = Route("/v1/reload");
 /// Prometheus metrics of the hub.
 pub const METRICS: Route = Route("/metrics");
 /// Alerts from Prometheus Alertmanager (its webhook, version 4).

@@ -85,11 +85,13 @@ pub enum Permission {
     ActForAgent,
     /// Post alerts from a monitoring system (Alertmanager's webhook).
     PostAlerts,
+    /// Reload the hub's configuration files.
+    Reload,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Self::Ingest,
         Self::Read,
         Self::Decide,
@@ -100,6 +102,7 @@ impl Permission {
         Self::HandoffNote,
         Self::ActForAgent,
         Self::PostAlerts,
+        Self::Reload,
     ];
 
     /// The roles that hold it.
@@ -110,7 +113,7 @@ impl Permission {
             Self::Read => &[Viewer, Responder, Approver, Lead],
             Self::Decide => &[Approver, Lead],
             Self::Respond | Self::RunStep | Self::Contain => &[Responder, Lead],
-            Self::ContainFleet | Self::HandoffNote => &[Lead],
+            Self::ContainFleet | Self::HandoffNote | Self::Reload => &[Lead],
             Self::ActForAgent => &[Agent, Lead],
             Self::PostAlerts => &[Alerts, Lead],
         }
@@ -134,6 +137,7 @@ impl Permission {
             Self::HandoffNote => "writing handoff notes",
             Self::ActForAgent => "acting for an agent",
             Self::PostAlerts => "posting alerts",
+            Self::Reload => "reloading the hub's configuration",
         }
     }
 

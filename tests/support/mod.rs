@@ -111,6 +111,7 @@ pub async fn start_with(options: Options) -> TestHub {
         otlp: options.otlp,
         retain_events: options.retain_events,
         notify: options.notify,
+        sources: None,
     })
     .await
     .unwrap();

@@ -262,6 +262,11 @@ impl Engine {
         }
     }
 
+    /// The limits it keeps within.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// The SLO specs.
     pub fn specs(&self) -> &[SloSpec] {
         &self.specs

@@ -11,6 +11,7 @@
 //! what is stored, and a change is never visible without its audit entry.
 
 mod change;
+mod config;
 mod desk;
 mod notices;
 mod outbox;
@@ -98,6 +99,8 @@ pub struct Core {
     notifier: Option<Notifier>,
     /// What `/metrics` counts as it happens.
     pub(crate) metrics: std::sync::Arc<super::metrics::HubMetrics>,
+    /// Why the last configuration reload was refused, and since when.
+    config_error: Option<(DateTime<Utc>, String)>,
 }
 
 fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
@@ -163,6 +166,7 @@ impl Core {
             traces: traces::Traces::default(),
             notifier: None,
             metrics: Default::default(),
+            config_error: None,
         };
         core.set_otlp(
             crate::ingest::otlp::TraceLimits::default(),

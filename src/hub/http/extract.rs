@@ -143,6 +143,8 @@ needs! {
     LiftingControls => Contain, "lifting controls";
     /// Writing shift-handoff notes.
     WritingHandoffNotes => HandoffNote, "writing handoff notes";
+    /// A lead reloading the configuration.
+    Reloading => Reload, "reloading the hub's configuration";
     /// A monitoring system posting alerts.
     PostingAlerts => PostAlerts, "posting alerts";
 }

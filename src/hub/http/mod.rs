@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::model::api;
 
-use super::auth::{Principal, TokenStore};
+use super::auth::Principal;
 use super::core::{CallbackJob, Core};
 use super::error::ApiError;
 use super::ops;
@@ -40,8 +40,10 @@ use extract::{Caller, Idempotent};
 pub struct AppState {
     /// The state, behind its one lock.
     pub core: Arc<Mutex<Core>>,
-    /// Who may call.
-    pub tokens: Arc<TokenStore>,
+    /// Who may call (replaced by a reload).
+    pub tokens: Arc<crate::hub::reload::LiveTokens>,
+    /// The files a reload reads again (none for a hub built in code).
+    pub config: Option<Arc<crate::hub::reload::ConfigSources>>,
     /// Callbacks to deliver.
     pub callbacks: mpsc::Sender<CallbackJob>,
     /// Turns `true` when the hub starts shutting down: open streams end
@@ -156,6 +158,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route(api::HEALTHZ.template(), get(reads::healthz))
         .route(api::METRICS.template(), get(reads::metrics))
+        .route(api::RELOAD.template(), post(reads::reload))
         .route(api::EVENTS.template(), post(ingest::events))
         .route(api::TRACES.template(), post(ingest::traces))
         .route(api::LOGS.template(), post(ingest::logs))

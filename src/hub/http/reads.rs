@@ -38,23 +38,55 @@ pub async fn metrics(
         .into_response())
 }
 
+/// `POST /v1/reload`: reads the configuration files again; `200` with
+/// what is in force, or `422` naming the file and line that kept the
+/// previous configuration.
+pub async fn reload(
+    State(hub): State<AppState>,
+    Allowed(who, _): Allowed<super::extract::Reloading>,
+) -> Response {
+    match crate::hub::reload::reload(&hub, &who.name).await {
+        Ok(answer) => (StatusCode::OK, axum::Json(answer)).into_response(),
+        Err(e) => ApiError::Unprocessable(format!(
+            "configuration not reloaded, the previous one stays in force: {e}"
+        ))
+        .into_response(),
+    }
+}
+
 /// `GET /healthz`: `200 ok`; `200 degraded: …` while storage refuses
 /// writes (reads are still served, so a load balancer should keep sending
-/// them); `503` when the database is gone.
+/// them) or a reload was refused (`degraded: config: …`); `503` when the
+/// database is gone.
 pub async fn healthz(State(hub): State<AppState>) -> Response {
     let health = hub
         .with_core(|core| {
             let store = core.store();
-            (store.path().exists(), store.write_failure().cloned())
+            (
+                store.path().exists(),
+                store.write_failure().cloned(),
+                core.config_error().cloned(),
+            )
         })
         .await;
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     match health {
-        Ok((true, None)) => (StatusCode::OK, "ok\n").into_response(),
-        Ok((true, Some((since, why)))) => (
+        Ok((true, None, None)) => (StatusCode::OK, "ok\n").into_response(),
+        Ok((true, Some((since, why)), _)) => (
             StatusCode::OK,
             format!(
                 "degraded: {why} (since {}); reads are served, writes get 503\n",
-                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                at(since)
+            ),
+        )
+            .into_response(),
+        Ok((true, None, Some((since, why)))) => (
+            StatusCode::OK,
+            format!(
+                "degraded: config: {} (since {}); the previous configuration stays in force\n",
+                why.replace('\n', " "),
+                at(since)
             ),
         )
             .into_response(),

@@ -67,6 +67,7 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let name = who.name.clone();
     let role = who.role;
+    let who_then = who.clone();
     let opened = state
         .with_core(move |core| {
             let now = Utc::now();
@@ -97,9 +98,20 @@ pub async fn stream(
         },
     };
     let mut stopping = state.stopping.clone();
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    let revoked = state.tokens.clone().revoked(token, who_then);
     let hub_stops = async move {
-        // An error means the hub is gone: end the stream too.
-        let _ = stopping.wait_for(|stopping| *stopping).await;
+        // An error means the hub is gone: end the stream too. A reload
+        // that revokes the stream's token ends it as well.
+        tokio::select! {
+            _ = stopping.wait_for(|stopping| *stopping) => {}
+            () = revoked => {}
+        }
     };
     Sse::new(events(reader).take_until(hub_stops))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
