@@ -387,3 +387,184 @@ group_wait = "0s"
     );
     h.hub.stop().await;
 }
+
+#[tokio::test]
+async fn approvals_controls_the_fleet_stop_and_the_incident_owner_are_paged() {
+    let r = Receiver::start().await;
+    let h = hub_paging(format!(
+        r#"{}
+[[receiver]]
+name = "payments"
+kind = "webhook"
+url = "{}/owner"
+secret = "owner-secret"
+
+[[route]]
+events = ["approval.waiting", "approval.expired", "control.applied", "control.lifted", "fleet.stopped"]
+receivers = ["audit-hook"]
+group_wait = "0s"
+min_wait = "1s"
+
+[[route]]
+events = ["incident.opened"]
+incident_owner = true
+group_wait = "0s"
+"#,
+        receivers(&r.url),
+        r.url
+    ))
+    .await;
+    // The inventory names the incident owner's contact: webhook "payments".
+    let (s, body) = h
+        .put_json(
+            "bot",
+            "/v1/agents/refund-bot",
+            &json!({"incident_owner": {"name": "payments-oncall", "contact": "webhook:payments"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    h.post_events("agent", report("refund-bot", "SEV2", "owner hears"))
+        .await;
+    let owner = r
+        .until("/owner", "the owner's page", |g| !g.is_empty())
+        .await;
+    assert_eq!(owner[0].body["notifications"][0]["subject"], "INC-1");
+    agentdeck::hub::callbacks::verify(
+        owner[0].signature.as_deref().unwrap(),
+        "owner-secret",
+        &owner[0].raw,
+        Utc::now().timestamp(),
+    )
+    .unwrap();
+
+    // An approval waiting past min_wait, then expiring.
+    let now = Utc::now();
+    let (s, _) = h
+        .post_events(
+            "agent",
+            support::approval_line("refund-bot", "q1", now, now + chrono::Duration::seconds(3)),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let events = |g: &[support::receiver::Captured]| -> Vec<String> {
+        g.iter()
+            .flat_map(|c| {
+                c.body["notifications"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n["event"].as_str().unwrap(),
+                    n["subject"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    r.until("/hook", "approval.waiting then expired", |g| {
+        let e = events(g);
+        e.contains(&"approval.waiting APR-1".to_string())
+            && e.contains(&"approval.expired APR-1".to_string())
+    })
+    .await;
+    let waiting = events(&r.at("/hook"))
+        .iter()
+        .filter(|e| e.starts_with("approval.waiting"))
+        .count();
+    assert_eq!(waiting, 1, "waiting is said once");
+
+    // A control applied and lifted, and the emergency stop.
+    let (s, body) = h
+        .post(
+            "responder",
+            "/v1/controls",
+            json!({"agent": "refund-bot", "kind": "disable_tool", "tool": "issue_refund", "reason": "double refunds"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let r2 = h
+        .http
+        .delete(h.url(&format!("/v1/controls/{id}")))
+        .bearer_auth(h.token("responder"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r2.status(), 200);
+    let (s, _) = h
+        .post(
+            "lead",
+            "/v1/controls",
+            json!({"agent": "*", "kind": "pause_agent", "reason": "runaway"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 201);
+    let got = r
+        .until("/hook", "the control events", |g| {
+            let e = events(g);
+            e.contains(&format!("control.applied {id}"))
+                && e.contains(&format!("control.lifted {id}"))
+                && e.iter().any(|x| x.starts_with("fleet.stopped"))
+        })
+        .await;
+    let stop = got
+        .iter()
+        .flat_map(|c| {
+            c.body["notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|n| n["event"] == "fleet.stopped")
+        .unwrap();
+    assert_eq!(stop["agent"], "*");
+    assert!(
+        stop["title"].as_str().unwrap().contains("runaway"),
+        "{stop}"
+    );
+    h.hub.stop().await;
+}
+
+#[tokio::test]
+async fn an_unacknowledged_page_is_sent_again_after_repeat_interval_under_the_same_key() {
+    let r = Receiver::start().await;
+    let h = hub_paging(format!(
+        r#"{}
+[[route]]
+events = ["incident.opened"]
+receivers = ["payments-pd"]
+group_wait = "0s"
+repeat_interval = "1s"
+"#,
+        receivers(&r.url)
+    ))
+    .await;
+    h.post_events("agent", report("refund-bot", "SEV1", "nobody answers"))
+        .await;
+    let pd = r.until("/pd", "a reminder", |g| g.len() >= 2).await;
+    assert!(
+        pd.iter()
+            .all(|c| c.body["dedup_key"] == "INC-1" && c.body["event_action"] == "trigger")
+    );
+    assert_eq!(
+        pd[1].body["payload"]["custom_details"]["state"],
+        "triggered"
+    );
+    // Acknowledged: the reminders stop.
+    let (s, _) = h
+        .post("responder", "/v1/incidents/INC-1/ack", json!({}), None)
+        .await;
+    assert_eq!(s, 200);
+    r.until("/pd", "the acknowledge", |g| {
+        g.iter().any(|c| c.body["event_action"] == "acknowledge")
+    })
+    .await;
+    let n = r.at("/pd").len();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(r.at("/pd").len(), n, "no reminder after the acknowledge");
+    h.hub.stop().await;
+}
