@@ -568,3 +568,60 @@ repeat_interval = "1s"
     assert_eq!(r.at("/pd").len(), n, "no reminder after the acknowledge");
     h.hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_snoozed_incident_escalates_only_when_its_snooze_ends() {
+    let r = Receiver::start().await;
+    let h = hub_paging(format!(
+        r#"{}
+[[escalation]]
+ack_timeout = "1s"
+receivers = ["audit-hook"]
+"#,
+        receivers(&r.url)
+    ))
+    .await;
+    h.post_events("agent", report("refund-bot", "SEV2", "snoozed"))
+        .await;
+    let (s, body) = h
+        .post(
+            "responder",
+            "/v1/incidents/INC-1/snooze",
+            json!({"for_s": 60, "reason": "vendor fix at 03:45"}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body["snoozed_until"].is_string(), "{body}");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(r.at("/hook").is_empty(), "no escalation while snoozed");
+    // Woken: the level pages at once (its ack_timeout passed long ago).
+    let (s, _) = h
+        .post(
+            "responder",
+            "/v1/incidents/INC-1/snooze",
+            json!({"for_s": 0}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let hook = r
+        .until("/hook", "level 1 after the snooze", |g| !g.is_empty())
+        .await;
+    assert_eq!(
+        hook[0].body["notifications"][0]["event"],
+        "incident.escalated"
+    );
+    // Out of range: refused, naming the field.
+    let (s, body) = h
+        .post(
+            "responder",
+            "/v1/incidents/INC-1/snooze",
+            json!({"for_s": 5}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(body["error"].as_str().unwrap().contains("for_s"), "{body}");
+    h.hub.stop().await;
+}

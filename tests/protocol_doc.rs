@@ -95,6 +95,7 @@ const JSON_KINDS: &[&str] = &[
     "agent-changes",
     "step-request",
     "alertmanager-payload",
+    "snooze-request",
 ];
 
 /// Kinds checked in blocks of other languages.
@@ -525,6 +526,9 @@ impl Report {
             }
             "slo-status" => check_status(&parse(body)?),
             "incident" => check_incident(&parse(body)?),
+            "snooze-request" => parse::<agentdeck::model::action::SnoozeRequest>(body)?
+                .validate()
+                .map_err(|e| e.to_string()),
             "alertmanager-payload" => {
                 let alerts = agentdeck::ingest::alertmanager::check(parse(body)?)?;
                 ensure(

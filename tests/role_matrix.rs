@@ -163,6 +163,10 @@ const PROBES: &[(&str, Probe)] = &[
         "POST /v1/incidents/{id}/resolve",
         Probe::IncidentAction("resolve"),
     ),
+    (
+        "POST /v1/incidents/{id}/snooze",
+        Probe::IncidentAction("snooze"),
+    ),
     ("POST /v1/controls, one agent", Probe::ControlOneAgent),
     (r#"POST /v1/controls, "agent":"*""#, Probe::ControlFleet),
     (
@@ -977,6 +981,7 @@ impl Ctx {
                     "escalate" => rb.json(&json!({"severity": "SEV1"})),
                     "note" => rb.json(&json!({"text": "role matrix note"})),
                     "resolve" => rb.json(&json!({"summary": "role matrix: resolved"})),
+                    "snooze" => rb.json(&json!({"for_s": 1800, "reason": "role matrix"})),
                     other => panic!("no body for incident action {other:?}"),
                 };
                 self.send(rb).await

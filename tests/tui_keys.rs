@@ -2113,3 +2113,44 @@ fn the_command_line_opens_the_incident_a_page_names() {
         "the error stays in the dialog"
     );
 }
+
+#[test]
+fn z_snoozes_the_incident_and_a_snoozed_one_can_be_woken() {
+    let mut app = app();
+    press_ch(&mut app, '2');
+    assert_eq!(press_ch(&mut app, 'z'), vec![]);
+    let (title, items, _) = menu(&app);
+    assert_eq!(title, "Snooze INC-14: no escalation, no reminder");
+    assert_eq!(items, ["snooze for 30m", "snooze for 1h", "snooze for 4h"]);
+    // A number picks at once.
+    let effects = press_ch(&mut app, '2');
+    assert_request(
+        only_send(&effects),
+        Method::Post,
+        "/v1/incidents/INC-14/snooze",
+        Some(json!({"for_s": 3600})),
+    );
+    // Snoozed: the detail says so and the menu offers to end it.
+    let mut i = snapshot()
+        .incidents
+        .into_iter()
+        .find(|i| i.id == "INC-14")
+        .unwrap();
+    i.snoozed_until = Some(now() + chrono::Duration::minutes(60));
+    delta(&mut app, 1950, Delta::Incident(Box::new(i)));
+    let text = buffer_text(&render(&app, &Theme::dark(), 160, 48));
+    assert!(
+        text.contains("snoozed until 04:12: no escalation, no reminder"),
+        "{text}"
+    );
+    press_ch(&mut app, 'z');
+    let (_, items, _) = menu(&app);
+    assert_eq!(items.last().map(String::as_str), Some("end the snooze"));
+    let effects = press_ch(&mut app, '4');
+    assert_request(
+        only_send(&effects),
+        Method::Post,
+        "/v1/incidents/INC-14/snooze",
+        Some(json!({"for_s": 0})),
+    );
+}

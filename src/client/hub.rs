@@ -203,6 +203,8 @@ pub enum Call {
     Note(String, NoteRequest),
     /// `POST /v1/incidents/{id}/resolve`.
     Resolve(String, ResolveRequest),
+    /// `POST /v1/incidents/{id}/snooze`.
+    Snooze(String, crate::model::action::SnoozeRequest),
     /// `POST /v1/incidents`.
     OpenIncident(OpenIncidentRequest),
     /// `POST /v1/incidents/{id}/steps`.
@@ -237,6 +239,7 @@ impl Call {
             Self::Escalate(id, _) => IncidentVerb::Escalate.path(id),
             Self::Note(id, _) => IncidentVerb::Note.path(id),
             Self::Resolve(id, _) => IncidentVerb::Resolve.path(id),
+            Self::Snooze(id, _) => IncidentVerb::Snooze.path(id),
             Self::OpenIncident(_) => api::INCIDENTS.path(&[]),
             Self::RunStep(id, _) => api::INCIDENT_STEPS.path(&[id]),
             Self::Control(_) => api::CONTROLS.path(&[]),
@@ -254,6 +257,7 @@ impl Call {
             Self::Escalate(_, b) => serde_json::to_value(b),
             Self::Note(_, b) => serde_json::to_value(b),
             Self::Resolve(_, b) => serde_json::to_value(b),
+            Self::Snooze(_, b) => serde_json::to_value(b),
             Self::OpenIncident(b) => serde_json::to_value(b),
             Self::RunStep(_, b) => serde_json::to_value(b),
             Self::Control(b) => serde_json::to_value(b),

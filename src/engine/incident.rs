@@ -56,6 +56,7 @@ impl Incident {
             escalation_level: 0,
             pages: Vec::new(),
             external: None,
+            snoozed_until: None,
             timeline: vec![TimelineEntry {
                 at,
                 actor: actor.to_string(),
@@ -145,6 +146,26 @@ impl Incident {
             "severity",
             format!("escalated {} → {}", from.as_str(), severity.as_str()),
         );
+        Ok(())
+    }
+
+    /// Snoozes it until `until` (pages nobody meanwhile), or ends the
+    /// snooze; only while it is open.
+    pub fn snooze(
+        &mut self,
+        actor: &str,
+        until: Option<DateTime<Utc>>,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), TransitionError> {
+        self.open_or("snooze")?;
+        self.snoozed_until = until;
+        let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+        let text = match until {
+            Some(t) => format!("snoozed until {}{why}", t.format("%H:%M UTC")),
+            None => format!("snooze ended{why}"),
+        };
+        self.log(actor, at, "snoozed", text);
         Ok(())
     }
 

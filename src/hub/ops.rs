@@ -156,6 +156,8 @@ pub enum IncidentAction {
     Note(NoteRequest),
     /// `/resolve`.
     Resolve(ResolveRequest),
+    /// `/snooze`.
+    Snooze(crate::model::action::SnoozeRequest),
 }
 
 /// `POST /v1/incidents/{id}/{ack,assign,escalate,note,resolve}`.
@@ -233,6 +235,18 @@ pub fn incident_action(
                 }
                 None => ("incident.resolved", json!({"summary": req.summary})),
             }
+        }
+        IncidentAction::Snooze(req) => {
+            req.validate().map_err(bad)?;
+            let before = incident.clone();
+            let until = (req.for_s > 0).then(|| now + Duration::seconds(req.for_s as i64));
+            incident
+                .snooze(&who.name, until, req.reason.as_deref(), now)
+                .map_err(|e| conflict(e, &before))?;
+            (
+                "incident.snoozed",
+                json!({"until": until, "reason": req.reason}),
+            )
         }
     };
     let mut change = core.change();

@@ -131,6 +131,13 @@ fn alert(a: AlertIn) -> Result<Alert, String> {
         "resolved" => false,
         other => return Err(format!("status: {other:?} (firing or resolved)")),
     };
+    // The title takes the summary's first line, before line breaks are
+    // cleaned away.
+    let summary = a
+        .annotations
+        .get("summary")
+        .or_else(|| a.annotations.get("description"))
+        .map(|s| s.trim().lines().next().unwrap_or_default().to_string());
     let labels = pairs("labels", a.labels)?;
     let annotations = pairs("annotations", a.annotations)?;
     let fingerprint = match a.fingerprint.filter(|f| !f.is_empty()) {
@@ -169,10 +176,6 @@ fn alert(a: AlertIn) -> Result<Alert, String> {
         ));
     };
     let name = labels.get("alertname").map_or("alert", String::as_str);
-    let summary = annotations
-        .get("summary")
-        .or_else(|| annotations.get("description"))
-        .map(|s| s.lines().next().unwrap_or_default().to_string());
     let title = match summary {
         Some(s) if !s.is_empty() => format!("{name}: {s}"),
         _ => name.to_string(),

@@ -171,6 +171,40 @@ impl ResolveRequest {
     }
 }
 
+/// `POST /v1/incidents/{id}/snooze`: nobody is paged about it (no
+/// escalation level, no reminder) for a while; `0` ends a snooze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnoozeRequest {
+    /// For how long, seconds: 60 to a day, or 0 to end the snooze.
+    pub for_s: u64,
+    /// Why, for the timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The longest snooze: a day.
+pub const MAX_SNOOZE_S: u64 = 86_400;
+
+impl SnoozeRequest {
+    /// Checks sizes and shapes.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.for_s != 0 && !(60..=MAX_SNOOZE_S).contains(&self.for_s) {
+            return Err(DecodeError::invalid(
+                "for_s",
+                format!(
+                    "must be 60 to {MAX_SNOOZE_S} seconds (or 0 to end the snooze), not {}",
+                    self.for_s
+                ),
+            ));
+        }
+        match &self.reason {
+            Some(r) => validate::text("reason", r),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `POST /v1/controls`: apply containment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

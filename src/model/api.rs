@@ -165,16 +165,19 @@ pub enum IncidentVerb {
     Note,
     /// Resolve with a summary.
     Resolve,
+    /// Page nobody about it for a while.
+    Snooze,
 }
 
 impl IncidentVerb {
     /// Every verb.
-    pub const ALL: [IncidentVerb; 5] = [
+    pub const ALL: [IncidentVerb; 6] = [
         Self::Ack,
         Self::Assign,
         Self::Escalate,
         Self::Note,
         Self::Resolve,
+        Self::Snooze,
     ];
 
     /// The path segment.
@@ -185,6 +188,7 @@ impl IncidentVerb {
             Self::Escalate => "escalate",
             Self::Note => "note",
             Self::Resolve => "resolve",
+            Self::Snooze => "snooze",
         }
     }
 

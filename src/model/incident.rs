@@ -246,6 +246,10 @@ pub struct Incident {
     /// last (at most [`MAX_PAGES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<Page>,
+    /// Until when nobody is paged about it (escalation levels and
+    /// reminders wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<DateTime<Utc>>,
     /// The Alertmanager alert it stands for, if it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalAlert>,
@@ -293,6 +297,11 @@ pub struct Page {
 }
 
 impl Incident {
+    /// Whether it is snoozed at `now`.
+    pub fn snoozed(&self, now: DateTime<Utc>) -> bool {
+        self.snoozed_until.is_some_and(|until| until > now)
+    }
+
     /// Records a notification's new state, replacing the entry of the
     /// same receiver and event; keeps the newest [`MAX_PAGES`].
     pub fn set_page(&mut self, page: Page) {

@@ -137,6 +137,7 @@ actions! {
     RunStep => "run_step", "run the focused runbook step (asks to confirm), or tick it by hand", [Runbook];
     Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down)", [Handoff, Agent];
     Resolve => "resolve", "resolve with a summary", [Incidents];
+    Snooze => "snooze", "page nobody about the incident for a while (or end its snooze)", [Incidents];
     Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
     Confirm => "confirm", "confirm the dialog", [Dialog];
     Cancel => "cancel", "cancel the dialog", [Dialog];
@@ -149,9 +150,12 @@ impl Action {
         use crate::model::role::Permission;
         match self {
             Self::Approve | Self::Reject => Some(Permission::Decide),
-            Self::Acknowledge | Self::Take | Self::Escalate | Self::Note | Self::Resolve => {
-                Some(Permission::Respond)
-            }
+            Self::Acknowledge
+            | Self::Take
+            | Self::Escalate
+            | Self::Note
+            | Self::Resolve
+            | Self::Snooze => Some(Permission::Respond),
             Self::Contain | Self::Lift => Some(Permission::Contain),
             Self::RunStep => Some(Permission::RunStep),
             Self::EmergencyStop => Some(Permission::ContainFleet),

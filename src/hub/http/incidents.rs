@@ -29,7 +29,7 @@ pub async fn open(
     .await
 }
 
-/// `POST /v1/incidents/{id}/{ack|assign|escalate|note|resolve}`.
+/// `POST /v1/incidents/{id}/{ack|assign|escalate|note|resolve|snooze}`.
 pub async fn work(
     State(hub): State<AppState>,
     Allowed(who, _): Allowed<WorkingIncidents>,
@@ -42,8 +42,9 @@ pub async fn work(
         Some(IncidentVerb::Escalate) => request.parse().map(IncidentAction::Escalate),
         Some(IncidentVerb::Note) => request.parse().map(IncidentAction::Note),
         Some(IncidentVerb::Resolve) => request.parse().map(IncidentAction::Resolve),
+        Some(IncidentVerb::Snooze) => request.parse().map(IncidentAction::Snooze),
         None => Err(ApiError::NotFound(format!(
-            "no incident action {verb:?} (ack, assign, escalate, note, resolve)"
+            "no incident action {verb:?} (ack, assign, escalate, note, resolve, snooze)"
         ))),
     };
     let action = match action {

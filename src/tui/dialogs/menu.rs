@@ -110,6 +110,10 @@ fn choose(item: MenuItem, agent: String, incident: Option<String>, ctx: &Ctx) ->
             ))],
             None => Vec::new(),
         },
+        MenuItem::Snooze(secs) => match incident {
+            Some(id) => vec![Do::Send(Op::Snooze(id, secs))],
+            None => Vec::new(),
+        },
         MenuItem::Severity(s) => match incident {
             Some(id) => vec![Do::Send(Op::Escalate(id, s))],
             None => Vec::new(),

@@ -42,6 +42,8 @@ pub enum MenuItem {
     /// Resolve an incident whose SLO still burns, keeping the burn from
     /// opening a new incident for so many seconds (none: it may reopen).
     Resolve(Option<u64>),
+    /// Snooze an incident for so many seconds (0 ends the snooze).
+    Snooze(u64),
 }
 
 /// What a text entry is for.

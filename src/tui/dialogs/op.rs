@@ -26,6 +26,8 @@ pub enum Op {
     Note(String, String),
     /// Resolve with a summary, suppressing a reopen for so many seconds.
     Resolve(String, String, Option<u64>),
+    /// Snooze for so many seconds (0 ends the snooze).
+    Snooze(String, u64),
     /// Apply a control.
     Control(ControlRequest),
     /// Lift a control.
@@ -77,6 +79,13 @@ impl Op {
                     suppress_reopen_s: *suppress_reopen_s,
                 },
             ),
+            Self::Snooze(id, for_s) => Call::Snooze(
+                id.clone(),
+                crate::model::action::SnoozeRequest {
+                    for_s: *for_s,
+                    reason: None,
+                },
+            ),
             Self::Control(request) => Call::Control(request.clone()),
             Self::Lift(id) => Call::Lift(id.clone()),
             Self::RunStep(id, step) => Call::RunStep(id.clone(), StepRequest { step: *step }),
@@ -108,6 +117,8 @@ impl Op {
             Self::Resolve(id, _, Some(s)) => {
                 format!("resolve {id} (no new incident for {})", span(*s))
             }
+            Self::Snooze(id, 0) => format!("end the snooze of {id}"),
+            Self::Snooze(id, s) => format!("snooze {id} for {}", span(*s)),
             Self::Control(c) => {
                 let target = c
                     .tool

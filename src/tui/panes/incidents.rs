@@ -37,6 +37,7 @@ impl Pane for Incidents {
             Action::Escalate,
             Action::Note,
             Action::Resolve,
+            Action::Snooze,
         ]
     }
 
@@ -60,6 +61,7 @@ impl Pane for Incidents {
                 TextPurpose::Note(i.id),
             ))],
             Action::Resolve => resolve(&i, ctx),
+            Action::Snooze => snooze(&i, ctx),
             _ => Vec::new(),
         }
     }
@@ -157,6 +159,25 @@ fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
         })],
         None => vec![Do::Open(resolve_entry(&i.id, None))],
     }
+}
+
+/// How long to page nobody about it; ending the snooze when it is snoozed.
+fn snooze(i: &Incident, ctx: &Ctx) -> Vec<Do> {
+    let mut items: Vec<(MenuItem, String, Option<String>)> =
+        [(1_800, "30m"), (3_600, "1h"), (4 * 3_600, "4h")]
+            .into_iter()
+            .map(|(s, label)| (MenuItem::Snooze(s), format!("snooze for {label}"), None))
+            .collect();
+    if i.snoozed(ctx.now) {
+        items.push((MenuItem::Snooze(0), "end the snooze".into(), None));
+    }
+    vec![Do::Open(Dialog::Menu {
+        title: format!("Snooze {}: no escalation, no reminder", i.id),
+        items,
+        selected: 0,
+        agent: i.agent.clone().unwrap_or_default(),
+        incident: Some(i.id.clone()),
+    })]
 }
 
 /// The summary entry for resolving `id`, saying what is suppressed.
@@ -367,6 +388,15 @@ fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static
             Span::styled("controls ", theme.muted()),
             Span::raw(fit(&linked.join(", "), w)),
         ]));
+    }
+    if let Some(until) = i.snoozed_until.filter(|t| *t > ctx.now) {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "snoozed until {}: no escalation, no reminder",
+                until.format("%H:%M")
+            ),
+            theme.warning(),
+        )));
     }
     lines.extend(pages(theme, i, w));
     let viewers = ctx.data.viewers(&i.id, ctx.me());

@@ -79,6 +79,8 @@ impl Core {
             .values()
             .filter(|i| i.state == IncidentState::Triggered)
             .filter(|i| (i.escalation_level as usize) < levels.len())
+            // A snoozed incident escalates once its snooze ends.
+            .filter(|i| !i.snoozed(now))
             .filter(|i| {
                 !change
                     .batch
@@ -148,7 +150,7 @@ impl Core {
             let Some(i) = self.desk.incidents.get(subject) else {
                 continue;
             };
-            if i.state != IncidentState::Triggered {
+            if i.state != IncidentState::Triggered || i.snoozed(now) {
                 continue;
             }
             let queued = n
