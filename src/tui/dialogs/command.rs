@@ -58,10 +58,11 @@ pub fn run(ctx: &Ctx, text: &str) -> Result<Vec<Do>, String> {
         "approval" => Some(Screen::Approvals),
         _ => None,
     } {
-        let id = words
-            .next()
-            .ok_or(format!("usage: {verb} ID"))?
-            .to_ascii_uppercase();
+        // Without an id it names the screen, as `incidents` does.
+        let Some(id) = words.next() else {
+            return Ok(vec![Do::Show(screen)]);
+        };
+        let id = id.to_ascii_uppercase();
         let known = match screen {
             Screen::Incidents => ctx.data.incidents.contains_key(&id),
             _ => ctx.data.approvals.contains_key(&id),

@@ -20,6 +20,47 @@ impl Core {
         self.approvals_waiting(now, change);
         self.escalate_unacknowledged(now, change);
         self.remind(now, change);
+        self.forget_closed(now);
+    }
+
+    /// Forgets what was sent about subjects closed for an hour with
+    /// nothing left to send about them, so memory follows what is open,
+    /// not everything ever paged.
+    fn forget_closed(&mut self, now: DateTime<Utc>) {
+        let open = |desk: &crate::hub::core::Desk, subject: &str| {
+            desk.incidents
+                .get(subject)
+                .map(|i| i.state != IncidentState::Resolved)
+                .or_else(|| {
+                    desk.approvals
+                        .get(subject)
+                        .map(|a| a.state == ApprovalState::Pending)
+                })
+                .or_else(|| {
+                    desk.controls
+                        .get(subject)
+                        .map(|c| c.state == crate::model::control::ControlState::Active)
+                })
+                .unwrap_or(false)
+        };
+        let Some(n) = &mut self.notifier else {
+            return;
+        };
+        let hour_ago = now.timestamp_millis() - 3_600_000;
+        let busy: std::collections::HashSet<(String, String)> = n
+            .pending
+            .values()
+            .map(|r| (r.receiver.clone(), r.subject.clone()))
+            .collect();
+        let desk = &self.desk;
+        n.sent.retain(|key, sent| {
+            sent.last_ms > hour_ago || busy.contains(key) || open(desk, &key.1)
+        });
+        n.waiting_sent.retain(|(_, approval)| {
+            desk.approvals
+                .get(approval)
+                .is_some_and(|a| a.state == ApprovalState::Pending)
+        });
     }
 
     fn approvals_waiting(&mut self, now: DateTime<Utc>, change: &mut Change) {
