@@ -76,10 +76,15 @@ pub struct Receiver {
 impl std::fmt::Debug for Receiver {
     /// Secrets never reach a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A Slack webhook's path is its secret: only the host is shown.
+        let host = url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
         f.debug_struct("Receiver")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("host", &host)
             .finish_non_exhaustive()
     }
 }
