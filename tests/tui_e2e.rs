@@ -20,6 +20,15 @@ struct Tui {
 
 impl Tui {
     fn spawn(hub: &str, token: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let tui = Self::spawn_in(hub, token, dir.path());
+        // The directory lives as long as the process may use it.
+        std::mem::forget(dir);
+        tui
+    }
+
+    /// Runs the TUI with `state` as its state and config directory.
+    fn spawn_in(hub: &str, token: &str, state: &std::path::Path) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: 40,
@@ -32,9 +41,8 @@ impl Tui {
         cmd.args(["--hub", hub, "--no-bell"]);
         cmd.env("AGENTDECK_TOKEN", token);
         cmd.env("TERM", "xterm-256color");
-        let dir = tempfile::tempdir().unwrap();
-        cmd.env("XDG_STATE_HOME", dir.path());
-        cmd.env("XDG_CONFIG_HOME", dir.path());
+        cmd.env("XDG_STATE_HOME", state);
+        cmd.env("XDG_CONFIG_HOME", state);
         let child = pair.slave.spawn_command(cmd).expect("start agentdeck");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().unwrap();
@@ -42,7 +50,7 @@ impl Tui {
         let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 140, 0)));
         let sink = screen.clone();
         std::thread::spawn(move || {
-            let _keep = (pair.master, dir);
+            let _keep = pair.master;
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
@@ -206,4 +214,36 @@ async fn a_refused_token_fills_the_screen_and_quitting_fails() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(!status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_lines_history_is_kept_across_runs() {
+    let h = start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut tui = Tui::spawn_in(&h.hub.url(), h.token("viewer"), state.path());
+    tui.wait_for("connected").await;
+    tui.keys(":approvals\r");
+    tui.wait_for("Pending approvals, nearest deadline first")
+        .await;
+    tui.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(tui.child.try_wait(), Ok(Some(_))) {
+        assert!(Instant::now() < deadline, "agentdeck did not quit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kept = std::fs::read_to_string(state.path().join("agentdeck").join("command_history"))
+        .unwrap_or_else(|e| panic!("no history file: {e}"));
+    assert_eq!(kept, "approvals\n");
+
+    // The next run recalls it with up.
+    let mut tui = Tui::spawn_in(&h.hub.url(), h.token("viewer"), state.path());
+    tui.wait_for("connected").await;
+    tui.keys(":");
+    tui.wait_for("up and down recall").await;
+    tui.keys("\x1b[A");
+    tui.wait_for(" approvals").await;
+    tui.keys("\r");
+    tui.wait_for("Pending approvals, nearest deadline first")
+        .await;
+    let _ = tui.child.kill();
 }

@@ -891,6 +891,15 @@ fn a_silent_stream_shows_the_banner_at_the_next_tick() {
     assert!(app.outage().is_some());
     app.apply_feed(FeedMsg::Alive);
     assert!(app.outage().is_none(), "it spoke again");
+    // A delta after a stall clears the banner too: the status line and
+    // the banner never disagree.
+    app.last_alive = std::time::Instant::now() - std::time::Duration::from_secs(4);
+    app.tick(now());
+    assert!(app.outage().is_some());
+    let i = snapshot().incidents.into_iter().next().unwrap();
+    delta(&mut app, 1990, Delta::Incident(Box::new(i)));
+    assert!(app.outage().is_none(), "a delta is the stream speaking");
+    assert!(app.stale_for().is_none());
 }
 
 /// The cursor on a SEV1 shows its urgency: the row is drawn on the
@@ -2155,4 +2164,51 @@ fn z_snoozes_the_incident_and_a_snoozed_one_can_be_woken() {
         "/v1/incidents/INC-14/snooze",
         Some(json!({"for_s": 0})),
     );
+}
+
+#[test]
+fn the_command_line_lists_candidates_recalls_history_and_clears_with_c_u() {
+    let mut app = app();
+    press_ch(&mut app, ':');
+    let hint = |app: &App| match &app.dialog {
+        Some(Dialog::Text { hint, .. }) => hint.clone(),
+        other => panic!("no text dialog: {other:?}"),
+    };
+    assert!(
+        hint(&app)[0].contains("up and down recall"),
+        "{:?}",
+        hint(&app)
+    );
+    type_text(&mut app, "ag");
+    let shown = hint(&app);
+    assert!(shown.iter().any(|c| c == "agents"), "{shown:?}");
+    assert!(shown.iter().any(|c| c.starts_with("agent ")), "{shown:?}");
+    // C-u clears what was typed.
+    press(&mut app, ctrl('u'));
+    assert_eq!(text_dialog(&app).0, "");
+    type_text(&mut app, "approvals");
+    let effects = enter(&mut app);
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(app.screen, Screen::Approvals);
+    assert_eq!(app.history.entries(), ["approvals"]);
+    press_ch(&mut app, ':');
+    type_text(&mut app, "incidents");
+    enter(&mut app);
+    // Up recalls the newest first, then older; down comes back and past
+    // the newest clears.
+    press_ch(&mut app, ':');
+    press(&mut app, key(KeyCode::Up));
+    assert_eq!(text_dialog(&app).0, "incidents");
+    press(&mut app, key(KeyCode::Up));
+    assert_eq!(text_dialog(&app).0, "approvals");
+    press(&mut app, key(KeyCode::Up));
+    assert_eq!(text_dialog(&app).0, "approvals", "nothing older");
+    press(&mut app, key(KeyCode::Down));
+    assert_eq!(text_dialog(&app).0, "incidents");
+    press(&mut app, key(KeyCode::Down));
+    assert_eq!(text_dialog(&app).0, "");
+    // A command that fails is not remembered.
+    type_text(&mut app, "bogus");
+    enter(&mut app);
+    assert_eq!(app.history.entries(), ["approvals", "incidents"]);
 }

@@ -47,6 +47,15 @@ pub fn log_file() -> Option<PathBuf> {
     })
 }
 
+/// The `:` command line's history.
+pub fn history_file() -> Option<PathBuf> {
+    dirs().map(|d| {
+        d.state_dir()
+            .unwrap_or_else(|| d.data_local_dir())
+            .join("command_history")
+    })
+}
+
 /// The hub's default database.
 pub fn data_file() -> Option<PathBuf> {
     dirs().map(|d| d.data_dir().join("hub.db"))

@@ -49,6 +49,8 @@ pub struct Ctx<'a> {
     pub context: Context,
     /// The Incidents list: the Runbook screen follows its selection.
     pub incidents: &'a ListState,
+    /// The `:` command line's history.
+    pub history: &'a crate::tui::history::CommandHistory,
 }
 
 impl Ctx<'_> {
@@ -126,6 +128,8 @@ pub enum Do {
     Select(Screen, String),
     /// Set the filter of the list shown.
     Filter(String),
+    /// Remember a command run on the `:` line.
+    Remember(String),
 }
 
 impl Do {

@@ -7,6 +7,7 @@ mod chrome;
 pub mod ctx;
 pub mod data;
 pub mod dialogs;
+pub mod history;
 pub mod keymap;
 pub mod markdown;
 pub mod panes;

@@ -147,6 +147,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     let mut app = App::new(options.keymap, None, options.read_only || replay);
+    app.history = crate::tui::history::CommandHistory::load(crate::config::history_file());
     app.bell = options.bell;
     app.hub_url = hub_url;
     if replay {
@@ -360,6 +361,17 @@ fn carry_out(
             let mut out = std::io::stdout();
             let _ = write!(out, "\u{1b}]52;c;{encoded}\u{7}");
             let _ = out.flush();
+        }
+        Effect::SaveHistory => {
+            if let Some(path) = app.history.path().map(std::path::Path::to_path_buf) {
+                let entries = app.history.entries().to_vec();
+                // Off the loop: drawing never waits on the disk.
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = crate::tui::history::save(&path, &entries) {
+                        tracing::debug!(error = %e, path = %path.display(), "command history not saved");
+                    }
+                });
+            }
         }
         Effect::Bell => {
             let mut out = std::io::stdout();

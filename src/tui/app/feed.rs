@@ -103,7 +103,9 @@ impl App {
     /// Applies one delta: patches the sorted lists, rings for a fresh SEV1
     /// and tells the operator when an approval they looked at closed.
     fn apply_delta(&mut self, id: u64, delta: Delta) -> Vec<Effect> {
-        self.last_alive = Instant::now();
+        // A delta is the stream speaking: a banner raised by a stall (a
+        // loaded machine, a slow loop) goes, and the data is as of now.
+        self.heard();
         // The changed row leaves the sorted lists and the counts now, as
         // they were built, and comes back in where it belongs once applied:
         // a delta costs a binary search, not a sort of 10,000 rows in the

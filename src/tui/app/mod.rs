@@ -57,6 +57,8 @@ pub enum Effect {
     FetchAgent(String),
     /// Ring the terminal bell.
     Bell,
+    /// Write the `:` line's history to its file.
+    SaveHistory,
     /// Leave.
     Quit,
 }
@@ -132,6 +134,8 @@ pub struct App {
     pub panes: Panes,
     /// The open dialog.
     pub dialog: Option<Dialog>,
+    /// The `:` command line's history.
+    pub history: crate::tui::history::CommandHistory,
     /// Actions in flight, by local id.
     pub pending: BTreeMap<u64, Pending>,
     /// Recent messages, newest last.
@@ -184,6 +188,7 @@ macro_rules! ctx {
             screen: $app.screen,
             context: $context,
             incidents: $incidents,
+            history: &$app.history,
         }
     };
 }
@@ -196,6 +201,7 @@ impl App {
             screen: Screen::Overview,
             panes: Panes::default(),
             dialog: None,
+            history: Default::default(),
             pending: BTreeMap::new(),
             messages: VecDeque::new(),
             connection: Connection::Connecting { attempt: 1 },
@@ -429,7 +435,8 @@ impl App {
             Action::Quit => return vec![Effect::Quit],
             Action::Help => self.dialog = Some(Dialog::Help { scroll: 0 }),
             Action::CommandLine => {
-                self.dialog = Some(entry("command", vec![], TextPurpose::Command));
+                let hint = dialogs::command_candidates(&self.ctx(), "");
+                self.dialog = Some(entry("command", hint, TextPurpose::Command));
             }
             Action::Filter => {
                 let current = &self.list(self.screen).filter;
@@ -516,6 +523,13 @@ impl App {
                 Do::Filter(text) => {
                     let s = self.screen;
                     self.list_mut(s).filter = text;
+                }
+                Do::Remember(command) => {
+                    self.history.push(&command);
+                    // Written off the loop, whatever the disk does.
+                    if self.history.path().is_some() {
+                        effects.push(Effect::SaveHistory);
+                    }
                 }
             }
         }

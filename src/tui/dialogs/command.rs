@@ -20,6 +20,23 @@ fn commands(ctx: &Ctx) -> Vec<String> {
     c
 }
 
+/// Candidates shown as the command is typed: up to five matches, and how
+/// many more.
+pub fn candidates(ctx: &Ctx, partial: &str) -> Vec<String> {
+    if partial.trim().is_empty() {
+        return vec!["tab completes; up and down recall earlier commands; C-u clears".into()];
+    }
+    let matches: Vec<String> = commands(ctx)
+        .into_iter()
+        .filter(|c| c.starts_with(partial) && c != partial)
+        .collect();
+    let mut shown: Vec<String> = matches.iter().take(5).cloned().collect();
+    if matches.len() > 5 {
+        shown.push(format!("… and {} more (tab completes)", matches.len() - 5));
+    }
+    shown
+}
+
 /// Completes a partial command to the longest common prefix of its
 /// matches.
 pub fn complete(ctx: &Ctx, partial: &str) -> Option<String> {

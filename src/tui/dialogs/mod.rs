@@ -25,7 +25,7 @@ use super::action::Action;
 use super::ctx::{Ctx, Do};
 use super::theme::Theme;
 
-pub use command::complete;
+pub use command::{candidates as command_candidates, complete};
 pub use op::Op;
 
 /// What a menu choice leads to.

@@ -74,7 +74,22 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
         }
         _ => {}
     }
-    if let Some(reason) = offered_reason(&purpose, &input, event, ctx) {
+    let mut hint = hint;
+    let ctrl_u = event.code == KeyCode::Char('u')
+        && event
+            .modifiers
+            .contains(crossterm::event::KeyModifiers::CONTROL);
+    if ctrl_u {
+        // C-u clears the entry, as in a shell.
+        input = line_input("");
+    } else if let (TextPurpose::Command, Some(Action::Up | Action::Down)) = (&purpose, action) {
+        let now = text_of(&input);
+        let recalled = match action {
+            Some(Action::Up) => ctx.history.older(&now).unwrap_or(&now).to_string(),
+            _ => ctx.history.newer(&now).unwrap_or_default().to_string(),
+        };
+        input = line_input(&recalled);
+    } else if let Some(reason) = offered_reason(&purpose, &input, event, ctx) {
         // A number on an empty entry picks the agent's offered reason;
         // it can still be edited before enter.
         input = line_input(&reason);
@@ -88,6 +103,9 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
     let mut done = Vec::new();
     if purpose == TextPurpose::Filter {
         done.push(Do::Filter(text_of(&input)));
+    }
+    if purpose == TextPurpose::Command {
+        hint = command::candidates(ctx, &text_of(&input));
     }
     done.push(Do::Open(Dialog::Text {
         title,
@@ -161,7 +179,13 @@ fn submit(purpose: &TextPurpose, text: &str, ctx: &Ctx) -> Result<Vec<Do>, Strin
             })
         }
         TextPurpose::Filter => return Ok(vec![Do::Filter(text.to_string())]),
-        TextPurpose::Command => return command::run(ctx, text),
+        TextPurpose::Command => {
+            let mut done = command::run(ctx, text)?;
+            if !text.trim().is_empty() {
+                done.insert(0, Do::Remember(text.to_string()));
+            }
+            return Ok(done);
+        }
     };
     Ok(vec![Do::Send(op)])
 }

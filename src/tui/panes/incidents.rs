@@ -75,6 +75,8 @@ impl Pane for Incidents {
             Action::Resolve,
             Action::Contain,
             Action::Inspect,
+            // Less urgent than containing: the first to drop at 80 columns.
+            Action::Snooze,
         ]
     }
 
