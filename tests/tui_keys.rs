@@ -2151,7 +2151,7 @@ fn z_snoozes_the_incident_and_a_snoozed_one_can_be_woken() {
     delta(&mut app, 1950, Delta::Incident(Box::new(i)));
     let text = buffer_text(&render(&app, &Theme::dark(), 160, 48));
     assert!(
-        text.contains("snoozed until 04:12: no escalation, no reminder"),
+        text.contains("snoozed until 04:12 (1h00m left): no escalation, no reminder"),
         "{text}"
     );
     press_ch(&mut app, 'z');

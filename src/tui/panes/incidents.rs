@@ -394,8 +394,9 @@ fn summary(ctx: &Ctx, theme: &Theme, i: &Incident, w: usize) -> Vec<Line<'static
     if let Some(until) = i.snoozed_until.filter(|t| *t > ctx.now) {
         lines.push(Line::from(Span::styled(
             format!(
-                "snoozed until {}: no escalation, no reminder",
-                until.format("%H:%M")
+                "snoozed until {} ({} left): no escalation, no reminder",
+                until.format("%H:%M"),
+                crate::tui::screen::short_duration((until - ctx.now).num_seconds())
             ),
             theme.warning(),
         )));

@@ -109,12 +109,76 @@ fn sparkline(s: &SloStatus, cells: usize, now: chrono::DateTime<chrono::Utc>) ->
     }
     out.into_iter().collect()
 }
-/// The fleet in one line: agents, runs, SLO series by alert, open work.
+/// Open incidents by severity, `(1 SEV1, 3 SEV2)` (the worst alone when
+/// `narrow`), red while a SEV1 is open; nothing when none is.
+fn incidents_by_severity(ctx: &Ctx, theme: &Theme, narrow: bool) -> Option<(u8, Span<'static>)> {
+    use crate::model::incident::{IncidentState, Severity};
+    let open: Vec<Severity> = ctx
+        .data
+        .incidents
+        .values()
+        .filter(|i| i.state != IncidentState::Resolved)
+        .map(|i| i.severity)
+        .collect();
+    let counts: Vec<String> = [
+        Severity::Sev1,
+        Severity::Sev2,
+        Severity::Sev3,
+        Severity::Sev4,
+    ]
+    .into_iter()
+    .filter_map(|s| {
+        let n = open.iter().filter(|o| **o == s).count();
+        (n > 0).then(|| format!("{n} {}", s.as_str()))
+    })
+    .collect();
+    if counts.is_empty() {
+        return None;
+    }
+    // Narrow: the worst severity alone, `(1 SEV1)`, what needs me now.
+    let counts = if narrow { counts[..1].to_vec() } else { counts };
+    let style = if open.contains(&Severity::Sev1) {
+        theme.critical()
+    } else {
+        theme.text()
+    };
+    Some((2, Span::styled(format!(" ({})", counts.join(", ")), style)))
+}
+
+/// The nearest approval deadline as a countdown, `, next in 4m12s`, amber
+/// under five minutes.
+fn next_deadline(ctx: &Ctx, theme: &Theme) -> Option<(u8, Span<'static>)> {
+    let nearest = ctx
+        .data
+        .approvals
+        .values()
+        .filter(|a| a.state == crate::model::approval::ApprovalState::Pending)
+        .map(|a| a.deadline)
+        .min()?;
+    let left = (nearest - ctx.now).num_seconds();
+    let style = if left < 300 {
+        theme.warning()
+    } else {
+        theme.text()
+    };
+    Some((
+        2,
+        Span::styled(
+            format!(", next in {}", super::super::screen::short_duration(left)),
+            style,
+        ),
+    ))
+}
+
+/// The fleet in one line: agents, runs, SLO series by alert, open work:
+/// incidents by severity and the nearest approval deadline, so the first
+/// screen answers "what needs me now".
 ///
 /// A number is never cut: when the line is too wide, whole parts drop, the
 /// least urgent first: the runs rate and agent count, then the healthy
-/// SLO count, then controls, then tickets; pages, incidents and approvals
-/// stay to the last.
+/// SLO count, then controls, then the nearest deadline, the incidents'
+/// severities and tickets; pages, incidents and approvals stay to the
+/// last.
 fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
     let d = ctx.data;
     let paging = d
@@ -181,10 +245,12 @@ fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
         1,
         Span::styled(format!(" · {inc} {}", d.incidents.len()), theme.text()),
     ));
+    parts.extend(incidents_by_severity(ctx, theme, narrow));
     parts.push((
         1,
         Span::styled(format!(" · {appr} {}", d.approvals.len()), theme.text()),
     ));
+    parts.extend(next_deadline(ctx, theme));
     parts.push((
         3,
         Span::styled(format!(" · {ctl} {}", d.controls.len()), theme.text()),
@@ -200,7 +266,15 @@ fn fleet_line(ctx: &Ctx, theme: &Theme, width: u16) -> Line<'static> {
             parts.remove(i);
         }
     }
-    Line::from(parts.into_iter().map(|(_, s)| s).collect::<Vec<_>>())
+    let mut spans: Vec<Span<'static>> = parts.into_iter().map(|(_, s)| s).collect();
+    // A dropped part can leave two spaces where it was.
+    for i in 1..spans.len() {
+        if spans[i].content.starts_with(' ') && spans[i - 1].content.ends_with(' ') {
+            let trimmed = spans[i - 1].content.trim_end().to_string();
+            spans[i - 1].content = trimmed.into();
+        }
+    }
+    Line::from(spans)
 }
 
 /// The Overview's columns; wider screens get a longer series name and a
