@@ -2212,3 +2212,52 @@ fn the_command_line_lists_candidates_recalls_history_and_clears_with_c_u() {
     enter(&mut app);
     assert_eq!(app.history.entries(), ["approvals", "incidents"]);
 }
+
+#[test]
+fn capital_a_assigns_to_an_operator_present_ones_first_or_a_typed_name() {
+    let mut app = app();
+    press_ch(&mut app, '2');
+    assert_eq!(press_ch(&mut app, 'A'), vec![]);
+    let (title, items, _) = menu(&app);
+    assert_eq!(title, "Assign INC-14 to");
+    assert_eq!(
+        items.last().map(String::as_str),
+        Some("someone else (type a name)")
+    );
+    let present: Vec<&String> = items.iter().filter(|i| i.ends_with("(here now)")).collect();
+    assert!(
+        items[..present.len()]
+            .iter()
+            .all(|i| i.ends_with("(here now)")),
+        "present first: {items:?}"
+    );
+    assert!(
+        items.iter().all(|i| !i.starts_with("dana")),
+        "not myself: {items:?}"
+    );
+    // The first offered operator, by enter.
+    let name = items[0].trim_end_matches(" (here now)").to_string();
+    let effects = enter(&mut app);
+    assert_request(
+        only_send(&effects),
+        Method::Post,
+        "/v1/incidents/INC-14/assign",
+        Some(json!({"owner": name})),
+    );
+    // Someone else: typed.
+    press_ch(&mut app, 'A');
+    let (_, items, _) = menu(&app);
+    for _ in 1..items.len() {
+        press(&mut app, key(KeyCode::Down));
+    }
+    enter(&mut app);
+    assert_eq!(text_dialog(&app).1, TextPurpose::Assign("INC-14".into()));
+    type_text(&mut app, "priya");
+    let effects = enter(&mut app);
+    assert_request(
+        only_send(&effects),
+        Method::Post,
+        "/v1/incidents/INC-14/assign",
+        Some(json!({"owner": "priya"})),
+    );
+}

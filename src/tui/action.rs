@@ -131,6 +131,7 @@ actions! {
     Reject => "reject", "reject with a reason", [Approvals];
     Acknowledge => "acknowledge", "acknowledge the incident", [Incidents];
     Take => "take", "assign the incident to me", [Incidents];
+    Assign => "assign", "assign the incident to another operator (present ones first)", [Incidents];
     Escalate => "escalate", "raise the severity", [Incidents];
     Note => "note", "add a note to the incident", [Incidents];
     HandoffNote => "handoff_note", "write a note for the next shift, shown in the summary", [Handoff];
@@ -152,6 +153,7 @@ impl Action {
             Self::Approve | Self::Reject => Some(Permission::Decide),
             Self::Acknowledge
             | Self::Take
+            | Self::Assign
             | Self::Escalate
             | Self::Note
             | Self::Resolve

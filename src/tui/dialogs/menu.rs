@@ -16,7 +16,7 @@ use super::super::ctx::{Ctx, Do};
 use super::super::data::FeedData;
 use super::super::sanitize::{clean, fit};
 use super::super::theme::Theme;
-use super::{Dialog, MenuItem, Op, centered, contain};
+use super::{Dialog, MenuItem, Op, TextPurpose, centered, contain};
 
 /// Moves the highlight (arrows, j and k, or the choice's number), chooses
 /// with confirm unless the choice says why not, closes with cancel.
@@ -109,6 +109,15 @@ fn choose(item: MenuItem, agent: String, incident: Option<String>, ctx: &Ctx) ->
                 &id, suppress,
             ))],
             None => Vec::new(),
+        },
+        MenuItem::Assign(name) => match (incident, name) {
+            (Some(id), Some(name)) => vec![Do::Send(Op::Assign(id, name))],
+            (Some(id), None) => vec![Do::Open(super::text::entry(
+                format!("Assign {id} to"),
+                vec!["The operator's name, as their token names them.".into()],
+                TextPurpose::Assign(id),
+            ))],
+            (None, _) => Vec::new(),
         },
         MenuItem::Snooze(secs) => match incident {
             Some(id) => vec![Do::Send(Op::Snooze(id, secs))],

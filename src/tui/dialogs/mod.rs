@@ -44,6 +44,8 @@ pub enum MenuItem {
     Resolve(Option<u64>),
     /// Snooze an incident for so many seconds (0 ends the snooze).
     Snooze(u64),
+    /// Assign an incident to this operator (none: type a name).
+    Assign(Option<String>),
 }
 
 /// What a text entry is for.
@@ -53,6 +55,8 @@ pub enum TextPurpose {
     Reject(String),
     /// A note on an incident.
     Note(String),
+    /// The operator to assign an incident to.
+    Assign(String),
     /// A note for the next shift.
     HandoffNote,
     /// Summary to resolve an incident, and how long its SLO's burn may not

@@ -157,6 +157,7 @@ fn submit(purpose: &TextPurpose, text: &str, ctx: &Ctx) -> Result<Vec<Do>, Strin
             Op::Reject(id.clone(), required("a reason is required to reject")?)
         }
         TextPurpose::Note(id) => Op::Note(id.clone(), required("the note is empty")?),
+        TextPurpose::Assign(id) => Op::Assign(id.clone(), required("a name is required")?),
         TextPurpose::HandoffNote => Op::HandoffNote(required("the note is empty")?),
         TextPurpose::Resolve(id, suppress) => Op::Resolve(
             id.clone(),

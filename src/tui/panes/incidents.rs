@@ -34,6 +34,7 @@ impl Pane for Incidents {
         &[
             Action::Acknowledge,
             Action::Take,
+            Action::Assign,
             Action::Escalate,
             Action::Note,
             Action::Resolve,
@@ -62,6 +63,7 @@ impl Pane for Incidents {
             ))],
             Action::Resolve => resolve(&i, ctx),
             Action::Snooze => snooze(&i, ctx),
+            Action::Assign => assign(&i, ctx),
             _ => Vec::new(),
         }
     }
@@ -161,6 +163,61 @@ fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
         })],
         None => vec![Do::Open(resolve_entry(&i.id, None))],
     }
+}
+
+/// Whom to give it to: the operators connected now first, then those the
+/// board has seen (owners, deciders), then a name typed.
+fn assign(i: &Incident, ctx: &Ctx) -> Vec<Do> {
+    let me = ctx.me();
+    let mut names: Vec<(String, bool)> = Vec::new();
+    let mut add = |name: &str, present: bool| {
+        if !name.is_empty() && name != me && !names.iter().any(|(n, _)| n == name) {
+            names.push((name.to_string(), present));
+        }
+    };
+    for p in &ctx.data.presence {
+        add(&p.operator, true);
+    }
+    let mut seen: Vec<&str> = ctx
+        .data
+        .incidents
+        .values()
+        .filter_map(|i| i.owner.as_deref())
+        .chain(
+            ctx.data
+                .approvals
+                .values()
+                .flat_map(|a| a.decisions.iter().map(|d| d.by.as_str())),
+        )
+        .collect();
+    seen.sort_unstable();
+    for name in seen {
+        add(name, false);
+    }
+    let mut items: Vec<(MenuItem, String, Option<String>)> = names
+        .into_iter()
+        .take(8)
+        .map(|(name, present)| {
+            let label = if present {
+                format!("{name} (here now)")
+            } else {
+                name.clone()
+            };
+            (MenuItem::Assign(Some(name)), label, None)
+        })
+        .collect();
+    items.push((
+        MenuItem::Assign(None),
+        "someone else (type a name)".into(),
+        None,
+    ));
+    vec![Do::Open(Dialog::Menu {
+        title: format!("Assign {} to", i.id),
+        items,
+        selected: 0,
+        agent: i.agent.clone().unwrap_or_default(),
+        incident: Some(i.id.clone()),
+    })]
 }
 
 /// How long to page nobody about it; ending the snooze when it is snoozed.
