@@ -12,7 +12,7 @@ use crate::ingest::alertmanager::Alert;
 use crate::model::incident::{ExternalAlert, Incident, IncidentSource, IncidentState};
 
 use super::auth::Principal;
-use super::core::Core;
+use super::core::{Change, Core};
 use super::ops::Outcome;
 
 /// Labels shown in the opening note, in this order when present.
@@ -50,45 +50,7 @@ pub fn apply(core: &mut Core, who: &Principal, alerts: Vec<Alert>, now: DateTime
                     repeated += 1;
                 }
             }
-            (true, None) => {
-                let id = core.next_incident_id(&mut change);
-                let mut i = Incident::open(
-                    NewIncident {
-                        id: id.clone(),
-                        title: alert.title.clone(),
-                        severity: alert.severity,
-                        category: alert.category,
-                        source: IncidentSource::Alertmanager,
-                        agent: alert.agent.clone(),
-                        slo: None,
-                    },
-                    &who.name,
-                    now,
-                );
-                core.runbooks().link(&mut i);
-                i.note(&who.name, &note(&alert), now);
-                change.audit(
-                    now,
-                    &who.name,
-                    Some(who.role),
-                    "incident.opened",
-                    &id,
-                    json!({
-                        "severity": alert.severity,
-                        "category": alert.category,
-                        "title": alert.title,
-                        "alertmanager": {"fingerprint": alert.fingerprint, "labels": alert.labels},
-                    }),
-                );
-                i.external = Some(ExternalAlert {
-                    fingerprint: alert.fingerprint,
-                    labels: alert.labels,
-                    annotations: alert.annotations,
-                    generator_url: alert.generator_url,
-                });
-                opened.push(id);
-                change.incident(i);
-            }
+            (true, None) => opened.push(open_incident(core, &mut change, who, alert, now)),
             (false, Some(mut i)) => {
                 let at = alert.ends_at.filter(|t| *t <= now).unwrap_or(now);
                 let summary = format!(
@@ -120,6 +82,53 @@ pub fn apply(core: &mut Core, who: &Principal, alerts: Vec<Alert>, now: DateTime
         "resolved_unknown": unknown,
     });
     Ok((StatusCode::OK, answer, change))
+}
+
+/// Opens the incident a firing alert stands for; its id.
+fn open_incident(
+    core: &Core,
+    change: &mut Change,
+    who: &Principal,
+    alert: Alert,
+    now: DateTime<Utc>,
+) -> String {
+    let id = core.next_incident_id(change);
+    let mut i = Incident::open(
+        NewIncident {
+            id: id.clone(),
+            title: alert.title.clone(),
+            severity: alert.severity,
+            category: alert.category,
+            source: IncidentSource::Alertmanager,
+            agent: alert.agent.clone(),
+            slo: None,
+        },
+        &who.name,
+        now,
+    );
+    core.runbooks().link(&mut i);
+    i.note(&who.name, &note(&alert), now);
+    change.audit(
+        now,
+        &who.name,
+        Some(who.role),
+        "incident.opened",
+        &id,
+        json!({
+            "severity": alert.severity,
+            "category": alert.category,
+            "title": alert.title,
+            "alertmanager": {"fingerprint": alert.fingerprint, "labels": alert.labels},
+        }),
+    );
+    i.external = Some(ExternalAlert {
+        fingerprint: alert.fingerprint,
+        labels: alert.labels,
+        annotations: alert.annotations,
+        generator_url: alert.generator_url,
+    });
+    change.incident(i);
+    id
 }
 
 /// The open incident standing for `fingerprint`: the change's own copy

@@ -183,7 +183,6 @@ impl Core {
         done: Vec<(Outgoing, Result<(), String>)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let now_ms = now.timestamp_millis();
         let mut change = self.change();
         for (o, result) in done {
             let Some(n) = &self.notifier else {
@@ -198,31 +197,7 @@ impl Core {
             let Some(first) = rows.first() else {
                 continue;
             };
-            let failed_before = first.attempts > 0;
-            let mut updated = Vec::with_capacity(rows.len());
-            for mut row in rows.iter().cloned() {
-                match (&result, &o.body) {
-                    (Ok(()), body) => {
-                        row.state = if body.is_some() {
-                            NoticeState::Delivered
-                        } else {
-                            NoticeState::Merged
-                        };
-                        row.done_ms = Some(now_ms);
-                        row.page_key = o.page_key.clone();
-                    }
-                    (Err(e), _) => {
-                        row.attempts += 1;
-                        row.last_error = Some(e.clone());
-                        row.next_ms = now_ms + backoff_ms(row.attempts);
-                        if now_ms - row.created_ms > GIVE_UP_MS {
-                            row.state = NoticeState::Failed;
-                            row.done_ms = Some(now_ms);
-                        }
-                    }
-                }
-                updated.push(row);
-            }
+            let updated = settle(&rows, &o, &result, now.timestamp_millis());
             if o.body.is_some() {
                 let outcome = match (&result, updated[0].state) {
                     (Ok(()), _) => "delivered",
@@ -231,32 +206,7 @@ impl Core {
                 };
                 self.metrics.delivery(&o.receiver, outcome);
             }
-            let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
-            let events: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
-            let audit = match (&result, updated[0].state) {
-                (Ok(()), _) if o.body.is_none() => None,
-                (Ok(()), _) => Some(("notify.delivered", json!({"attempts": first.attempts + 1}))),
-                (Err(_), NoticeState::Failed) => Some((
-                    "notify.failed",
-                    json!({"gave_up_after_attempts": updated[0].attempts}),
-                )),
-                (Err(_), _) if !failed_before => Some((
-                    "notify.failing",
-                    json!({"retry_in_ms": updated[0].next_ms - now_ms}),
-                )),
-                (Err(_), _) => None,
-            };
-            if let Some((action, mut details)) = audit {
-                details["receiver"] = json!(o.receiver);
-                details["events"] = json!(events);
-                details["subjects"] = json!(subjects);
-                if let Some(a) = o.pd_action {
-                    details["pagerduty"] = json!(a.as_str());
-                    details["dedup_key"] = json!(o.page_key);
-                }
-                if let Err(e) = &result {
-                    details["error"] = json!(e);
-                }
+            if let Some((action, details)) = audit_of(&rows, &updated, &o, &result, now) {
                 change.audit(now, "hub", None, action, first.subject.as_str(), details);
             }
             for row in &updated {
@@ -278,6 +228,81 @@ impl Core {
         }
         stored
     }
+}
+
+/// The rows of one request after its answer: delivered (or merged, when
+/// nothing was sent), or due again after a backoff, or given up after a
+/// day.
+fn settle(
+    rows: &[NoticeRow],
+    o: &Outgoing,
+    result: &Result<(), String>,
+    now_ms: i64,
+) -> Vec<NoticeRow> {
+    rows.iter()
+        .cloned()
+        .map(|mut row| {
+            match result {
+                Ok(()) => {
+                    row.state = if o.body.is_some() {
+                        NoticeState::Delivered
+                    } else {
+                        NoticeState::Merged
+                    };
+                    row.done_ms = Some(now_ms);
+                    row.page_key = o.page_key.clone();
+                }
+                Err(e) => {
+                    row.attempts += 1;
+                    row.last_error = Some(e.clone());
+                    row.next_ms = now_ms + backoff_ms(row.attempts);
+                    if now_ms - row.created_ms > GIVE_UP_MS {
+                        row.state = NoticeState::Failed;
+                        row.done_ms = Some(now_ms);
+                    }
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+/// The audit entry one request's answer is worth: every delivery, the
+/// first failure of a run of them (not each retry), and giving up.
+fn audit_of(
+    rows: &[NoticeRow],
+    updated: &[NoticeRow],
+    o: &Outgoing,
+    result: &Result<(), String>,
+    now: DateTime<Utc>,
+) -> Option<(&'static str, serde_json::Value)> {
+    let (first, after) = (rows.first()?, updated.first()?);
+    let (action, mut details) = match (result, after.state) {
+        (Ok(()), _) if o.body.is_none() => return None,
+        (Ok(()), _) => ("notify.delivered", json!({"attempts": first.attempts + 1})),
+        (Err(_), NoticeState::Failed) => (
+            "notify.failed",
+            json!({"gave_up_after_attempts": after.attempts}),
+        ),
+        (Err(_), _) if first.attempts == 0 => (
+            "notify.failing",
+            json!({"retry_in_ms": after.next_ms - now.timestamp_millis()}),
+        ),
+        (Err(_), _) => return None,
+    };
+    let subjects: Vec<&str> = rows.iter().map(|r| r.subject.as_str()).collect();
+    let events: Vec<&str> = rows.iter().map(|r| r.event.as_str()).collect();
+    details["receiver"] = json!(o.receiver);
+    details["events"] = json!(events);
+    details["subjects"] = json!(subjects);
+    if let Some(a) = o.pd_action {
+        details["pagerduty"] = json!(a.as_str());
+        details["dedup_key"] = json!(o.page_key);
+    }
+    if let Err(e) = result {
+        details["error"] = json!(e);
+    }
+    Some((action, details))
 }
 
 /// How a row shows on its incident.
