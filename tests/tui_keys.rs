@@ -419,19 +419,107 @@ fn tab_completes_commands() {
     assert_eq!(app.screen, Screen::Incidents, "tab did not switch screens");
 }
 
+// ---- long text scrolls ------------------------------------------------------------
+
+/// A scrolled pane says `↓ N more` on its bottom border.
+fn more_below(screen: &str) -> bool {
+    screen.contains(" more ┘") || screen.contains(" more ┛")
+}
+
+/// An opened detail scrolls with the list keys instead of moving the
+/// selection; closing it brings the list back where it was.
+#[test]
+fn an_opened_detail_scrolls_with_the_list_keys() {
+    let mut app = app();
+    press_ch(&mut app, '3');
+    let selected = app.selected(Screen::Approvals);
+    press(&mut app, key(KeyCode::Enter));
+    // 12 rows: the approval's fields and arguments do not fit.
+    render(&app, &Theme::dark(), 80, 12);
+    press_ch(&mut app, 'j');
+    press_ch(&mut app, 'j');
+    assert_eq!(app.panes.approvals.list.scroll.top(), 2);
+    assert_eq!(
+        app.selected(Screen::Approvals),
+        selected,
+        "j scrolled, not moved"
+    );
+    press_ch(&mut app, 'G');
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 12));
+    assert!(!more_below(&text), "at the end nothing is below:\n{text}");
+    press_ch(&mut app, 'g');
+    press_ch(&mut app, 'g');
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 12));
+    assert!(
+        more_below(&text),
+        "back at the top, the rest is below:\n{text}"
+    );
+    esc(&mut app);
+    assert!(!app.panes.approvals.list.detail);
+    press_ch(&mut app, 'j');
+    assert_ne!(
+        app.selected(Screen::Approvals),
+        selected,
+        "closed, j moves again"
+    );
+}
+
+/// The runbook's text scrolls with the page keys while up and down move
+/// between its steps.
+#[test]
+fn runbook_text_scrolls_with_page_keys_and_steps_keep_j_and_k() {
+    let mut app = app();
+    let books = agentdeck::hub::reload::load_runbooks(std::path::Path::new("runbooks"))
+        .expect("the runbooks of the repository load");
+    app.panes.runbook.runbooks = books.into_iter().map(|b| (b.name.clone(), b)).collect();
+    press_ch(&mut app, '6');
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(
+        more_below(&text),
+        "the runbook's text does not fit:\n{text}"
+    );
+    press_ch(&mut app, 'j');
+    assert_eq!(app.panes.runbook.step_focus, 1);
+    press(&mut app, key(KeyCode::PageDown));
+    assert_eq!(app.panes.runbook.step_focus, 1, "page keys leave the step");
+    assert!(
+        app.panes.runbook.body.top() > 0,
+        "page down scrolled the text"
+    );
+    press_ch(&mut app, 'G');
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(!more_below(&text), "at the end nothing is below:\n{text}");
+    press_ch(&mut app, 'g');
+    press_ch(&mut app, 'g');
+    assert_eq!(app.panes.runbook.body.top(), 0);
+    assert_eq!(app.panes.runbook.step_focus, 1);
+}
+
 // ---- help and copy ----------------------------------------------------------------
 
 #[test]
 fn help_opens_and_any_key_closes() {
     let mut app = app();
     press_ch(&mut app, '?');
-    assert!(matches!(app.dialog, Some(Dialog::Help { scroll: 0 })));
-    // j/k and arrows scroll…
+    let top = |app: &App| match &app.dialog {
+        Some(Dialog::Help { scroll }) => scroll.top(),
+        other => panic!("help is open: {other:?}"),
+    };
+    assert_eq!(top(&app), 0);
+    // j/k, arrows, page keys and g/G scroll…
     press_ch(&mut app, 'j');
     press(&mut app, key(KeyCode::Down));
-    assert!(matches!(app.dialog, Some(Dialog::Help { scroll: 2 })));
+    assert_eq!(top(&app), 2);
     press_ch(&mut app, 'k');
-    assert!(matches!(app.dialog, Some(Dialog::Help { scroll: 1 })));
+    assert_eq!(top(&app), 1);
+    render(&app, &Theme::dark(), 80, 24);
+    press_ch(&mut app, 'G');
+    let last = top(&app);
+    assert!(last > 1, "G goes to the end of the keys");
+    press(&mut app, key(KeyCode::PageUp));
+    assert!(top(&app) < last);
+    press_ch(&mut app, 'g');
+    assert_eq!(top(&app), 0, "g goes back to the top");
     // …any other key closes, and does nothing else (q does not quit).
     assert_eq!(press_ch(&mut app, 'q'), vec![]);
     assert!(app.dialog.is_none());
@@ -1984,9 +2072,9 @@ fn the_agent_detail_scrolls_refreshes_contains_and_closes() {
     let agent = app.panes.agent.open.as_ref().expect("open").agent.clone();
     press_ch(&mut app, 'j');
     press_ch(&mut app, 'j');
-    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll, 2);
+    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll.top(), 2);
     press_ch(&mut app, 'k');
-    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll, 1);
+    assert_eq!(app.panes.agent.open.as_ref().expect("open").scroll.top(), 1);
     // j and k scroll the detail, not the list behind it.
     assert_eq!(app.selection(Screen::Agents).1, Some(0));
     assert_eq!(

@@ -247,6 +247,110 @@ fn handoff() {
     snap("handoff", "Handoff (screen 7)", &app);
 }
 
+// ---- long text scrolls ----------------------------------------------------------
+
+/// The app with INC-14's timeline 60 entries long, each a long line.
+fn long_timeline_app() -> App {
+    use agentdeck::client::feed::FeedMsg;
+    use agentdeck::model::incident::TimelineEntry;
+    use agentdeck::model::stream::Delta;
+    let mut app = app();
+    let mut i = snapshot()
+        .incidents
+        .into_iter()
+        .find(|i| i.id == "INC-14")
+        .expect("INC-14 in the fixture");
+    i.timeline = (0..60)
+        .map(|n| TimelineEntry {
+            at: at("2026-11-21T02:00:00Z") + chrono::Duration::seconds(n * 61),
+            actor: "hub".into(),
+            kind: "note".into(),
+            text: format!(
+                "entry {n}: refund-bot retried issue_refund against the payments API and got \
+                 a 503 after 30 s, the circuit stays half-open (end {n})"
+            ),
+        })
+        .collect();
+    app.apply_feed(FeedMsg::Delta(1900, Delta::Incident(Box::new(i))));
+    app
+}
+
+#[test]
+fn incident_detail_opened_wraps_and_scrolls() {
+    let mut app = long_timeline_app();
+    press_ch(&mut app, '2');
+    press(&mut app, key(KeyCode::Enter));
+    snap(
+        "incident_detail_open",
+        "INC-14 opened (ret): fields, then the timeline wrapped, with a scrollbar and ↓ more",
+        &app,
+    );
+    press_ch(&mut app, 'G');
+    snap(
+        "incident_detail_end",
+        "INC-14 opened and scrolled to the end (G): the last entry shown whole",
+        &app,
+    );
+}
+
+#[test]
+fn handoff_long_summary_scrolls() {
+    let mut app = app();
+    press_ch(&mut app, '7');
+    let mut md = String::from("# Shift handoff\n\n");
+    for n in 0..80 {
+        md.push_str(&format!(
+            "- APR-{n} issue_refund for refund-bot rejected by dana: amount over the \
+             customer's lifetime spend, ask finance before retrying\n"
+        ));
+    }
+    app.panes.handoff.summary = Some(Ok(md));
+    snap(
+        "handoff_long",
+        "Handoff with a summary longer than the screen: ↓ more and a scrollbar",
+        &app,
+    );
+    for _ in 0..3 {
+        press(&mut app, key(KeyCode::PageDown));
+    }
+    snap(
+        "handoff_long_paged",
+        "The long handoff summary after three page-downs",
+        &app,
+    );
+}
+
+#[test]
+fn runbook_served_with_a_late_step_focused() {
+    let mut app = app();
+    let books = agentdeck::hub::reload::load_runbooks(std::path::Path::new("runbooks"))
+        .expect("the runbooks of the repository load");
+    app.panes.runbook.runbooks = books.into_iter().map(|b| (b.name.clone(), b)).collect();
+    press_ch(&mut app, '6');
+    for _ in 0..6 {
+        press_ch(&mut app, 'j');
+    }
+    snap(
+        "runbook_step_7",
+        "Runbook unsafe_action served, step 7 focused: shown whole, the list scrolled to it",
+        &app,
+    );
+}
+
+#[test]
+fn help_scrolled_to_the_end() {
+    let mut app = app();
+    press_ch(&mut app, '2');
+    press_ch(&mut app, '?');
+    render(&app, &Theme::dark(), 80, 24);
+    press_ch(&mut app, 'G');
+    snap(
+        "help_end",
+        "Help on the Incidents screen scrolled to its end (G): the last keys, nothing below",
+        &app,
+    );
+}
+
 // ---- dialogs ------------------------------------------------------------------
 
 #[test]

@@ -25,6 +25,8 @@ pub struct ListState {
     pub filter: String,
     /// Detail pane open.
     pub detail: bool,
+    /// Where the open detail is scrolled to.
+    pub scroll: crate::tui::scroll::Scroll,
 }
 
 /// The shared state a pane or dialog reads while it handles an action or

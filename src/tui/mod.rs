@@ -15,6 +15,7 @@ pub mod rows;
 pub mod run;
 pub mod sanitize;
 pub mod screen;
+pub mod scroll;
 mod table;
 pub mod theme;
 pub mod view;

@@ -433,7 +433,11 @@ impl App {
         let n = Screen::ALL.len();
         match action {
             Action::Quit => return vec![Effect::Quit],
-            Action::Help => self.dialog = Some(Dialog::Help { scroll: 0 }),
+            Action::Help => {
+                self.dialog = Some(Dialog::Help {
+                    scroll: Default::default(),
+                })
+            }
             Action::CommandLine => {
                 let hint = dialogs::command_candidates(&self.ctx(), "");
                 self.dialog = Some(entry("command", hint, TextPurpose::Command));

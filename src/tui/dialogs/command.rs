@@ -102,7 +102,9 @@ pub fn run(ctx: &Ctx, text: &str) -> Result<Vec<Do>, String> {
     }
     match verb {
         "q" | "quit" => Ok(vec![Do::Effect(Effect::Quit)]),
-        "help" => Ok(vec![Do::Open(Dialog::Help { scroll: 0 })]),
+        "help" => Ok(vec![Do::Open(Dialog::Help {
+            scroll: Default::default(),
+        })]),
         other => Err(format!(
             "unknown command {other:?} (overview, incidents, approvals, controls, agents, runbook, handoff, agent NAME, incident ID, approval ID, help, q)"
         )),

@@ -4,26 +4,36 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Clear;
 
 use super::super::action::{Action, Context};
 use super::super::ctx::{Ctx, Do};
+use super::super::keymap::{Key, Resolution};
+use super::super::panes::movement;
+use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 use super::{Dialog, centered};
 
-/// Scrolls with up and down (and j and k, whatever the keymap says); any
-/// other key closes it.
-pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>) -> Vec<Do> {
-    let Dialog::Help { scroll } = dialog else {
+/// Scrolls with the movement keys of the dialog and global keymaps (up,
+/// down, page keys, top, bottom; `g` alone goes to the top, as `g g` would
+/// elsewhere); any other key closes it.
+pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> Vec<Do> {
+    let Dialog::Help { mut scroll } = dialog else {
         return vec![Do::Open(dialog)];
     };
-    let scroll = match action {
-        Some(Action::Down) => scroll.saturating_add(1),
-        Some(Action::Up) => scroll.saturating_sub(1),
-        _ if matches!(event.code, KeyCode::Char('j')) => scroll.saturating_add(1),
-        _ if matches!(event.code, KeyCode::Char('k')) => scroll.saturating_sub(1),
-        _ => return Vec::new(),
-    };
+    let global =
+        || match Key::from_event(&event).map(|k| ctx.keymap.resolve(&[Context::Global], &[k])) {
+            Some(Resolution::Action(a)) => Some(a),
+            Some(Resolution::Pending) if event.code == KeyCode::Char('g') => Some(Action::Top),
+            _ => None,
+        };
+    let moved = action
+        .filter(|a| movement(*a).is_some())
+        .or_else(global)
+        .is_some_and(|a| scroll.apply(a));
+    if !moved {
+        return Vec::new();
+    }
     vec![Do::Open(Dialog::Help { scroll })]
 }
 
@@ -33,6 +43,7 @@ pub fn draw(dialog: &Dialog, ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: 
     let Dialog::Help { scroll } = dialog else {
         return;
     };
+    let scroll: &Scroll = scroll;
     let mut lines = vec![Line::from(Span::styled(
         format!("Keys on {} (from the active keymap)", ctx.screen.title()),
         theme.title(),
@@ -65,10 +76,11 @@ pub fn draw(dialog: &Dialog, ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: 
     }
     let r = centered(area, 84, area.height.saturating_sub(2));
     frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((*scroll, 0))
-            .block(theme.block(" Help — any other key closes ", true)),
+    scroll.draw(
+        frame,
         r,
+        theme.block(" Help — j/k scroll · any other key closes ", true),
+        &lines,
+        theme,
     );
 }

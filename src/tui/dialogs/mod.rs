@@ -23,6 +23,7 @@ use crate::model::incident::Severity;
 
 use super::action::Action;
 use super::ctx::{Ctx, Do};
+use super::scroll::Scroll;
 use super::theme::Theme;
 
 pub use command::{candidates as command_candidates, complete};
@@ -133,8 +134,8 @@ pub enum Dialog {
     },
     /// Keys of the focused screen.
     Help {
-        /// First line shown.
-        scroll: u16,
+        /// Where the list of keys is scrolled to.
+        scroll: Scroll,
     },
 }
 
@@ -170,7 +171,7 @@ pub fn text_of(t: &TextArea<'_>) -> String {
 /// in the dialog keymap, if anything.
 pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> Vec<Do> {
     match dialog {
-        Dialog::Help { .. } => help::key(dialog, event, action),
+        Dialog::Help { .. } => help::key(dialog, event, action, ctx),
         Dialog::Confirm { .. } => confirm::key(dialog, action),
         Dialog::Menu { .. } => menu::key(dialog, event, action, ctx),
         Dialog::Text { .. } => text::key(dialog, event, action, ctx),

@@ -21,6 +21,7 @@ use crate::model::profile::{Contact, Finding};
 use super::super::action::Action;
 use super::super::app::{AGENT_DETAIL_REFRESH, Effect};
 use super::super::sanitize::{clean, fit};
+use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 
 /// Width from which the screen uses two columns.
@@ -39,7 +40,7 @@ impl AgentPane {
         self.open = Some(DetailState {
             agent: agent.to_string(),
             detail: None,
-            scroll: 0,
+            scroll: Scroll::default(),
             requested: Some(Instant::now()),
         });
         vec![Effect::FetchAgent(agent.to_string())]
@@ -64,15 +65,10 @@ impl AgentPane {
     /// Switching screens closes it and still switches.
     pub fn act(&mut self, action: Action) -> Option<Vec<Effect>> {
         let d = self.open.as_mut()?;
-        let scroll = |d: &mut DetailState, by: i32| {
-            d.scroll = (i32::from(d.scroll) + by).clamp(0, i32::from(u16::MAX)) as u16;
-        };
+        if d.scroll.apply(action) {
+            return Some(Vec::new());
+        }
         match action {
-            Action::Up => scroll(d, -1),
-            Action::Down => scroll(d, 1),
-            Action::PageUp => scroll(d, -10),
-            Action::PageDown => scroll(d, 10),
-            Action::Top => d.scroll = 0,
             Action::Refresh => {
                 d.requested = Some(Instant::now());
                 return Some(vec![Effect::FetchAgent(d.agent.clone())]);
@@ -110,8 +106,8 @@ pub struct DetailState {
     pub agent: String,
     /// The hub's answer, or why there is none; none while fetching.
     pub detail: Option<Result<Box<AgentDetail>, String>>,
-    /// Lines scrolled down.
-    pub scroll: u16,
+    /// Where it is scrolled to.
+    pub scroll: Scroll,
     /// When it was last asked for (none: ask on the next tick).
     pub requested: Option<Instant>,
 }
@@ -535,15 +531,15 @@ pub fn render(
     );
     let block = theme.block(title, true);
     let inner = block.inner(area);
-    frame.render_widget(block, area);
     let d = match &state.detail {
         None => {
             frame.render_widget(
                 Paragraph::new(Span::styled(
                     "fetching the agent's drill-down…",
                     theme.muted(),
-                )),
-                inner,
+                ))
+                .block(block),
+                area,
             );
             return;
         }
@@ -553,20 +549,21 @@ pub fn render(
                     format!("could not fetch the drill-down: {}", clean(e)),
                     theme.critical(),
                 ))
-                .wrap(Wrap { trim: false }),
-                inner,
+                .wrap(Wrap { trim: false })
+                .block(block),
+                area,
             );
             return;
         }
         Some(Ok(d)) => d,
     };
-    let head = identity(&d.agent, theme, now);
-    let [top, rest] = Layout::vertical([
-        Constraint::Length(head.len() as u16 + 1),
-        Constraint::Min(0),
-    ])
-    .areas(inner);
-    frame.render_widget(Paragraph::new(head), top);
+    // The identity stays on top, wrapped rather than cut, in at most a
+    // third of the pane; the rest scrolls under it.
+    let head = Paragraph::new(identity(&d.agent, theme, now)).wrap(Wrap { trim: false });
+    let head_rows = (head.line_count(inner.width) as u16).min(inner.height / 3);
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(head_rows + 1), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(head, top);
     let mut left = performance(d, theme);
     left.push(Line::default());
     left.extend(changes(d, theme));
@@ -586,15 +583,24 @@ pub fn render(
     ));
     right.push(Line::default());
     right.extend(failed(d, theme, id_width));
-    if wide {
+    let height = rest.height;
+    let window = if wide {
         let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
             .spacing(2)
             .areas(rest);
-        frame.render_widget(Paragraph::new(left).scroll((state.scroll, 0)), l);
-        frame.render_widget(Paragraph::new(right).scroll((state.scroll, 0)), r);
+        let window = state
+            .scroll
+            .columns(&[(&left, l.width), (&right, r.width)], height);
+        frame.render_widget(Scroll::body(&left, window, height), l);
+        frame.render_widget(Scroll::body(&right, window, height), r);
+        window
     } else {
         left.push(Line::default());
         left.extend(right);
-        frame.render_widget(Paragraph::new(left).scroll((state.scroll, 0)), rest);
-    }
+        let window = state.scroll.window(&left, rest.width, height);
+        frame.render_widget(Scroll::body(&left, window, height), rest);
+        window
+    };
+    frame.render_widget(Scroll::marked(block, window, theme), area);
+    Scroll::scrollbar(frame, area, window);
 }

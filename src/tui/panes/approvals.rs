@@ -16,6 +16,7 @@ use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, Op, TextPurpose};
 use super::super::sanitize::fit;
 use super::super::screen::{self, Screen, short_duration};
+use super::super::scroll::{Scroll, WHOLE};
 use super::super::table::{Columns, filtered_title, list_and_detail, table};
 use super::super::theme::Theme;
 use super::{Pane, navigate};
@@ -93,7 +94,8 @@ impl Pane for Approvals {
         let detail = selected
             .and_then(|at| ids.get(at))
             .and_then(|id| ctx.data.approvals.get(id));
-        detail_pane(ctx, theme, frame, detail_area, detail);
+        let scroll = self.list.detail.then_some(&self.list.scroll);
+        detail_pane(ctx, theme, frame, detail_area, detail, scroll);
     }
 }
 
@@ -277,8 +279,16 @@ fn risk_name(r: Risk) -> &'static str {
 }
 
 /// The selected approval: what it wants, why, by when, who decided so
-/// far, and its arguments in full.
-fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, a: Option<&Approval>) {
+/// far, and its arguments in full. Opened (`scroll` given), lines wrap and
+/// scroll; beside the list, they are cut.
+fn detail_pane(
+    ctx: &Ctx,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    a: Option<&Approval>,
+    scroll: Option<&Scroll>,
+) {
     let Some(a) = a else {
         frame.render_widget(
             Paragraph::new("Nothing waiting for a decision.")
@@ -288,7 +298,10 @@ fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, a: Optio
         );
         return;
     };
-    let w = area.width.saturating_sub(4) as usize;
+    let w = match scroll {
+        Some(_) => WHOLE,
+        None => area.width.saturating_sub(4) as usize,
+    };
     let field = |name: &str, value: String| {
         Line::from(vec![
             Span::styled(format!("{name:<9}"), theme.muted()),
@@ -353,8 +366,11 @@ fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, a: Optio
     for l in pretty.lines() {
         lines.push(Line::from(Span::styled(fit(l, w), theme.accent())));
     }
-    frame.render_widget(
-        Paragraph::new(lines).block(theme.block(format!(" {} ", a.id), false)),
-        area,
-    );
+    let block = theme.block(format!(" {} ", a.id), false);
+    match scroll {
+        Some(scroll) => {
+            scroll.draw(frame, area, block, &lines, theme);
+        }
+        None => frame.render_widget(Paragraph::new(lines).block(block), area),
+    }
 }

@@ -17,6 +17,7 @@ use super::super::dialogs::text::entry;
 use super::super::markdown;
 use super::super::sanitize::clean;
 use super::super::screen::Screen;
+use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 use super::{Pane, navigate};
 
@@ -31,6 +32,8 @@ pub struct Handoff {
     pub list: ListState,
     /// The last handoff summary: Markdown, or why it could not be fetched.
     pub summary: Option<Result<String, String>>,
+    /// Where the summary is scrolled to.
+    pub scroll: Scroll,
     /// The summary parsed into lines; drawing borrows the pane immutably,
     /// hence the cell.
     drawn: RefCell<Option<Drawn>>,
@@ -80,7 +83,9 @@ impl Pane for Handoff {
             }
             _ => {}
         }
-        navigate(Screen::Handoff, &mut self.list, action, ctx);
+        if !self.scroll.apply(action) {
+            navigate(Screen::Handoff, &mut self.list, action, ctx);
+        }
         Vec::new()
     }
 
@@ -90,31 +95,26 @@ impl Pane for Handoff {
     }
 
     fn draw(&self, _ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect) {
-        let body = match &self.summary {
+        let block = theme.block(
+            " Shift handoff (last 8 h) — r refresh · n note for the next shift · j/k ",
+            true,
+        );
+        let message = match &self.summary {
             Some(Ok(_)) => {
-                // Parsed once per summary; the screen does not scroll, so
-                // only the first lines can show (each takes at least one
-                // row).
-                let rows = area.height.saturating_sub(2) as usize;
                 let lines = self.lines(theme).unwrap_or_default();
-                lines.iter().take(rows).cloned().collect()
+                self.scroll.draw(frame, area, block, &lines, theme);
+                return;
             }
-            Some(Err(e)) => vec![Line::from(Span::styled(
+            Some(Err(e)) => Line::from(Span::styled(
                 format!("could not fetch the summary: {}", clean(e)),
                 theme.critical(),
-            ))],
-            None => vec![Line::from(Span::styled(
-                "fetching the shift summary…",
-                theme.muted(),
-            ))],
+            )),
+            None => Line::from(Span::styled("fetching the shift summary…", theme.muted())),
         };
         frame.render_widget(
-            Paragraph::new(body)
+            Paragraph::new(message)
                 .wrap(Wrap { trim: false })
-                .block(theme.block(
-                    " Shift handoff (last 8 h) — r refresh · n note for the next shift ",
-                    true,
-                )),
+                .block(block),
             area,
         );
     }

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph};
 
-use crate::model::incident::{Incident, IncidentState, Severity};
+use crate::model::incident::{Incident, IncidentState, Severity, TimelineEntry};
 
 use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
@@ -15,6 +15,7 @@ use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, MenuItem, Op, TextPurpose};
 use super::super::sanitize::{clean, fit, wrap};
 use super::super::screen::{Screen, age, short_duration};
+use super::super::scroll::{Scroll, WHOLE};
 use super::super::table::{Columns, filtered_title, list_and_detail, severity_style, table};
 use super::super::theme::Theme;
 use super::{Pane, navigate};
@@ -119,7 +120,8 @@ impl Pane for Incidents {
         let detail = selected
             .and_then(|at| ids.get(at))
             .and_then(|id| ctx.data.incidents.get(id));
-        detail_pane(ctx, theme, frame, detail_area, detail);
+        let scroll = self.list.detail.then_some(&self.list.scroll);
+        detail_pane(ctx, theme, frame, detail_area, detail, scroll);
     }
 }
 
@@ -310,9 +312,17 @@ fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Incident> {
         })
 }
 
-/// The selected incident: its fields, then as much of its timeline as fits,
-/// newest last.
-fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, i: Option<&Incident>) {
+/// The selected incident: its fields, then its timeline, newest last.
+/// Opened (`scroll` given), all of it wrapped and scrolled; beside the
+/// list, as much of the timeline's end as fits, lines cut.
+fn detail_pane(
+    ctx: &Ctx,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    i: Option<&Incident>,
+    scroll: Option<&Scroll>,
+) {
     let Some(i) = i else {
         frame.render_widget(
             Paragraph::new("No open incident.")
@@ -322,21 +332,33 @@ fn detail_pane(ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect, i: Optio
         );
         return;
     };
+    let block = theme.block(format!(" {} ", i.id), false);
+    if let Some(scroll) = scroll {
+        let mut lines = summary(ctx, theme, i, WHOLE);
+        lines.extend(i.timeline.iter().map(|e| timeline_line(theme, e, WHOLE)));
+        scroll.draw(frame, area, block, &lines, theme);
+        return;
+    }
     let w = area.width.saturating_sub(4) as usize;
     let mut lines = summary(ctx, theme, i, w);
     let room = (area.height as usize).saturating_sub(lines.len() + 2);
     let skip = i.timeline.len().saturating_sub(room);
-    for e in i.timeline.iter().skip(skip) {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", e.at.format("%H:%M:%S")), theme.muted()),
-            Span::styled(format!("{} ", fit(&e.actor, 14)), theme.accent()),
-            Span::raw(fit(&e.text, w.saturating_sub(24))),
-        ]));
-    }
-    frame.render_widget(
-        Paragraph::new(lines).block(theme.block(format!(" {} ", i.id), false)),
-        area,
+    lines.extend(
+        i.timeline
+            .iter()
+            .skip(skip)
+            .map(|e| timeline_line(theme, e, w)),
     );
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One timeline entry, its text cut to fit `w` columns.
+fn timeline_line(theme: &Theme, e: &TimelineEntry, w: usize) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{} ", e.at.format("%H:%M:%S")), theme.muted()),
+        Span::styled(format!("{} ", fit(&e.actor, 14)), theme.accent()),
+        Span::raw(fit(&e.text, w.saturating_sub(24))),
+    ])
 }
 
 /// Who was paged and whether it reached them: the latest notification per

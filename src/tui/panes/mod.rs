@@ -139,15 +139,22 @@ pub fn movement(action: Action) -> Option<isize> {
     })
 }
 
-/// What every list does: move the selection, open and close the detail,
-/// clear the filter. Says whether the action was one of those.
+/// What every list does: move the selection (or scroll the open detail),
+/// open and close the detail, clear the filter. Says whether the action
+/// was one of those.
 pub fn navigate(s: Screen, list: &mut ListState, action: Action, ctx: &Ctx) -> bool {
+    if list.detail && list.scroll.apply(action) {
+        return true;
+    }
     if let Some(delta) = movement(action) {
         move_by(s, list, delta, ctx);
         return true;
     }
     match action {
-        Action::Open => list.detail = !list.detail,
+        Action::Open => {
+            list.detail = !list.detail;
+            list.scroll.reset();
+        }
         Action::Close if !list.filter.is_empty() => list.filter.clear(),
         Action::Close => list.detail = false,
         _ => return false,

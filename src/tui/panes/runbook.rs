@@ -16,8 +16,9 @@ use crate::model::runbook::Runbook as Book;
 use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
 use super::super::dialogs::{Dialog, Op};
-use super::super::sanitize::fit;
+use super::super::sanitize::{clean, fit};
 use super::super::screen::Screen;
+use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 use super::{Pane, movement, navigate};
 
@@ -31,6 +32,8 @@ pub struct Runbook {
     pub runbooks: BTreeMap<String, Book>,
     /// The focused step (0-based).
     pub step_focus: usize,
+    /// Where the runbook's text is scrolled to.
+    pub body: Scroll,
 }
 
 impl Runbook {
@@ -93,8 +96,12 @@ impl Pane for Runbook {
         &[Action::RunStep]
     }
 
-    /// Moving moves the step focus, not the incident.
+    /// Up and down move the step focus, not the incident; page keys, top
+    /// and bottom scroll the runbook's text.
     fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Do> {
+        if !matches!(action, Action::Up | Action::Down) && self.body.apply(action) {
+            return Vec::new();
+        }
         if let Some(delta) = movement(action) {
             let steps = self.selected_runbook(ctx).map_or(0, |r| r.steps.len());
             if steps > 0 {
@@ -161,16 +168,23 @@ impl Pane for Runbook {
             (p[0], p[1])
         };
         let w = steps_area.width.saturating_sub(4) as usize;
+        let (lines, at) = steps(ctx, theme, incident, rb, self.step_focus, w);
+        let rows = steps_area.height.saturating_sub(2) as usize;
         frame.render_widget(
-            Paragraph::new(steps(ctx, theme, incident, rb, self.step_focus, w))
+            Paragraph::new(in_view(lines, at, rows))
+                .wrap(Wrap { trim: false })
                 .block(theme.block(" Steps (x runs the focused one) ", true)),
             steps_area,
         );
-        frame.render_widget(
-            Paragraph::new(super::super::markdown::lines(&rb.body, theme))
-                .wrap(Wrap { trim: false })
-                .block(theme.block(format!(" {} ", fit(&rb.title, 60)), false)),
+        self.body.draw(
+            frame,
             body_area,
+            theme.block(
+                format!(" {} — pgup/pgdn scroll ", fit(&rb.title, 50)),
+                false,
+            ),
+            &super::super::markdown::lines(&rb.body, theme),
+            theme,
         );
     }
 }
@@ -199,8 +213,24 @@ fn unknown(incident: &Incident, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
+/// The step lines from the first, or, when the focused step (line `at`)
+/// would fall below `rows`, from far enough down to show it (the two heading lines
+/// stay). Lines count one row each; the focused one may wrap onto a few
+/// more, hence the margin.
+fn in_view(lines: Vec<Line<'static>>, at: usize, rows: usize) -> Vec<Line<'static>> {
+    const HEAD: usize = 2;
+    const MARGIN: usize = 3;
+    let skip = (at + MARGIN + 1)
+        .saturating_sub(rows)
+        .min(at.saturating_sub(HEAD));
+    let mut out: Vec<Line<'static>> = lines.iter().take(HEAD).cloned().collect();
+    out.extend(lines.into_iter().skip(HEAD + skip));
+    out
+}
+
 /// The incident, the runbook, and its steps: done ones ticked with who
-/// did them, the focused one highlighted, actions marked.
+/// did them, the focused one highlighted, actions marked; and the line the
+/// focused step is on.
 fn steps(
     ctx: &Ctx,
     theme: &Theme,
@@ -208,7 +238,8 @@ fn steps(
     rb: &Book,
     focus: usize,
     w: usize,
-) -> Vec<Line<'static>> {
+) -> (Vec<Line<'static>>, usize) {
+    let mut focus_line = 0;
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} ", incident.id), theme.accent()),
         Span::styled(fit(&incident.title, w.saturating_sub(8)), theme.title()),
@@ -238,9 +269,18 @@ fn steps(
         } else {
             theme.text()
         };
+        // The focused step is shown whole (wrapped); the others cut.
+        if n == focus {
+            focus_line = lines.len();
+        }
+        let text = if n == focus {
+            clean(&step.text)
+        } else {
+            fit(&step.text, w.saturating_sub(8 + action.len()))
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("{mark} {}. ", step.index), style),
-            Span::styled(fit(&step.text, w.saturating_sub(8 + action.len())), style),
+            Span::styled(text, style),
             Span::styled(
                 action,
                 if off.is_some() {
@@ -268,5 +308,5 @@ fn steps(
             theme.muted(),
         )));
     }
-    lines
+    (lines, focus_line)
 }
