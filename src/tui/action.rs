@@ -139,6 +139,8 @@ actions! {
     Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down)", [Handoff, Agent];
     Resolve => "resolve", "resolve with a summary", [Incidents];
     Snooze => "snooze", "page nobody about the incident for a while (or end its snooze)", [Incidents];
+    NewIncident => "new_incident", "open an incident by hand: severity, then `agent: title`", [Incidents];
+    Mark => "mark", "mark the row for a bulk action (r rejects, a acknowledges every marked one)", [Approvals, Incidents];
     Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
     Confirm => "confirm", "confirm the dialog", [Dialog];
     Cancel => "cancel", "cancel the dialog", [Dialog];
@@ -157,7 +159,8 @@ impl Action {
             | Self::Escalate
             | Self::Note
             | Self::Resolve
-            | Self::Snooze => Some(Permission::Respond),
+            | Self::Snooze
+            | Self::NewIncident => Some(Permission::Respond),
             Self::Contain | Self::Lift => Some(Permission::Contain),
             Self::RunStep => Some(Permission::RunStep),
             Self::EmergencyStop => Some(Permission::ContainFleet),

@@ -27,6 +27,8 @@ pub struct ListState {
     pub detail: bool,
     /// Where the open detail is scrolled to.
     pub scroll: crate::tui::scroll::Scroll,
+    /// Rows marked for a bulk action, by id.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 /// The shared state a pane or dialog reads while it handles an action or
@@ -124,6 +126,9 @@ pub enum Do {
     Say(Level, String),
     /// Send an operation to the hub, pending until answered.
     Send(Op),
+    /// Send several operations as one bulk action: each pending and
+    /// decided on its own, their results reported together.
+    SendAll(Vec<Op>),
     /// Show a screen.
     Show(Screen),
     /// Select a row of a screen's list.

@@ -47,6 +47,9 @@ pub struct Columns<'a, T> {
     list: Vec<Column<'a, T>>,
     /// Rows whose urgency must show through the selection (a SEV1).
     urgent: Option<Urgency<'a, T>>,
+    /// Columns put before the ones the caller numbers (the mark column):
+    /// the flexible column's index is shifted by it.
+    leading: usize,
 }
 
 impl<'a, T> Columns<'a, T> {
@@ -55,7 +58,35 @@ impl<'a, T> Columns<'a, T> {
         Self {
             list: Vec::new(),
             urgent: None,
+            leading: 0,
         }
+    }
+
+    /// Puts a mark column first while any row is marked for a bulk
+    /// action; it is never dropped for width.
+    pub fn marks(
+        mut self,
+        marked: &'a std::collections::BTreeSet<String>,
+        id: impl Fn(&T) -> &str + 'a,
+        style: Style,
+    ) -> Self {
+        if marked.is_empty() {
+            return self;
+        }
+        self.list.insert(
+            0,
+            Column {
+                title: "✓",
+                width: 1,
+                priority: 0,
+                cell: Box::new(move |row| {
+                    let mark = if marked.contains(id(row)) { "✓" } else { " " };
+                    Cell::from(mark).style(style)
+                }),
+            },
+        );
+        self.leading += 1;
+        self
     }
 
     /// Marks rows as urgent: selected, such a row is drawn in the urgent
@@ -127,6 +158,7 @@ pub fn table<'d, T: 'd>(
     } else {
         theme.selection()
     };
+    let flex = flex + columns.leading;
     let columns = &columns.list;
     let inner_width = area.width.saturating_sub(2);
     let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.width, c.priority)).collect();

@@ -224,21 +224,28 @@ impl App {
             }
             Outcome::Done(_) => {
                 if let Some(p) = self.pending.remove(&id) {
-                    self.say(Level::Info, format!("✓ {} done", p.label));
+                    match p.batch {
+                        Some(b) => self.answered(b, p.label, Ok(())),
+                        None => self.say(Level::Info, format!("✓ {} done", p.label)),
+                    }
                     return p.then;
                 }
             }
             Outcome::Refused(status, why) => {
                 if let Some(p) = self.pending.remove(&id) {
-                    self.say(
-                        Level::Error,
-                        format!("✗ {} refused ({status}): {why}", p.label),
-                    );
+                    let why = format!("refused ({status}): {why}");
+                    match p.batch {
+                        Some(b) => self.answered(b, p.label, Err(why)),
+                        None => self.say(Level::Error, format!("✗ {} {why}", p.label)),
+                    }
                 }
             }
             Outcome::Cancelled => {
                 if let Some(p) = self.pending.remove(&id) {
-                    self.say(Level::Info, format!("{} cancelled", p.label));
+                    match p.batch {
+                        Some(b) => self.answered(b, p.label, Err("cancelled".into())),
+                        None => self.say(Level::Info, format!("{} cancelled", p.label)),
+                    }
                 }
             }
         }

@@ -16,7 +16,10 @@ use crate::client::actions::Request;
 use crate::model::role::Role;
 use crate::model::runbook::Runbook;
 
+mod batch;
 mod feed;
+
+pub use batch::bulk_label;
 
 use super::action::{Action, Context};
 use super::ctx::{Ctx, Do};
@@ -113,6 +116,8 @@ pub struct Pending {
     pub since: Instant,
     /// Effects once it is done (see [`Op::after`]).
     pub then: Vec<Effect>,
+    /// The bulk action it is part of.
+    pub batch: Option<u64>,
 }
 
 /// Who the operator is.
@@ -171,6 +176,8 @@ pub struct App {
     pub hub_url: Option<String>,
     /// Sorted lists and counts, so a frame never sorts.
     rows: Rows,
+    /// Bulk actions waiting for answers.
+    batches: batch::Batches,
 }
 
 /// The context a pane or dialog gets while the app changes: the shared
@@ -220,6 +227,7 @@ impl App {
             lost_at: None,
             heard_at: None,
             hub_url: None,
+            batches: Default::default(),
         }
     }
 
@@ -522,6 +530,7 @@ impl App {
                 Do::Close => self.dialog = None,
                 Do::Say(level, text) => self.say(level, text),
                 Do::Send(op) => effects.extend(self.send(op)),
+                Do::SendAll(ops) => effects.extend(self.send_all(ops)),
                 Do::Show(s) => self.screen = s,
                 Do::Select(s, id) => self.list_mut(s).selected = Some(id),
                 Do::Filter(text) => {
@@ -548,6 +557,11 @@ impl App {
 
     /// Turns an operation into a request, shown as pending until answered.
     pub fn send(&mut self, op: Op) -> Vec<Effect> {
+        self.send_in(op, None)
+    }
+
+    /// Sends `op`, as part of bulk action `batch` if one.
+    fn send_in(&mut self, op: Op, batch: Option<u64>) -> Vec<Effect> {
         let id = self.next_request;
         self.next_request += 1;
         self.pending.insert(
@@ -557,6 +571,7 @@ impl App {
                 retrying: None,
                 since: Instant::now(),
                 then: op.after(),
+                batch,
             },
         );
         if self.outage().is_some() {

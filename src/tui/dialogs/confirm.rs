@@ -9,14 +9,23 @@ use super::super::action::Action;
 use super::super::ctx::Do;
 use super::super::sanitize::{clean, fit};
 use super::super::theme::Theme;
-use super::{Dialog, centered};
+use super::{Dialog, Op, centered};
 
 /// Confirm sends the operation, cancel drops it; other keys leave it open.
 pub fn key(dialog: Dialog, action: Option<Action>) -> Vec<Do> {
     match (dialog, action) {
-        (Dialog::Confirm { op, .. }, Some(Action::Confirm)) => vec![Do::Send(op)],
+        (Dialog::Confirm { ops, .. }, Some(Action::Confirm)) => send(ops),
         (Dialog::Confirm { .. }, Some(Action::Cancel)) => Vec::new(),
         (dialog, _) => vec![Do::Open(dialog)],
+    }
+}
+
+/// One operation is sent as such; several as one bulk action.
+pub fn send(mut ops: Vec<Op>) -> Vec<Do> {
+    match ops.len() {
+        0 => Vec::new(),
+        1 => ops.pop().map(Do::Send).into_iter().collect(),
+        _ => vec![Do::SendAll(ops)],
     }
 }
 

@@ -14,27 +14,32 @@ use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 use super::{Dialog, centered};
 
-/// Scrolls with the movement keys of the dialog and global keymaps (up,
-/// down, page keys, top, bottom; `g` alone goes to the top, as `g g` would
-/// elsewhere); any other key closes it.
+/// Scrolls with the movement keys; any other key closes it.
 pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> Vec<Do> {
     let Dialog::Help { mut scroll } = dialog else {
         return vec![Do::Open(dialog)];
     };
+    if !scrolled(&mut scroll, event, action, ctx) {
+        return Vec::new();
+    }
+    vec![Do::Open(Dialog::Help { scroll })]
+}
+
+/// Moves `scroll` for a movement key of the dialog or global keymap (up,
+/// down, page keys, top, bottom; `g` alone goes to the top, as `g g` would
+/// elsewhere); says whether the key was one. Shared by the read-only
+/// dialogs that any other key closes.
+pub fn scrolled(scroll: &mut Scroll, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> bool {
     let global =
         || match Key::from_event(&event).map(|k| ctx.keymap.resolve(&[Context::Global], &[k])) {
             Some(Resolution::Action(a)) => Some(a),
             Some(Resolution::Pending) if event.code == KeyCode::Char('g') => Some(Action::Top),
             _ => None,
         };
-    let moved = action
+    action
         .filter(|a| movement(*a).is_some())
         .or_else(global)
-        .is_some_and(|a| scroll.apply(a));
-    if !moved {
-        return Vec::new();
-    }
-    vec![Do::Open(Dialog::Help { scroll })]
+        .is_some_and(|a| scroll.apply(a))
 }
 
 /// Lists the bindings of the focused context, then the global and dialog

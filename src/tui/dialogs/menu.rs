@@ -119,6 +119,21 @@ fn choose(item: MenuItem, agent: String, incident: Option<String>, ctx: &Ctx) ->
             ))],
             (None, _) => Vec::new(),
         },
+        MenuItem::NewIncident(severity) => {
+            let about = match agent.is_empty() {
+                true => "no agent is selected".to_string(),
+                false => format!("it is about {agent} unless you name another"),
+            };
+            vec![Do::Open(super::text::entry(
+                format!("New {} incident", severity.as_str()),
+                vec![
+                    "A one-line title. Start with an agent's id and a colon to name the agent,"
+                        .into(),
+                    format!("e.g. `refund-bot: refunds posted twice`; {about}."),
+                ],
+                TextPurpose::NewIncident(severity, (!agent.is_empty()).then_some(agent)),
+            ))]
+        }
         MenuItem::Snooze(secs) => match incident {
             Some(id) => vec![Do::Send(Op::Snooze(id, secs))],
             None => Vec::new(),

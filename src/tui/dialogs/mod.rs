@@ -9,6 +9,7 @@ mod contain;
 mod help;
 pub mod menu;
 pub mod op;
+mod report;
 pub mod text;
 
 use crossterm::event::KeyEvent;
@@ -47,6 +48,8 @@ pub enum MenuItem {
     Snooze(u64),
     /// Assign an incident to this operator (none: type a name).
     Assign(Option<String>),
+    /// Open a new incident of this severity (its title typed next).
+    NewIncident(Severity),
 }
 
 /// What a text entry is for.
@@ -54,6 +57,11 @@ pub enum MenuItem {
 pub enum TextPurpose {
     /// Reason to reject an approval.
     Reject(String),
+    /// One reason to reject each of these approvals.
+    RejectAll(Vec<String>),
+    /// The title of a new incident of this severity, `agent: title` or
+    /// just the title (then about the agent given, if any).
+    NewIncident(Severity, Option<String>),
     /// A note on an incident.
     Note(String),
     /// The operator to assign an incident to.
@@ -88,8 +96,9 @@ pub enum Dialog {
         title: String,
         /// What will happen, one line each.
         lines: Vec<String>,
-        /// What enter sends.
-        op: Op,
+        /// What enter sends: one operation, or several (a bulk action),
+        /// each decided by the hub on its own.
+        ops: Vec<Op>,
     },
     /// Choose one.
     Menu {
@@ -132,6 +141,15 @@ pub enum Dialog {
         /// An error from the last enter.
         error: Option<String>,
     },
+    /// What each item of a bulk action came to.
+    Report {
+        /// Title.
+        title: String,
+        /// One line per item.
+        lines: Vec<String>,
+        /// Where it is scrolled to.
+        scroll: Scroll,
+    },
     /// Keys of the focused screen.
     Help {
         /// Where the list of keys is scrolled to.
@@ -149,6 +167,7 @@ impl std::fmt::Debug for Dialog {
                 write!(f, "ContainForm({})", request.kind.as_str())
             }
             Self::Help { .. } => write!(f, "Help"),
+            Self::Report { title, .. } => write!(f, "Report({title})"),
         }
     }
 }
@@ -172,6 +191,7 @@ pub fn text_of(t: &TextArea<'_>) -> String {
 pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -> Vec<Do> {
     match dialog {
         Dialog::Help { .. } => help::key(dialog, event, action, ctx),
+        Dialog::Report { .. } => report::key(dialog, event, action, ctx),
         Dialog::Confirm { .. } => confirm::key(dialog, action),
         Dialog::Menu { .. } => menu::key(dialog, event, action, ctx),
         Dialog::Text { .. } => text::key(dialog, event, action, ctx),
@@ -183,6 +203,7 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
 pub fn draw(dialog: &Dialog, ctx: &Ctx, theme: &Theme, frame: &mut Frame, area: Rect) {
     match dialog {
         Dialog::Help { .. } => help::draw(dialog, ctx, theme, frame, area),
+        Dialog::Report { .. } => report::draw(dialog, theme, frame, area),
         Dialog::Confirm { .. } => confirm::draw(dialog, theme, frame, area),
         Dialog::Menu { .. } => menu::draw(dialog, theme, frame, area),
         Dialog::Text { .. } => text::draw(dialog, theme, frame, area),

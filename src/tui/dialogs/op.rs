@@ -36,6 +36,8 @@ pub enum Op {
     RunStep(String, u32),
     /// Leave a handoff note.
     HandoffNote(String),
+    /// Open an incident by hand.
+    OpenIncident(crate::model::action::OpenIncidentRequest),
 }
 
 impl Op {
@@ -92,6 +94,7 @@ impl Op {
             Self::HandoffNote(text) => {
                 Call::HandoffNote(crate::handoff::NoteRequest { text: text.clone() })
             }
+            Self::OpenIncident(request) => Call::OpenIncident(request.clone()),
         }
     }
 
@@ -131,6 +134,14 @@ impl Op {
             Self::Lift(id) => format!("lift {id}"),
             Self::RunStep(id, n) => format!("step {n} on {id}"),
             Self::HandoffNote(_) => "handoff note".to_string(),
+            Self::OpenIncident(r) => format!(
+                "open a {} incident{}",
+                r.severity.as_str(),
+                r.agent
+                    .as_deref()
+                    .map(|a| format!(" on {a}"))
+                    .unwrap_or_default()
+            ),
         }
     }
 }

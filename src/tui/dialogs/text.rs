@@ -6,8 +6,10 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Clear, Paragraph};
 
-use crate::model::action::ControlRequest;
+use crate::model::action::{ControlRequest, OpenIncidentRequest};
 use crate::model::control::ControlKind;
+use crate::model::incident::{Category, Severity};
+use crate::tui::panes::approvals::common_reject_options;
 
 use super::super::action::Action;
 use super::super::ctx::{Ctx, Do};
@@ -117,6 +119,35 @@ pub fn key(dialog: Dialog, event: KeyEvent, action: Option<Action>, ctx: &Ctx) -
     done
 }
 
+/// A new incident from what was typed: `agent: title` names the agent
+/// when the part before the colon is one the hub knows (a title may have
+/// a colon of its own); otherwise the whole text is the title, about
+/// `agent` if one was selected.
+fn new_incident(
+    ctx: &Ctx,
+    severity: Severity,
+    agent: Option<&str>,
+    text: &str,
+) -> Result<OpenIncidentRequest, String> {
+    let named = text
+        .split_once(':')
+        .map(|(head, title)| (head.trim(), title.trim()))
+        .filter(|(head, _)| ctx.data.agents.contains_key(*head));
+    let (agent, title) = match named {
+        Some((head, title)) => (Some(head), title),
+        None => (agent, text),
+    };
+    let request = OpenIncidentRequest {
+        title: title.to_string(),
+        severity,
+        category: Category::Other,
+        agent: agent.map(str::to_string),
+        detail: None,
+    };
+    request.validate().map_err(|e| e.to_string())?;
+    Ok(request)
+}
+
 /// The reason numbered `n` that the agent offers for rejecting, when `n`
 /// is typed on the empty entry of a rejection.
 fn offered_reason(
@@ -125,8 +156,10 @@ fn offered_reason(
     event: KeyEvent,
     ctx: &Ctx,
 ) -> Option<String> {
-    let TextPurpose::Reject(id) = purpose else {
-        return None;
+    let offered = match purpose {
+        TextPurpose::Reject(id) => ctx.data.approvals.get(id)?.reject_options.clone(),
+        TextPurpose::RejectAll(ids) => common_reject_options(ctx.data, ids),
+        _ => return None,
     };
     let KeyCode::Char(c) = event.code else {
         return None;
@@ -135,12 +168,7 @@ fn offered_reason(
     if n == 0 || !text_of(input).is_empty() {
         return None;
     }
-    ctx.data
-        .approvals
-        .get(id)?
-        .reject_options
-        .get(n - 1)
-        .cloned()
+    offered.get(n - 1).cloned()
 }
 
 /// What the entered text does, or why it cannot be taken.
@@ -156,7 +184,18 @@ fn submit(purpose: &TextPurpose, text: &str, ctx: &Ctx) -> Result<Vec<Do>, Strin
         TextPurpose::Reject(id) => {
             Op::Reject(id.clone(), required("a reason is required to reject")?)
         }
+        TextPurpose::RejectAll(ids) => {
+            let why = required("a reason is required to reject")?;
+            let ops = ids.iter().map(|id| Op::Reject(id.clone(), why.clone()));
+            return Ok(vec![Do::SendAll(ops.collect())]);
+        }
         TextPurpose::Note(id) => Op::Note(id.clone(), required("the note is empty")?),
+        TextPurpose::NewIncident(severity, agent) => Op::OpenIncident(new_incident(
+            ctx,
+            *severity,
+            agent.as_deref(),
+            &required("a title is required")?,
+        )?),
         TextPurpose::Assign(id) => Op::Assign(id.clone(), required("a name is required")?),
         TextPurpose::HandoffNote => Op::HandoffNote(required("the note is empty")?),
         TextPurpose::Resolve(id, suppress) => Op::Resolve(

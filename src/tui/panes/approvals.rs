@@ -7,19 +7,22 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph};
 
+use std::collections::BTreeSet;
+
 use crate::model::approval::{Approval, ApprovalState};
 use crate::model::envelope::Risk;
 
 use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
+use super::super::data::FeedData;
 use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, Op, TextPurpose};
 use super::super::sanitize::fit;
 use super::super::screen::{self, Screen, short_duration};
 use super::super::scroll::{Scroll, WHOLE};
-use super::super::table::{Columns, filtered_title, list_and_detail, table};
+use super::super::table::{Columns, list_and_detail, table};
 use super::super::theme::Theme;
-use super::{Pane, navigate};
+use super::{Pane, list_title, marked_rows, navigate, toggle_mark};
 
 /// The Approvals screen's state: its list and whether the detail is open
 /// on its own.
@@ -40,6 +43,23 @@ impl Pane for Approvals {
         if navigate(Screen::Approvals, &mut self.list, action, ctx) {
             return Vec::new();
         }
+        let marked = marked_rows(Screen::Approvals, &self.list, ctx);
+        match action {
+            Action::Mark => {
+                toggle_mark(Screen::Approvals, &mut self.list, ctx);
+                return Vec::new();
+            }
+            Action::Reject if !marked.is_empty() => {
+                self.list.marked.clear();
+                return vec![Do::Open(reject_all(ctx, marked))];
+            }
+            Action::Approve if !marked.is_empty() => {
+                return vec![Do::error(
+                    "approvals are approved one at a time: esc clears the marks",
+                )];
+            }
+            _ => {}
+        }
         let Some(a) = self
             .selected(ctx)
             .and_then(|id| ctx.data.approvals.get(&id))
@@ -59,6 +79,7 @@ impl Pane for Approvals {
             Action::Reject,
             Action::Contain,
             Action::Inspect,
+            Action::Mark,
         ]
     }
 
@@ -79,12 +100,13 @@ impl Pane for Approvals {
                 frame,
                 list_area,
                 theme,
-                filtered_title(
+                list_title(
                     "Pending approvals, nearest deadline first",
-                    &self.list.filter,
+                    &self.list,
+                    marked_rows(Screen::Approvals, &self.list, ctx).len(),
                 ),
                 true,
-                &columns(ctx, theme),
+                &columns(ctx, theme, &self.list.marked),
                 5,
                 &ids,
                 selected,
@@ -119,7 +141,7 @@ impl Approvals {
         let expired = a.state == ApprovalState::Expired;
         let last = a.decisions.last().map(|d| d.by.clone());
         let mine = !expired && last.is_some() && ctx.operator.map(|o| &o.name) == last.as_ref();
-        let dialog_open = matches!(dialog, Some(Dialog::Confirm { op: Op::Approve(x), .. }) if *x == a.id)
+        let dialog_open = matches!(dialog, Some(Dialog::Confirm { ops, .. }) if ops.contains(&Op::Approve(a.id.clone())))
             || matches!(dialog, Some(Dialog::Text { purpose: TextPurpose::Reject(x), .. }) if *x == a.id);
         if (selected.as_deref() != Some(a.id.as_str()) && !dialog_open) || mine {
             return Vec::new();
@@ -168,7 +190,7 @@ fn approve(a: &Approval) -> Dialog {
     Dialog::Confirm {
         title: format!("Approve {}?", a.id),
         lines,
-        op: Op::Approve(a.id.clone()),
+        ops: vec![Op::Approve(a.id.clone())],
     }
 }
 
@@ -196,10 +218,58 @@ fn reject(a: &Approval) -> Dialog {
     )
 }
 
-/// The approval list's columns.
-fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Approval> {
+/// One reason for every marked approval: the reasons all of them offer
+/// can be picked by number.
+fn reject_all(ctx: &Ctx, ids: Vec<String>) -> Dialog {
+    let mut hint = vec![format!(
+        "One reason for all {}: {}. Each is decided on its own.",
+        ids.len(),
+        fit(&ids.join(", "), 60)
+    )];
+    let offered = common_reject_options(ctx.data, &ids);
+    if !offered.is_empty() {
+        hint.push("all of them offer (a number picks one):".into());
+        hint.extend(
+            offered
+                .iter()
+                .take(9)
+                .enumerate()
+                .map(|(i, o)| format!("  {} {o}", i + 1)),
+        );
+    }
+    entry(
+        format!("Reject {} approvals", ids.len()),
+        hint,
+        TextPurpose::RejectAll(ids),
+    )
+}
+
+/// The rejection reasons every one of `ids` offers, in the first one's
+/// order.
+pub fn common_reject_options(data: &FeedData, ids: &[String]) -> Vec<String> {
+    let mut approvals = ids.iter().filter_map(|id| data.approvals.get(id));
+    let Some(first) = approvals.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<&Approval> = approvals.collect();
+    first
+        .reject_options
+        .iter()
+        .filter(|o| rest.iter().all(|a| a.reject_options.contains(o)))
+        .cloned()
+        .collect()
+}
+
+/// The approval list's columns: a mark column first while rows are
+/// marked.
+fn columns<'a>(
+    ctx: &'a Ctx,
+    theme: &'a Theme,
+    marked: &'a BTreeSet<String>,
+) -> Columns<'a, Approval> {
     let me = ctx.me();
     Columns::<Approval>::new()
+        .marks(marked, |a| a.id.as_str(), theme.accent())
         .add("due in", 7, 0, move |a| {
             let left = (a.deadline - ctx.now).num_seconds();
             let due_style = if left <= 60 {

@@ -43,7 +43,7 @@ impl Pane for Controls {
                 format!("{} on {} set by {}", c.kind.as_str(), c.agent, c.set_by),
                 format!("reason: {}", c.reason),
             ],
-            op: Op::Lift(c.id.clone()),
+            ops: vec![Op::Lift(c.id.clone())],
         })]
     }
 

@@ -2,6 +2,8 @@
 //! selected incident's detail and timeline; acknowledging, taking,
 //! escalating, noting and resolving incidents.
 
+use std::collections::BTreeSet;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -16,9 +18,9 @@ use super::super::dialogs::{Dialog, MenuItem, Op, TextPurpose};
 use super::super::sanitize::{clean, fit, wrap};
 use super::super::screen::{Screen, age, short_duration};
 use super::super::scroll::{Scroll, WHOLE};
-use super::super::table::{Columns, filtered_title, list_and_detail, severity_style, table};
+use super::super::table::{Columns, list_and_detail, severity_style, table};
 use super::super::theme::Theme;
-use super::{Pane, navigate};
+use super::{Pane, list_title, marked_rows, navigate, toggle_mark};
 
 /// The Incidents screen's state: its list and whether the detail is open
 /// on its own.
@@ -40,12 +42,26 @@ impl Pane for Incidents {
             Action::Note,
             Action::Resolve,
             Action::Snooze,
+            Action::NewIncident,
         ]
     }
 
     fn handle(&mut self, action: Action, ctx: &Ctx) -> Vec<Do> {
         if navigate(Screen::Incidents, &mut self.list, action, ctx) {
             return Vec::new();
+        }
+        let marked = marked_rows(Screen::Incidents, &self.list, ctx);
+        match action {
+            Action::Mark => {
+                toggle_mark(Screen::Incidents, &mut self.list, ctx);
+                return Vec::new();
+            }
+            Action::Acknowledge if !marked.is_empty() => {
+                self.list.marked.clear();
+                return vec![Do::Open(acknowledge_all(marked))];
+            }
+            Action::NewIncident => return new_incident(self.selected_agent(ctx)),
+            _ => {}
         }
         let Some(i) = self
             .selected(ctx)
@@ -108,9 +124,13 @@ impl Pane for Incidents {
                 frame,
                 list_area,
                 theme,
-                filtered_title("Incidents by severity, then age", &self.list.filter),
+                list_title(
+                    "Incidents by severity, then age",
+                    &self.list,
+                    marked_rows(Screen::Incidents, &self.list, ctx).len(),
+                ),
                 true,
-                &columns(ctx, theme),
+                &columns(ctx, theme, &self.list.marked),
                 2,
                 &ids,
                 selected,
@@ -165,6 +185,39 @@ fn resolve(i: &Incident, ctx: &Ctx) -> Vec<Do> {
         })],
         None => vec![Do::Open(resolve_entry(&i.id, None))],
     }
+}
+
+/// One confirmation for every marked incident.
+fn acknowledge_all(ids: Vec<String>) -> Dialog {
+    Dialog::Confirm {
+        title: format!("Acknowledge {} incidents?", ids.len()),
+        lines: vec![
+            fit(&ids.join(", "), 70),
+            "Each is acknowledged on its own; the results are listed after.".into(),
+        ],
+        ops: ids.into_iter().map(Op::Ack).collect(),
+    }
+}
+
+/// How severe a hand-opened incident is, first; its title is typed next.
+/// It is about the selected incident's agent unless another is named.
+fn new_incident(selected: Option<(String, Option<String>)>) -> Vec<Do> {
+    let items = [
+        Severity::Sev1,
+        Severity::Sev2,
+        Severity::Sev3,
+        Severity::Sev4,
+    ]
+    .into_iter()
+    .map(|s| (MenuItem::NewIncident(s), s.as_str().to_string(), None))
+    .collect();
+    vec![Do::Open(Dialog::Menu {
+        title: "New incident: how severe?".into(),
+        items,
+        selected: 1,
+        agent: selected.map(|(agent, _)| agent).unwrap_or_default(),
+        incident: None,
+    })]
 }
 
 /// Whom to give it to: the operators connected now first, then those the
@@ -277,10 +330,15 @@ fn escalate(i: &Incident) -> Vec<Do> {
 }
 
 /// The incident list's columns.
-fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Incident> {
+fn columns<'a>(
+    ctx: &'a Ctx,
+    theme: &'a Theme,
+    marked: &'a BTreeSet<String>,
+) -> Columns<'a, Incident> {
     let me = ctx.me();
     Columns::<Incident>::new()
         .urgent(|i| i.severity == Severity::Sev1)
+        .marks(marked, |i| i.id.as_str(), theme.accent())
         .add("SEV", 4, 0, move |i| {
             Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
         })

@@ -156,10 +156,45 @@ pub fn navigate(s: Screen, list: &mut ListState, action: Action, ctx: &Ctx) -> b
             list.scroll.reset();
         }
         Action::Close if !list.filter.is_empty() => list.filter.clear(),
+        Action::Close if !list.marked.is_empty() => list.marked.clear(),
         Action::Close => list.detail = false,
         _ => return false,
     }
     true
+}
+
+/// Marks the selected row for a bulk action, or unmarks it, and moves to
+/// the next row so that `space` held down marks a run of rows.
+pub fn toggle_mark(s: Screen, list: &mut ListState, ctx: &Ctx) {
+    let Some(id) = ctx.selected(s, list) else {
+        return;
+    };
+    if !list.marked.remove(&id) {
+        list.marked.insert(id);
+    }
+    move_by(s, list, 1, ctx);
+}
+
+/// The marked rows still listed, in list order (a row decided or resolved
+/// meanwhile has left the list and is not acted on).
+pub fn marked_rows(s: Screen, list: &ListState, ctx: &Ctx) -> Vec<String> {
+    if list.marked.is_empty() {
+        return Vec::new();
+    }
+    let (ids, _) = ctx.selection(s, list);
+    ids.iter()
+        .filter(|id| list.marked.contains(*id))
+        .cloned()
+        .collect()
+}
+
+/// A list's title with its filter and how many rows are marked.
+pub fn list_title(title: &str, list: &ListState, marked: usize) -> String {
+    let title = super::table::filtered_title(title, &list.filter);
+    match marked {
+        0 => title,
+        n => format!("{title}· {n} marked "),
+    }
 }
 
 /// Every pane: the registry of screens, and the agent detail that opens

@@ -84,7 +84,7 @@ impl Runbook {
         vec![Do::Open(Dialog::Confirm {
             title: format!("Step {} of {} on {}?", step.index, rb.name, incident.id),
             lines: vec![fit(&step.text, 70), what],
-            op: Op::RunStep(incident.id.clone(), step.index),
+            ops: vec![Op::RunStep(incident.id.clone(), step.index)],
         })]
     }
 }
