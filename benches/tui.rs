@@ -992,7 +992,7 @@ fn render_bench(
         parts.push((name.to_string(), timing(samples)));
     };
     part("screen::approval_rows (filter + sort)", &mut || {
-        std::hint::black_box(screen::approval_rows(&app.data, "").len());
+        std::hint::black_box(screen::approval_rows(&app.data, "", screen::Sort::Urgency).len());
     });
     part(
         "App::selected(Approvals) (cached rows, binary search, one id cloned)",
@@ -1001,7 +1001,7 @@ fn render_bench(
         },
     );
     part("screen::incident_rows (filter + sort)", &mut || {
-        std::hint::black_box(screen::incident_rows(&app.data, "").len());
+        std::hint::black_box(screen::incident_rows(&app.data, "", screen::Sort::Urgency).len());
     });
     part(
         "App::selected(Incidents) (cached rows, binary search, one id cloned)",

@@ -360,3 +360,73 @@ fn bulk_marks_and_the_report_at_both_sizes() {
         insta::assert_snapshot!(format!("bulk_report_{w}x{h}"), buffer_text(&buffer));
     }
 }
+
+#[test]
+fn s_cycles_the_order_of_every_list_and_the_title_says_it() {
+    use agentdeck::tui::screen::Sort;
+    let mut app = app();
+    for (key, screen) in [
+        ('1', Screen::Overview),
+        ('2', Screen::Incidents),
+        ('3', Screen::Approvals),
+        ('4', Screen::Controls),
+        ('5', Screen::Agents),
+    ] {
+        press_ch(&mut app, key);
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(app.list(screen).sort);
+            press_ch(&mut app, 's');
+        }
+        assert_eq!(
+            seen,
+            [Sort::Urgency, Sort::Severity, Sort::Age, Sort::Agent],
+            "{screen:?}"
+        );
+        assert_eq!(app.list(screen).sort, Sort::Urgency, "back to the start");
+    }
+
+    // Approvals by age: the oldest request first, the selection kept.
+    press_ch(&mut app, '3');
+    press_ch(&mut app, 'j');
+    let selected = app.selected(Screen::Approvals);
+    press_ch(&mut app, 's');
+    press_ch(&mut app, 's');
+    let mut by_age: Vec<_> = app.data.approvals.values().collect();
+    by_age.sort_by_key(|a| (a.requested_at, a.id.clone()));
+    assert_eq!(
+        app.row_ids(Screen::Approvals),
+        by_age.iter().map(|a| a.id.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(app.selected(Screen::Approvals), selected, "the same row");
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(text.contains("Pending approvals, oldest first"), "{text}");
+    press_ch(&mut app, 's');
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(text.contains("Pending approvals, by agent"), "{text}");
+    let agents: Vec<String> = app
+        .row_ids(Screen::Approvals)
+        .iter()
+        .map(|id| app.data.approvals[id].agent.clone())
+        .collect();
+    let mut sorted = agents.clone();
+    sorted.sort();
+    assert_eq!(agents, sorted);
+
+    // Incidents by severity: most severe first, newest first within one.
+    press_ch(&mut app, '2');
+    press_ch(&mut app, 's');
+    let rows: Vec<_> = app
+        .row_ids(Screen::Incidents)
+        .iter()
+        .map(|id| {
+            let i = &app.data.incidents[id];
+            (i.severity, std::cmp::Reverse(i.opened_at))
+        })
+        .collect();
+    let mut sorted = rows.clone();
+    sorted.sort();
+    assert_eq!(rows, sorted);
+    let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
+    assert!(text.contains("Incidents, most severe first"), "{text}");
+}

@@ -140,6 +140,7 @@ actions! {
     Resolve => "resolve", "resolve with a summary", [Incidents];
     Snooze => "snooze", "page nobody about the incident for a while (or end its snooze)", [Incidents];
     NewIncident => "new_incident", "open an incident by hand: severity, then `agent: title`", [Incidents];
+    Sort => "sort", "cycle the list's order: most urgent, most severe, oldest first, by agent", [Global];
     Mark => "mark", "mark the row for a bulk action (r rejects, a acknowledges every marked one)", [Approvals, Incidents];
     Lift => "lift", "lift the selected control (asks to confirm)", [Controls];
     Confirm => "confirm", "confirm the dialog", [Dialog];

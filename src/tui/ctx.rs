@@ -29,6 +29,8 @@ pub struct ListState {
     pub scroll: crate::tui::scroll::Scroll,
     /// Rows marked for a bulk action, by id.
     pub marked: std::collections::BTreeSet<String>,
+    /// The order of its rows.
+    pub sort: screen::Sort,
 }
 
 /// The shared state a pane or dialog reads while it handles an action or
@@ -80,24 +82,24 @@ impl Ctx<'_> {
         }
     }
 
-    /// A screen's rows after `filter`, and the position of `selected`
-    /// among them: the remembered row if it is still listed, else the
-    /// first.
+    /// A screen's rows after the filter of `list`, in its order, and the
+    /// position of `selected` among them: the remembered row if it is
+    /// still listed, else the first.
     pub fn select(
         &self,
         s: Screen,
-        filter: &str,
+        list: &ListState,
         selected: Option<&str>,
     ) -> (Arc<Vec<String>>, Option<usize>) {
-        let ids = self.rows.rows(self.data, s, filter);
-        let at = selected.and_then(|id| screen::position(self.data, s, &ids, id));
+        let ids = self.rows.rows(self.data, s, &list.filter, list.sort);
+        let at = selected.and_then(|id| screen::position(self.data, s, list.sort, &ids, id));
         let at = at.or((!ids.is_empty()).then_some(0));
         (ids, at)
     }
 
     /// A screen's rows and the position of its list's selected row.
     pub fn selection(&self, s: Screen, list: &ListState) -> (Arc<Vec<String>>, Option<usize>) {
-        self.select(s, &list.filter, list.selected.as_deref())
+        self.select(s, list, list.selected.as_deref())
     }
 
     /// The selected row's id of a screen's list: the remembered one if it

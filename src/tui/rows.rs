@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::model::stream::Delta;
 
 use super::data::FeedData;
-use super::screen::{self, AgentLoads, Screen};
+use super::screen::{self, AgentLoads, Screen, Sort};
 
 /// Change counters, one per kind of row the feed delivers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,6 +71,7 @@ impl Generations {
 struct Sorted {
     generation: u64,
     filter: String,
+    sort: Sort,
     ids: Arc<Vec<String>>,
 }
 
@@ -113,28 +114,31 @@ impl Rows {
         self.generations.touch(delta);
     }
 
-    /// Row ids of a screen, in display order, after `filter`. Sorted once
-    /// after the rows or the filter change and shared until the next change,
-    /// so frames and key presses in between cost no sort and no copy.
-    pub fn rows(&self, data: &FeedData, s: Screen, filter: &str) -> Arc<Vec<String>> {
+    /// Row ids of a screen, in `sort` order, after `filter`. Sorted once
+    /// after the rows, the filter or the order change and shared until the
+    /// next change, so frames and key presses in between cost no sort and
+    /// no copy.
+    pub fn rows(&self, data: &FeedData, s: Screen, filter: &str, sort: Sort) -> Arc<Vec<String>> {
         let generation = self.generations.of(s);
         // Drawing only reads, and nothing here calls back into the cache,
         // so the borrow cannot be taken twice; if it ever were, sorting
         // without caching is still right.
         let Ok(mut cache) = self.cache.try_borrow_mut() else {
-            return Arc::new(screen::row_ids(data, s, filter));
+            return Arc::new(screen::row_ids(data, s, filter, sort));
         };
         let slot = &mut cache.lists[s.index()];
         if let Some(sorted) = slot
             && sorted.generation == generation
             && sorted.filter == filter
+            && sorted.sort == sort
         {
             return sorted.ids.clone();
         }
-        let ids = Arc::new(screen::row_ids(data, s, filter));
+        let ids = Arc::new(screen::row_ids(data, s, filter, sort));
         *slot = Some(Sorted {
             generation,
             filter: filter.to_string(),
+            sort,
             ids: ids.clone(),
         });
         ids
@@ -142,26 +146,27 @@ impl Rows {
 
     /// Takes the row `id` out of the sorted lists of `screens` and out of
     /// the per-agent counts, where they are current; says which were.
-    /// `filter` gives each screen's filter.
+    /// `view` gives each screen's filter and order.
     pub fn take_row<'f>(
         &mut self,
         data: &FeedData,
         screens: &[Screen],
         id: &str,
-        filter: impl Fn(Screen) -> &'f str,
+        view: impl Fn(Screen) -> (&'f str, Sort),
     ) -> Patched {
         let mut patched = Patched::default();
         // `&mut self`: no borrow of the cell can be live.
         let cache = self.cache.get_mut();
         for &s in screens {
-            let filter = filter(s);
+            let (filter, sort) = view(s);
             if let Some(sorted) = &mut cache.lists[s.index()]
                 && sorted.generation == self.generations.of(s)
                 && sorted.filter == filter
+                && sorted.sort == sort
             {
                 // A row the filter hid is not in the list to look for.
                 if screen::row_matches(data, s, id, filter)
-                    && let Some(at) = screen::position(data, s, &sorted.ids, id)
+                    && let Some(at) = screen::position(data, s, sort, &sorted.ids, id)
                 {
                     Arc::make_mut(&mut sorted.ids).remove(at);
                 }
@@ -189,7 +194,7 @@ impl Rows {
         for s in patched.lists {
             if let Some(sorted) = &mut cache.lists[s.index()] {
                 if screen::row_matches(data, s, id, &sorted.filter) {
-                    let at = screen::insertion_point(data, s, &sorted.ids, id);
+                    let at = screen::insertion_point(data, s, sorted.sort, &sorted.ids, id);
                     Arc::make_mut(&mut sorted.ids).insert(at, id.to_string());
                 }
                 sorted.generation = self.generations.of(s);
@@ -229,7 +234,7 @@ mod tests {
     use super::super::app::{App, Effect};
     use super::super::data::FeedData;
     use super::super::keymap::Keymap;
-    use super::super::screen::{self, AgentLoads, Screen};
+    use super::super::screen::{self, AgentLoads, Screen, Sort};
     use crate::client::feed::FeedMsg;
     use crate::model::approval::Approval;
     use crate::model::control::Control;
@@ -363,7 +368,7 @@ mod tests {
                 // Every listed row is found where it is, by binary search.
                 for (at, id) in want.iter().enumerate() {
                     assert_eq!(
-                        screen::position(&app.data, s, &app.rows(s), id),
+                        screen::position(&app.data, s, app.list(s).sort, &app.rows(s), id),
                         Some(at),
                         "{s:?} {id}"
                     );
@@ -440,12 +445,51 @@ mod tests {
         let mut app = app_with(big_snapshot(400));
         app.list_mut(Screen::Controls).filter = "agent-2".into();
         app.list_mut(Screen::Runbook).filter = "SEV2".into();
-        let lists = [
-            Screen::Incidents,
-            Screen::Runbook,
-            Screen::Approvals,
-            Screen::Controls,
-        ];
+        apply_random_deltas(&mut app, 600, |app, s, step| {
+            let filter = app.list(s).filter.clone();
+            assert_eq!(
+                *app.rows(s),
+                stable_ids(&app.data, s, &filter),
+                "{s:?} after step {step}"
+            );
+        });
+    }
+
+    /// In every other order too, patched lists are what a fresh sort
+    /// gives (each order is total, so binary search finds each row).
+    #[test]
+    fn patched_rows_in_every_order_equal_a_fresh_sort() {
+        for sort in [Sort::Severity, Sort::Age, Sort::Agent] {
+            let mut app = app_with(big_snapshot(300));
+            for s in LISTS {
+                app.list_mut(s).sort = sort;
+            }
+            app.list_mut(Screen::Approvals).filter = "agent-1".into();
+            apply_random_deltas(&mut app, 300, |app, s, step| {
+                let list = app.list(s);
+                let fresh = screen::row_ids(&app.data, s, &list.filter, list.sort);
+                assert_eq!(*app.rows(s), fresh, "{s:?} by {sort:?} after step {step}");
+                for (at, id) in fresh.iter().enumerate().step_by(17) {
+                    assert_eq!(screen::position(&app.data, s, sort, &fresh, id), Some(at));
+                }
+            });
+        }
+    }
+
+    /// The lists deltas patch.
+    const LISTS: [Screen; 4] = [
+        Screen::Incidents,
+        Screen::Runbook,
+        Screen::Approvals,
+        Screen::Controls,
+    ];
+
+    /// Applies `steps` pseudo-random incident, approval and control deltas
+    /// (new rows, closed rows, changed sort keys) with every cache current
+    /// before each, and calls `check` for each list after each; the
+    /// per-agent counts are checked against a fresh count.
+    fn apply_random_deltas(app: &mut App, steps: u64, check: impl Fn(&App, Screen, u64)) {
+        let lists = LISTS;
         let t0 = Utc
             .with_ymd_and_hms(2026, 11, 21, 3, 0, 0)
             .single()
@@ -457,7 +501,7 @@ mod tests {
             x ^= x << 17;
             x % m
         };
-        for step in 0..600u64 {
+        for step in 0..steps {
             // Current caches, so the delta patches them.
             for s in lists {
                 app.rows(s);
@@ -508,12 +552,7 @@ mod tests {
             };
             app.apply_feed(FeedMsg::Delta(app.data.seq + 1, delta));
             for s in lists {
-                let filter = app.list(s).filter.clone();
-                assert_eq!(
-                    *app.rows(s),
-                    stable_ids(&app.data, s, &filter),
-                    "{s:?} after step {step}"
-                );
+                check(app, s, step);
             }
             assert_eq!(
                 *app.agent_loads(),

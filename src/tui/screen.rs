@@ -173,6 +173,108 @@ fn alert_rank(s: &SloStatus) -> u8 {
     }
 }
 
+/// How a list is ordered: each screen's own most-urgent-first order, or
+/// by severity, age or agent; `s` cycles through them. Every order ends
+/// on the row's id, so it is total and a row is found by binary search.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Sort {
+    /// The screen's own order (worst SLO, most severe and oldest incident,
+    /// nearest deadline, fleet-wide control).
+    #[default]
+    Urgency,
+    /// Most severe first: incident severity, approval risk, agent
+    /// criticality.
+    Severity,
+    /// Oldest first.
+    Age,
+    /// By agent, then the screen's own order.
+    Agent,
+}
+
+impl Sort {
+    /// The next order `s` gives.
+    pub fn next(self) -> Self {
+        match self {
+            Self::Urgency => Self::Severity,
+            Self::Severity => Self::Age,
+            Self::Age => Self::Agent,
+            Self::Agent => Self::Urgency,
+        }
+    }
+
+    /// How a title says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Urgency => "most urgent first",
+            Self::Severity => "most severe first",
+            Self::Age => "oldest first",
+            Self::Agent => "by agent",
+        }
+    }
+
+    /// Its name in titles and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Urgency => "urgency",
+            Self::Severity => "severity",
+            Self::Age => "age",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+/// The Overview in `sort` order: by series for `agent` (series are named
+/// after their agent), else worst first.
+pub fn slo_order_by(sort: Sort, a: &SloStatus, b: &SloStatus) -> Ordering {
+    match sort {
+        Sort::Agent => a.series.cmp(&b.series),
+        _ => slo_order(a, b),
+    }
+}
+
+/// Incidents in `sort` order.
+pub fn incident_order_by(sort: Sort, a: &Incident, b: &Incident) -> Ordering {
+    match sort {
+        Sort::Urgency => incident_order(a, b),
+        Sort::Severity => a
+            .severity
+            .cmp(&b.severity)
+            .then(b.opened_at.cmp(&a.opened_at))
+            .then(a.id.cmp(&b.id)),
+        Sort::Age => a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => a.agent.cmp(&b.agent).then(incident_order(a, b)),
+    }
+}
+
+/// Approvals in `sort` order.
+pub fn approval_order_by(sort: Sort, a: &Approval, b: &Approval) -> Ordering {
+    match sort {
+        Sort::Urgency => approval_order(a, b),
+        Sort::Severity => b.risk.cmp(&a.risk).then(approval_order(a, b)),
+        Sort::Age => a.requested_at.cmp(&b.requested_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => a.agent.cmp(&b.agent).then(approval_order(a, b)),
+    }
+}
+
+/// Controls in `sort` order (severity keeps the screen's own).
+pub fn control_order_by(sort: Sort, a: &Control, b: &Control) -> Ordering {
+    match sort {
+        Sort::Urgency | Sort::Severity => control_order(a, b),
+        Sort::Age => a.set_at.cmp(&b.set_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => a.agent.cmp(&b.agent).then(control_order(a, b)),
+    }
+}
+
+/// Agents in `sort` order: most critical first, or longest unseen first.
+pub fn agent_order_by(sort: Sort, a: &Agent, b: &Agent) -> Ordering {
+    let criticality = |x: &Agent| x.profile.as_ref().and_then(|p| p.criticality);
+    match sort {
+        Sort::Severity => criticality(b).cmp(&criticality(a)).then(agent_order(a, b)),
+        Sort::Age => a.last_seen.cmp(&b.last_seen).then(agent_order(a, b)),
+        Sort::Urgency | Sort::Agent => agent_order(a, b),
+    }
+}
+
 /// The Overview's order: paging, then ticketing, then by budget left, then
 /// by series (unique, so the order is total).
 pub fn slo_order(a: &SloStatus, b: &SloStatus) -> Ordering {
@@ -290,59 +392,66 @@ fn sorted<'a, T>(
     rows
 }
 
-/// SLO series, worst first: paging, then ticketing, then by budget left.
-pub fn slo_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a SloStatus> {
-    sorted(data.slos.values(), |s| slo_matches(s, filter), slo_order)
+/// SLO series in `sort` order (worst first by default).
+pub fn slo_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a SloStatus> {
+    sorted(
+        data.slos.values(),
+        |s| slo_matches(s, filter),
+        |a, b| slo_order_by(sort, a, b),
+    )
 }
 
-/// Open incidents by severity, then oldest first.
-pub fn incident_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Incident> {
+/// Open incidents in `sort` order (by severity, then oldest first, by
+/// default).
+pub fn incident_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a Incident> {
     sorted(
         data.incidents.values(),
         |i| incident_matches(i, filter),
-        incident_order,
+        |a, b| incident_order_by(sort, a, b),
     )
 }
 
-/// Pending approvals, nearest deadline first.
-pub fn approval_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Approval> {
+/// Pending approvals in `sort` order (nearest deadline first by default).
+pub fn approval_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a Approval> {
     sorted(
         data.approvals.values(),
         |a| approval_matches(a, filter),
-        approval_order,
+        |a, b| approval_order_by(sort, a, b),
     )
 }
 
-/// Controls in force, fleet-wide first, then newest first.
-pub fn control_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Control> {
+/// Controls in force in `sort` order (fleet-wide, then newest, first by
+/// default).
+pub fn control_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a Control> {
     sorted(
         data.controls.values(),
         |c| control_matches(c, filter),
-        control_order,
+        |a, b| control_order_by(sort, a, b),
     )
 }
 
-/// Agents by id.
-pub fn agent_rows<'a>(data: &'a FeedData, filter: &str) -> Vec<&'a Agent> {
-    // The map is ordered by id already.
-    data.agents
-        .values()
-        .filter(|a| agent_matches(a, filter))
-        .collect()
+/// Agents in `sort` order (by id by default).
+pub fn agent_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a Agent> {
+    let rows = data.agents.values().filter(|a| agent_matches(a, filter));
+    match sort {
+        // The map is ordered by id already.
+        Sort::Urgency | Sort::Agent => rows.collect(),
+        _ => sorted(rows, |_| true, |a, b| agent_order_by(sort, a, b)),
+    }
 }
 
 /// The ids of a screen's rows in display order, after its filter. The
 /// Runbook screen lists incidents; Handoff has no rows.
-pub fn row_ids(data: &FeedData, s: Screen, filter: &str) -> Vec<String> {
+pub fn row_ids(data: &FeedData, s: Screen, filter: &str, sort: Sort) -> Vec<String> {
     fn ids<T>(rows: Vec<&T>, id: impl Fn(&T) -> &String) -> Vec<String> {
         rows.into_iter().map(|x| id(x).clone()).collect()
     }
     match s {
-        Screen::Overview => ids(slo_rows(data, filter), |x| &x.series),
-        Screen::Incidents | Screen::Runbook => ids(incident_rows(data, filter), |x| &x.id),
-        Screen::Approvals => ids(approval_rows(data, filter), |x| &x.id),
-        Screen::Controls => ids(control_rows(data, filter), |x| &x.id),
-        Screen::Agents => ids(agent_rows(data, filter), |x| &x.id),
+        Screen::Overview => ids(slo_rows(data, filter, sort), |x| &x.series),
+        Screen::Incidents | Screen::Runbook => ids(incident_rows(data, filter, sort), |x| &x.id),
+        Screen::Approvals => ids(approval_rows(data, filter, sort), |x| &x.id),
+        Screen::Controls => ids(control_rows(data, filter, sort), |x| &x.id),
+        Screen::Agents => ids(agent_rows(data, filter, sort), |x| &x.id),
         Screen::Handoff => Vec::new(),
     }
 }
@@ -351,7 +460,7 @@ pub fn row_ids(data: &FeedData, s: Screen, filter: &str) -> Vec<String> {
 /// from the same `data`: a binary search on the screen's order (each order
 /// is total), so finding the selection in 10,000 rows takes some 14 map
 /// look-ups, not a scan.
-pub fn position(data: &FeedData, s: Screen, ids: &[String], id: &str) -> Option<usize> {
+pub fn position(data: &FeedData, s: Screen, sort: Sort, ids: &[String], id: &str) -> Option<usize> {
     fn search<'d, T: 'd>(
         ids: &[String],
         id: &str,
@@ -373,13 +482,36 @@ pub fn position(data: &FeedData, s: Screen, ids: &[String], id: &str) -> Option<
         }
     }
     match s {
-        Screen::Overview => search(ids, id, |k| data.slos.get(k), slo_order),
-        Screen::Incidents | Screen::Runbook => {
-            search(ids, id, |k| data.incidents.get(k), incident_order)
-        }
-        Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order),
-        Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order),
-        Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order),
+        Screen::Overview => search(
+            ids,
+            id,
+            |k| data.slos.get(k),
+            |a, b| slo_order_by(sort, a, b),
+        ),
+        Screen::Incidents | Screen::Runbook => search(
+            ids,
+            id,
+            |k| data.incidents.get(k),
+            |a, b| incident_order_by(sort, a, b),
+        ),
+        Screen::Approvals => search(
+            ids,
+            id,
+            |k| data.approvals.get(k),
+            |a, b| approval_order_by(sort, a, b),
+        ),
+        Screen::Controls => search(
+            ids,
+            id,
+            |k| data.controls.get(k),
+            |a, b| control_order_by(sort, a, b),
+        ),
+        Screen::Agents => search(
+            ids,
+            id,
+            |k| data.agents.get(k),
+            |a, b| agent_order_by(sort, a, b),
+        ),
         Screen::Handoff => None,
     }
 }
@@ -387,7 +519,7 @@ pub fn position(data: &FeedData, s: Screen, ids: &[String], id: &str) -> Option<
 /// Where the row `id` (in `data`, not in `ids`) belongs among `ids`, a
 /// screen's rows in its order: where a changed row goes back in without
 /// sorting the list again.
-pub fn insertion_point(data: &FeedData, s: Screen, ids: &[String], id: &str) -> usize {
+pub fn insertion_point(data: &FeedData, s: Screen, sort: Sort, ids: &[String], id: &str) -> usize {
     fn search<'d, T: 'd>(
         ids: &[String],
         id: &str,
@@ -405,13 +537,36 @@ pub fn insertion_point(data: &FeedData, s: Screen, ids: &[String], id: &str) -> 
         }
     }
     match s {
-        Screen::Overview => search(ids, id, |k| data.slos.get(k), slo_order),
-        Screen::Incidents | Screen::Runbook => {
-            search(ids, id, |k| data.incidents.get(k), incident_order)
-        }
-        Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order),
-        Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order),
-        Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order),
+        Screen::Overview => search(
+            ids,
+            id,
+            |k| data.slos.get(k),
+            |a, b| slo_order_by(sort, a, b),
+        ),
+        Screen::Incidents | Screen::Runbook => search(
+            ids,
+            id,
+            |k| data.incidents.get(k),
+            |a, b| incident_order_by(sort, a, b),
+        ),
+        Screen::Approvals => search(
+            ids,
+            id,
+            |k| data.approvals.get(k),
+            |a, b| approval_order_by(sort, a, b),
+        ),
+        Screen::Controls => search(
+            ids,
+            id,
+            |k| data.controls.get(k),
+            |a, b| control_order_by(sort, a, b),
+        ),
+        Screen::Agents => search(
+            ids,
+            id,
+            |k| data.agents.get(k),
+            |a, b| agent_order_by(sort, a, b),
+        ),
         Screen::Handoff => ids.len(),
     }
 }

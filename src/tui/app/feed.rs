@@ -115,7 +115,8 @@ impl App {
             Some((screens, id)) => {
                 let panes = &self.panes;
                 self.rows.take_row(&self.data, screens, id, |s| {
-                    panes.get(s).list().filter.as_str()
+                    let list = panes.get(s).list();
+                    (list.filter.as_str(), list.sort)
                 })
             }
             None => Patched::default(),

@@ -312,7 +312,8 @@ impl App {
     /// after the rows or the filter change and shared until the next change,
     /// so frames and key presses in between cost no sort and no copy.
     pub fn rows(&self, s: Screen) -> Arc<Vec<String>> {
-        self.rows.rows(&self.data, s, &self.list(s).filter)
+        let list = self.list(s);
+        self.rows.rows(&self.data, s, &list.filter, list.sort)
     }
 
     /// A screen's rows and the position of the selected one among them:

@@ -14,10 +14,10 @@ use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
 use super::super::sanitize::fit;
 use super::super::screen::{AGENT_FINDING_FILTERS, AgentLoads, Screen, age, short_duration};
-use super::super::table::{Columns, alert_cell, filtered_title, table};
+use super::super::table::{Columns, alert_cell, table};
 use super::super::theme::Theme;
 use super::agent::finding_text;
-use super::{Pane, navigate};
+use super::{Pane, list_title, navigate};
 
 /// The Agents screen's state: its list.
 #[derive(Debug, Default)]
@@ -73,7 +73,7 @@ impl Pane for Agents {
             frame,
             area,
             theme,
-            filtered_title("Agents — i detail · f filter", &self.list.filter),
+            list_title("Agents", "by id — i detail · f filter", &self.list, 0),
             true,
             &load_columns(columns(ctx, theme), ctx, theme, &loads),
             8,

@@ -101,7 +101,8 @@ impl Pane for Approvals {
                 list_area,
                 theme,
                 list_title(
-                    "Pending approvals, nearest deadline first",
+                    "Pending approvals",
+                    "nearest deadline first",
                     &self.list,
                     marked_rows(Screen::Approvals, &self.list, ctx).len(),
                 ),

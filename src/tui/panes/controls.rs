@@ -12,9 +12,9 @@ use super::super::ctx::{Ctx, Do, ListState};
 use super::super::dialogs::{Dialog, Op};
 use super::super::sanitize::fit;
 use super::super::screen::{Screen, short_duration};
-use super::super::table::{Columns, filtered_title, table};
+use super::super::table::{Columns, table};
 use super::super::theme::Theme;
-use super::{Pane, navigate};
+use super::{Pane, list_title, navigate};
 
 /// The Controls screen's state: its list.
 #[derive(Debug, Default)]
@@ -67,7 +67,12 @@ impl Pane for Controls {
             frame,
             area,
             theme,
-            filtered_title("Controls in force", &self.list.filter),
+            list_title(
+                "Controls in force",
+                "fleet-wide, then newest first",
+                &self.list,
+                0,
+            ),
             true,
             &columns(ctx, theme),
             6,

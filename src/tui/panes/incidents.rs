@@ -125,7 +125,8 @@ impl Pane for Incidents {
                 list_area,
                 theme,
                 list_title(
-                    "Incidents by severity, then age",
+                    "Incidents",
+                    "most severe, then oldest first",
                     &self.list,
                     marked_rows(Screen::Incidents, &self.list, ctx).len(),
                 ),

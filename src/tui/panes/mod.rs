@@ -40,7 +40,7 @@ use ratatui::layout::Rect;
 use super::action::Action;
 use super::app::Effect;
 use super::ctx::{Ctx, Do, ListState};
-use super::screen::Screen;
+use super::screen::{Screen, Sort};
 use super::theme::Theme;
 
 /// Rows moved by page up and page down.
@@ -157,6 +157,7 @@ pub fn navigate(s: Screen, list: &mut ListState, action: Action, ctx: &Ctx) -> b
         }
         Action::Close if !list.filter.is_empty() => list.filter.clear(),
         Action::Close if !list.marked.is_empty() => list.marked.clear(),
+        Action::Sort => list.sort = list.sort.next(),
         Action::Close => list.detail = false,
         _ => return false,
     }
@@ -188,9 +189,14 @@ pub fn marked_rows(s: Screen, list: &ListState, ctx: &Ctx) -> Vec<String> {
         .collect()
 }
 
-/// A list's title with its filter and how many rows are marked.
-pub fn list_title(title: &str, list: &ListState, marked: usize) -> String {
-    let title = super::table::filtered_title(title, &list.filter);
+/// A list's title: what it lists and in which order (`order` is the
+/// screen's own), its filter and how many rows are marked.
+pub fn list_title(what: &str, order: &str, list: &ListState, marked: usize) -> String {
+    let order = match list.sort {
+        Sort::Urgency => order,
+        other => other.describe(),
+    };
+    let title = super::table::filtered_title(&format!("{what}, {order}"), &list.filter);
     match marked {
         0 => title,
         n => format!("{title}· {n} marked "),

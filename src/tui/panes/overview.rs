@@ -12,9 +12,9 @@ use super::super::action::Action;
 use super::super::ctx::{Ctx, ListState};
 use super::super::sanitize::fit;
 use super::super::screen::Screen;
-use super::super::table::{Columns, alert_cell, filtered_title, ms, pct, table};
+use super::super::table::{Columns, alert_cell, ms, pct, table};
 use super::super::theme::Theme;
-use super::Pane;
+use super::{Pane, list_title};
 
 /// The Overview's state: its list.
 #[derive(Debug, Default)]
@@ -43,7 +43,7 @@ impl Pane for Overview {
             frame,
             parts[1],
             theme,
-            filtered_title("SLOs, worst first", &self.list.filter),
+            list_title("SLOs", "worst first", &self.list, 0),
             true,
             &columns(ctx, theme, area.width),
             0,

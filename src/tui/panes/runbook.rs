@@ -122,7 +122,7 @@ impl Pane for Runbook {
     fn selection(&self, ctx: &Ctx) -> (Arc<Vec<String>>, Option<usize>) {
         ctx.select(
             Screen::Runbook,
-            &self.list.filter,
+            &self.list,
             ctx.incidents.selected.as_deref(),
         )
     }
