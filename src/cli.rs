@@ -35,7 +35,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// The TUI over a recorded file, with no hub.
     Replay(ReplayArgs),
-    /// Print a shift handoff summary as Markdown.
+    /// Print a shift handoff summary: Markdown, aligned plain text or JSON.
     Handoff(HandoffArgs),
     /// Make a running hub read its configuration files again (lead only;
     /// `kill -HUP` on the hub's machine does the same).
@@ -290,6 +290,11 @@ pub struct HandoffArgs {
     /// End of the shift (RFC 3339).
     #[arg(long)]
     pub to: Option<String>,
+    /// How to write the summary: markdown (the default) for where Markdown
+    /// is rendered, text for aligned plain columns to paste into a chat,
+    /// json for programs.
+    #[arg(long, value_enum, default_value_t = crate::handoff::Format::Markdown)]
+    pub format: crate::handoff::Format,
     /// Write the summary to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -106,6 +106,7 @@ const OTHER_KINDS: &[(&str, &str)] = &[
     ("text", "sse"),
     ("text", "signature"),
     ("text", "canonical"),
+    ("text", "handoff-text"),
     ("http", "controls-poll"),
 ];
 
@@ -275,6 +276,9 @@ struct Report {
     etags: BTreeSet<String>,
     /// Blocks checked after the whole document was read.
     later: Vec<Later>,
+    /// The last handoff summary example, which a `handoff-text` example
+    /// below it is written from.
+    handoff: Option<agentdeck::handoff::Handoff>,
 }
 
 /// A check that needs the whole document.
@@ -437,6 +441,7 @@ impl Report {
                     .map(|etag| self.later.push(Later::Etag(block.line, etag.to_string())))
                     .ok_or_else(|| "no If-None-Match header".to_string()),
                 "sse" => self.sse(block),
+                "handoff-text" => self.handoff_text(block),
                 "canonical" => {
                     self.later
                         .push(Later::Canonical(block.line, block.body.clone()));
@@ -597,7 +602,12 @@ impl Report {
             "resolve-request" => checked(body, ResolveRequest::validate).map(drop),
             "control-request" => checked(body, ControlRequest::validate).map(drop),
             "presence-request" => parse::<PresenceRequest>(body).map(drop),
-            "handoff" => check_handoff(&parse(body)?),
+            "handoff" => {
+                let summary = parse(body)?;
+                check_handoff(&summary)?;
+                self.handoff = Some(summary);
+                Ok(())
+            }
             "runbooks" => check_runbooks(&parse(body)?),
             "step-request" => {
                 let request: agentdeck::runbook::StepRequest = parse(body)?;
@@ -884,6 +894,20 @@ impl Report {
             self.later.push(Later::Sse(block.line, frame));
         }
         Ok(())
+    }
+
+    /// A `text handoff-text` block: a run of whole lines of the last
+    /// handoff example written as plain text.
+    fn handoff_text(&self, block: &Block) -> Result<(), String> {
+        let summary = self
+            .handoff
+            .as_ref()
+            .ok_or("no ```json handoff example above it")?;
+        let text = agentdeck::handoff::to_text(summary);
+        ensure(
+            format!("\n{text}").contains(&format!("\n{}\n", block.body)),
+            || format!("not a run of lines of the example above as text, which is:\n{text}"),
+        )
     }
 
     fn signature(&mut self, block: &Block) -> Result<(), String> {
@@ -1586,12 +1610,41 @@ fn check_handoff(h: &agentdeck::handoff::Handoff) -> Result<(), String> {
             &Some(resolve.iter().sum::<f64>() / resolve.len() as f64),
         )?;
     }
+    for note in &i.notes {
+        ensure(h.from <= note.at && note.at < h.to, || {
+            format!(
+                "the note on {} was written outside the window",
+                note.incident
+            )
+        })?;
+    }
     let a = &h.approvals;
     same(
         "approved + rejected",
         &(a.approved + a.rejected),
         &a.decided.len(),
     )?;
+    same("rejections", &a.rejections.len(), &a.rejected)?;
+    for r in &a.rejections {
+        let decided = a.decided.iter().find(|d| d.id == r.approval);
+        ensure(
+            decided.is_some_and(|d| {
+                d.state == ApprovalState::Rejected
+                    && d.closed_at == Some(r.at)
+                    && d.decided_by.last() == Some(&r.by)
+            }),
+            || {
+                format!(
+                    "{} is no rejected approval of decided closed by its rejection",
+                    r.approval
+                )
+            },
+        )?;
+        ensure(
+            r.reason.as_deref().is_some_and(|x| !x.trim().is_empty()),
+            || format!("the rejection of {} gives no reason", r.approval),
+        )?;
+    }
     let mut latencies: Vec<f64> = a.decided.iter().filter_map(|l| l.latency_s).collect();
     latencies.sort_by(f64::total_cmp);
     same(

@@ -851,3 +851,131 @@ fn help_lists_dialog_keys_correctly() {
         "j is typed in dialogs, not a move"
     );
 }
+
+// ---- the handoff summary ------------------------------------------------------
+
+/// The Handoff screen showing the summary the hub would write for the
+/// fixture's last 8 hours, with a rejection and a note for the next shift.
+fn handoff_summary_app() -> App {
+    use agentdeck::handoff::{SloNow, Window, summarize, to_markdown};
+    use agentdeck::model::approval::{ApprovalState, Decision, Verdict};
+    use agentdeck::model::runbook::HandoffNote;
+
+    let state = support_tui::snapshot();
+    let mut approvals = state.approvals.clone();
+    let mut rejected = approvals[1].clone();
+    rejected.id = "APR-30".into();
+    rejected.state = ApprovalState::Rejected;
+    rejected.closed_at = Some(at("2026-11-21T03:05:00Z"));
+    rejected.decisions = vec![Decision {
+        by: "dana".into(),
+        role: Role::Lead,
+        verdict: Verdict::Reject,
+        reason: Some("the customer | asked us *not* to email".into()),
+        modified_args: None,
+        at: at("2026-11-21T03:05:00Z"),
+    }];
+    approvals.push(rejected);
+    let note = HandoffNote {
+        by: "dana".into(),
+        at: at("2026-11-21T03:10:00Z"),
+        text: "CTL-9 stays until ops-runner's prompt is fixed.".into(),
+    };
+    let window = Window {
+        from: now() - chrono::Duration::hours(8),
+        to: now(),
+    };
+    let slos: Vec<SloNow> = state
+        .slos
+        .iter()
+        .map(|status| SloNow {
+            status: status.clone(),
+            budget_burned: Some(1.0 - status.budget_remaining),
+        })
+        .collect();
+    let h = summarize(
+        window,
+        &state.incidents,
+        &approvals,
+        &state.controls,
+        &slos,
+        &[note],
+        now(),
+    );
+    let mut app = app();
+    press_ch(&mut app, '7');
+    app.panes.handoff.summary = Some(Ok(to_markdown(&h)));
+    app
+}
+
+#[test]
+fn handoff_summary() {
+    let app = handoff_summary_app();
+    // The pane hands the summary to `markdown::lines`, which does not know
+    // the pane's width: tables keep their natural width, so at 80 columns
+    // the paragraph wraps their rows (handoff_summary_80x24.snap). Passing
+    // the inner width to `markdown::lines_fit` fits them, as
+    // `handoff_summary_lines` shows at both sizes.
+    snap(
+        "handoff_summary",
+        "Handoff with a summary: tables as aligned columns, header styled, no Markdown pipes",
+        &app,
+    );
+    for (w, h) in SIZES {
+        let buffer = render(&app, &Theme::dark(), w, h);
+        let text = buffer_text(&buffer);
+        assert!(!text.contains("|---") && !text.contains("| INC-"), "{text}");
+        let (x, y) = find(&buffer, "Incident  Severity");
+        let header = buffer.cell((x, y)).expect("header cell");
+        assert_eq!(header.style().fg, Theme::dark().title().fg, "header styled");
+        if w == 160 {
+            assert_eq!(cells_text(&buffer, x, y + 1, 6), "INC-11");
+            let (x14, _) = find(&buffer, "INC-14    SEV1      triggered     unowned");
+            assert_eq!(x14, x, "rows line up under the header");
+            let (title_x, _) = find(&buffer, "Title");
+            assert_eq!(find(&buffer, "ops-runner restarted").0, title_x);
+        }
+    }
+}
+
+/// The whole summary as the Handoff pane's lines, fitted to its inner
+/// width at both sizes: every table row within the width, cut with `…`
+/// only where the table cannot fit.
+#[test]
+fn handoff_summary_lines() {
+    let app = handoff_summary_app();
+    let Some(Ok(md)) = &app.panes.handoff.summary else {
+        panic!("no summary");
+    };
+    for (w, _) in SIZES {
+        let inner = w - 2;
+        let lines = agentdeck::tui::markdown::lines_fit(md, &Theme::dark(), inner);
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        for (line, t) in lines.iter().zip(&text) {
+            let table_row = [
+                "INC-", "APR-", "CTL-", "2026-", "Incident", "Approval", "Control",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
+            assert!(!table_row || line.width() <= usize::from(inner), "{t}");
+            assert!(!t.contains('|') || t.contains("customer | asked"), "{t}");
+        }
+        let cut = |prefix: &str| {
+            text.iter()
+                .filter(|t| t.starts_with(prefix))
+                .any(|t| t.contains('…'))
+        };
+        assert_eq!(
+            cut("APR-30"),
+            w == 80,
+            "cut only where the table cannot fit"
+        );
+        assert!(cut("INC-12"), "the longest title is cut at both widths");
+        insta::with_settings!({ description => "markdown::lines_fit of the summary for a pane this wide", omit_expression => true }, {
+            insta::assert_snapshot!(format!("handoff_summary_lines_{inner}"), text.join("\n"));
+        });
+    }
+}

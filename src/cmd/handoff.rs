@@ -1,11 +1,14 @@
 //! `agentdeck handoff`: fetches the shift handoff summary from a hub as
-//! Markdown and prints it, or writes it to a file.
+//! Markdown, aligned plain text or JSON (`--format`), and prints it or
+//! writes it to a file. The hub writes every format from the same summary,
+//! so what is pasted elsewhere says what the Handoff screen shows.
 
 use std::process::ExitCode;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cli::HandoffArgs;
+use crate::handoff::Format;
 
 use super::fail;
 
@@ -104,8 +107,8 @@ pub fn run(args: HandoffArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let markdown = match rt.block_on(fetch(&hub, &token, shift)) {
-        Ok(m) => m,
+    let summary = match rt.block_on(fetch(&hub, &token, shift, args.format)) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("agentdeck handoff: {e}");
             return ExitCode::from(EXIT_HUB);
@@ -113,20 +116,20 @@ pub fn run(args: HandoffArgs) -> ExitCode {
     };
     match args.out {
         Some(path) => {
-            if let Err(e) = std::fs::write(&path, &markdown) {
+            if let Err(e) = std::fs::write(&path, &summary) {
                 return fail(format!("cannot write {}: {e}", path.display()));
             }
             ExitCode::SUCCESS
         }
         None => {
-            print!("{markdown}");
+            print!("{summary}");
             ExitCode::SUCCESS
         }
     }
 }
 
-/// Fetches the Markdown summary of `shift` from `hub`.
-pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, String> {
+/// Fetches the summary of `shift` from `hub`, written in `format`.
+pub async fn fetch(hub: &str, token: &str, shift: Shift, format: Format) -> Result<String, String> {
     let base = hub.trim_end_matches('/');
     let mut url = reqwest::Url::parse(&format!("{base}{}", crate::model::api::HANDOFF.path(&[])))
         .map_err(|e| format!("--hub {hub:?}: {e}"))?;
@@ -136,7 +139,7 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
             &shift.from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
         )
         .append_pair("to", &shift.to.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-        .append_pair("format", "markdown");
+        .append_pair("format", format.as_str());
     let client = crate::client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -144,7 +147,7 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
     let response = client
         .get(url)
         .bearer_auth(token)
-        .header(reqwest::header::ACCEPT, "text/markdown")
+        .header(reqwest::header::ACCEPT, accept(format))
         .send()
         .await
         .map_err(|e| {
@@ -159,7 +162,10 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
         .await
         .map_err(|e| format!("the hub at {hub} broke off its answer: {e}"))?;
     if status.is_success() {
-        return Ok(body);
+        return Ok(match format {
+            Format::Json => pretty(body),
+            _ => body,
+        });
     }
     let reason = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
@@ -170,6 +176,24 @@ pub async fn fetch(hub: &str, token: &str, shift: Shift) -> Result<String, Strin
         403 => format!("this token's role may not read the handoff summary (403): {reason}"),
         code => format!("the hub answered {code}: {reason}"),
     })
+}
+
+fn accept(format: Format) -> &'static str {
+    match format {
+        Format::Markdown => "text/markdown",
+        Format::Text => "text/plain",
+        Format::Json => "application/json",
+    }
+}
+
+/// The hub's JSON indented for reading, its fields in their documented
+/// order. A summary this build cannot read (a hub of another version) is
+/// printed as it came rather than refused.
+fn pretty(body: String) -> String {
+    serde_json::from_str::<crate::handoff::Handoff>(&body)
+        .and_then(|h| serde_json::to_string_pretty(&h))
+        .map(|s| s + "\n")
+        .unwrap_or(body)
 }
 
 #[cfg(test)]

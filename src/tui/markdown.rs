@@ -1,18 +1,34 @@
 //! Markdown (runbooks, handoff summaries) as styled terminal lines, with
 //! pulldown-cmark doing the parsing. Every piece of text is cleaned of
 //! control sequences first: runbook files are trusted, but not blindly.
+//!
+//! Tables are drawn as aligned columns, not as the pipes they are written
+//! with: each column as wide as its widest cell when the table fits, the
+//! widest columns narrowed (cells cut with `…`) when it does not.
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthChar;
 
 use super::sanitize::clean;
 use super::theme::Theme;
 
-/// Renders Markdown to lines. Headings, lists (with task boxes), emphasis,
-/// strong, inline code, code blocks, block quotes and rules are drawn;
-/// links show their text; HTML is shown as text.
+/// Columns between two table columns.
+const GAP: usize = 2;
+
+/// Renders Markdown to lines, tables at their natural width (for a view
+/// that does not know its width, or wraps).
 pub fn lines(markdown: &str, theme: &Theme) -> Vec<Line<'static>> {
+    lines_fit(markdown, theme, u16::MAX)
+}
+
+/// Renders Markdown to lines for a view `width` columns wide. Headings,
+/// lists (with task boxes), emphasis, strong, inline code, code blocks,
+/// block quotes, rules and tables are drawn; links show their text; HTML is
+/// shown as text. Only tables are fitted to `width`; other text is left for
+/// the view to wrap.
+pub fn lines_fit(markdown: &str, theme: &Theme, width: u16) -> Vec<Line<'static>> {
     let mut r = Renderer {
         theme,
         out: Vec::new(),
@@ -21,6 +37,8 @@ pub fn lines(markdown: &str, theme: &Theme) -> Vec<Line<'static>> {
         lists: Vec::new(),
         in_code: false,
         quote: 0,
+        table: None,
+        width: usize::from(width),
     };
     let parser = Parser::new_ext(
         markdown,
@@ -54,6 +72,20 @@ struct Renderer<'t> {
     in_code: bool,
     /// Block quote depth.
     quote: usize,
+    /// The table being read.
+    table: Option<TableBuf>,
+    /// Columns a table may take.
+    width: usize,
+}
+
+/// A table's cells as they are read; drawn when it ends, once every
+/// column's width is known.
+struct TableBuf {
+    align: Vec<Alignment>,
+    /// Rows of cells, the header first; a cell is its styled spans.
+    rows: Vec<Vec<Vec<Span<'static>>>>,
+    /// The row being read.
+    row: Vec<Vec<Span<'static>>>,
 }
 
 impl Renderer<'_> {
@@ -74,7 +106,9 @@ impl Renderer<'_> {
         match tag {
             Tag::Heading { level, .. } => {
                 self.flush();
-                if !self.out.is_empty() {
+                // One blank line before a heading: the block above may
+                // have ended with one already.
+                if self.out.last().is_some_and(|l| l.width() > 0) {
                     self.out.push(Line::from(""));
                 }
                 let mark = match level {
@@ -111,12 +145,15 @@ impl Renderer<'_> {
                     )));
                 }
             }
-            // Tables: one line per row, cells separated by a bar.
-            Tag::Table(_) | Tag::TableRow => self.flush(),
-            Tag::TableHead => self.styles.push(theme.title()),
-            Tag::TableCell if !self.spans.is_empty() => {
-                self.spans.push(Span::styled(" │ ", theme.muted()));
+            Tag::Table(align) => {
+                self.flush();
+                self.table = Some(TableBuf {
+                    align,
+                    rows: Vec::new(),
+                    row: Vec::new(),
+                });
             }
+            Tag::TableHead => self.styles.push(theme.title()),
             _ => {}
         }
     }
@@ -139,9 +176,29 @@ impl Renderer<'_> {
 
     fn end(&mut self, tag: TagEnd) {
         match tag {
-            TagEnd::Heading(_) | TagEnd::TableHead => {
+            TagEnd::Heading(_) => {
                 self.styles.pop();
                 self.flush();
+            }
+            TagEnd::TableCell => {
+                let cell = std::mem::take(&mut self.spans);
+                if let Some(t) = &mut self.table {
+                    t.row.push(cell);
+                }
+            }
+            TagEnd::TableHead | TagEnd::TableRow => {
+                if tag == TagEnd::TableHead {
+                    self.styles.pop();
+                }
+                if let Some(t) = &mut self.table {
+                    t.rows.push(std::mem::take(&mut t.row));
+                }
+            }
+            TagEnd::Table => {
+                if let Some(t) = self.table.take() {
+                    self.out.extend(table_lines(t, self.width));
+                }
+                self.out.push(Line::from(""));
             }
             TagEnd::Paragraph => {
                 self.flush();
@@ -155,17 +212,13 @@ impl Renderer<'_> {
                     self.out.push(Line::from(""));
                 }
             }
-            TagEnd::Item | TagEnd::TableRow => self.flush(),
+            TagEnd::Item => self.flush(),
             TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough | TagEnd::Link => {
                 self.styles.pop();
             }
             TagEnd::BlockQuote(_) => self.quote = self.quote.saturating_sub(1),
             TagEnd::CodeBlock => {
                 self.in_code = false;
-                self.out.push(Line::from(""));
-            }
-            TagEnd::Table => {
-                self.flush();
                 self.out.push(Line::from(""));
             }
             _ => {}
@@ -207,6 +260,117 @@ impl Renderer<'_> {
     }
 }
 
+fn cell_width(spans: &[Span<'_>]) -> usize {
+    spans.iter().map(|s| s.width()).sum()
+}
+
+/// Column widths within `room`: the natural ones when they fit. When they
+/// do not, the columns narrower than an even share keep their width and the
+/// wider ones share the rest evenly, so one long title narrows itself
+/// rather than every column. At least one column each, even past `room`.
+fn fit(natural: &[usize], room: usize) -> Vec<usize> {
+    if natural.iter().sum::<usize>() <= room {
+        return natural.to_vec();
+    }
+    let mut widths = natural.to_vec();
+    let mut open: Vec<usize> = (0..natural.len()).collect();
+    let mut left = room;
+    while !open.is_empty() {
+        let share = left / open.len();
+        let (narrow, wide): (Vec<usize>, Vec<usize>) =
+            open.iter().partition(|&&c| natural[c] <= share);
+        if narrow.is_empty() {
+            let extra = left % open.len();
+            for (i, &c) in open.iter().enumerate() {
+                widths[c] = share + usize::from(i < extra);
+            }
+            break;
+        }
+        left -= narrow.iter().map(|&c| natural[c]).sum::<usize>();
+        open = wide;
+    }
+    widths.iter().map(|&w| w.max(1)).collect()
+}
+
+/// A cell cut to `width` columns, ending in `…` when anything was cut, and
+/// the columns it takes.
+fn cut(cell: Vec<Span<'static>>, width: usize) -> (Vec<Span<'static>>, usize) {
+    let full = cell_width(&cell);
+    if full <= width {
+        return (cell, full);
+    }
+    let room = width.saturating_sub(1);
+    let mut out = Vec::new();
+    let mut used = 0;
+    for span in cell {
+        let mut kept = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > room {
+                if !kept.is_empty() {
+                    out.push(Span::styled(kept, span.style));
+                }
+                out.push(Span::styled("…", span.style));
+                return (out, used + 1);
+            }
+            used += w;
+            kept.push(c);
+        }
+        out.push(Span::styled(kept, span.style));
+    }
+    (out, used)
+}
+
+/// A table as aligned lines, fitted to `width` columns: cells padded to
+/// their column (as the header row asks: left, right or centred), two
+/// spaces between columns, the last column not padded on the right.
+fn table_lines(t: TableBuf, width: usize) -> Vec<Line<'static>> {
+    let n = t.rows.iter().map(Vec::len).max().unwrap_or(0);
+    if n == 0 {
+        return Vec::new();
+    }
+    let natural: Vec<usize> = (0..n)
+        .map(|c| {
+            t.rows
+                .iter()
+                .filter_map(|r| r.get(c).map(|cell| cell_width(cell)))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let widths = fit(&natural, width.saturating_sub(GAP * (n - 1)));
+    let mut lines = Vec::with_capacity(t.rows.len());
+    for row in t.rows {
+        let mut spans: Vec<Span<'static>> = Vec::new();
+        let mut cells = row.into_iter();
+        for (c, &w) in widths.iter().enumerate() {
+            let (cell, used) = cut(cells.next().unwrap_or_default(), w);
+            let pad = w - used.min(w);
+            let before = match t.align.get(c) {
+                Some(Alignment::Right) => pad,
+                Some(Alignment::Center) => pad / 2,
+                _ => 0,
+            };
+            if c > 0 {
+                spans.push(Span::raw(" ".repeat(GAP)));
+            }
+            if before > 0 {
+                spans.push(Span::raw(" ".repeat(before)));
+            }
+            spans.extend(cell);
+            if c + 1 < n && pad > before {
+                spans.push(Span::raw(" ".repeat(pad - before)));
+            }
+        }
+        // A row of empty trailing cells ends where its text does.
+        while spans.last().is_some_and(|s| s.content.trim().is_empty()) {
+            spans.pop();
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,10 +404,73 @@ mod tests {
     }
 
     #[test]
-    fn tables_are_one_line_per_row() {
-        let md = "| id | state |\n|---|---|\n| INC-1 | open |\n| INC-2 | resolved |\n";
+    fn tables_are_aligned_columns_not_pipes() {
+        let md = "| id | state | note |\n|---|---|---|\n| INC-1 | open | a \\| b |\n| INC-12 | resolved | |\n\nafter\n";
         let got = text(&lines(md, &Theme::monochrome()));
-        assert_eq!(got, vec!["id │ state", "INC-1 │ open", "INC-2 │ resolved"]);
+        assert_eq!(
+            got,
+            vec![
+                "id      state     note",
+                "INC-1   open      a | b",
+                "INC-12  resolved",
+                "",
+                "after",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_header_row_is_styled_as_a_title() {
+        let theme = Theme::dark();
+        let got = lines("| id | state |\n|---|---|\n| INC-1 | open |\n", &theme);
+        let styled = |line: &Line, word: &str| {
+            line.spans
+                .iter()
+                .find(|s| s.content.contains(word))
+                .map(|s| s.style)
+        };
+        assert_eq!(styled(&got[0], "state"), Some(theme.title()));
+        assert_eq!(styled(&got[1], "open"), Some(theme.text()));
+    }
+
+    #[test]
+    fn a_table_fits_its_width_by_narrowing_the_widest_columns() {
+        let md = "| id | title | sev |\n|---|---|--:|\n| INC-1 | checkout answers 502 since the deploy | SEV1 |\n| INC-22 | slow | SEV3 |\n";
+        let theme = Theme::monochrome();
+        let wide = text(&lines_fit(md, &theme, 80));
+        assert_eq!(
+            wide[1],
+            "INC-1   checkout answers 502 since the deploy  SEV1"
+        );
+        // 30 columns: id (6) and sev (4) keep theirs; the title takes the
+        // 16 left after the gaps, cut with an ellipsis.
+        let narrow = text(&lines_fit(md, &theme, 30));
+        assert_eq!(
+            narrow,
+            vec![
+                "id      title              sev",
+                "INC-1   checkout answer…  SEV1",
+                "INC-22  slow              SEV3",
+            ]
+        );
+        for line in lines_fit(md, &theme, 30) {
+            assert!(line.width() <= 30, "{line:?}");
+        }
+        // Cut by display width: a wide character is never split.
+        let cjk = text(&lines_fit(
+            "| a | b |\n|---|---|\n| 数据库故障 | x |\n",
+            &theme,
+            9,
+        ));
+        assert_eq!(cjk[1], "数据…   x");
+    }
+
+    #[test]
+    fn fitting_shares_the_room_fairly() {
+        assert_eq!(fit(&[3, 40, 5], 60), vec![3, 40, 5]);
+        assert_eq!(fit(&[3, 40, 5], 20), vec![3, 12, 5]);
+        assert_eq!(fit(&[30, 40, 5], 20), vec![8, 7, 5]);
+        assert_eq!(fit(&[30, 40], 0), vec![1, 1]);
     }
 
     #[test]

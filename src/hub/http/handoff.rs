@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::handoff::{NoteRequest, Window};
+use crate::handoff::{Format, NoteRequest, Window};
 
 use super::super::error::ApiError;
 use super::super::ops;
@@ -22,7 +22,8 @@ pub struct HandoffQuery {
     /// End of the shift, RFC 3339 (default: now).
     #[serde(default)]
     pub to: Option<String>,
-    /// `markdown` for the Markdown summary, `json` (the default) for JSON.
+    /// `markdown` (or `md`), `text` or `json`; without it, JSON unless the
+    /// client accepts `text/markdown`.
     #[serde(default)]
     pub format: Option<String>,
 }
@@ -54,19 +55,26 @@ fn window(q: &HandoffQuery, now: DateTime<Utc>) -> Result<Window, ApiError> {
     Ok(Window { from, to })
 }
 
-/// Markdown when `format=markdown` (or `md`), or when no format is given
-/// and the client accepts `text/markdown`; JSON otherwise.
-fn wants_markdown(q: &HandoffQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
+/// The format asked for: the `format` parameter; without one, Markdown
+/// when the client accepts `text/markdown` and JSON otherwise.
+fn format(q: &HandoffQuery, headers: &HeaderMap) -> Result<Format, ApiError> {
     match q.format.as_deref() {
-        Some("markdown" | "md") => Ok(true),
-        Some("json") => Ok(false),
-        Some(other) => Err(ApiError::BadRequest(format!(
-            "parameter \"format\": {other:?} is not markdown or json"
-        ))),
-        None => Ok(headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/markdown"))),
+        Some(value) => Format::parse(value).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "parameter \"format\": {value:?} is not markdown, text or json"
+            ))
+        }),
+        None => Ok(
+            if headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/markdown"))
+            {
+                Format::Markdown
+            } else {
+                Format::Json
+            },
+        ),
     }
 }
 
@@ -77,19 +85,23 @@ pub async fn summary(
     Query(q): Query<HandoffQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let markdown = wants_markdown(&q, &headers)?;
+    let format = format(&q, &headers)?;
     let now = Utc::now();
     let window = window(&q, now)?;
     let summary = hub.with_core(move |core| core.handoff(window, now)).await?;
-    Ok(if markdown {
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+    let text = |content_type: &'static str, body: String| {
+        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    };
+    Ok(match format {
+        Format::Markdown => text(
+            "text/markdown; charset=utf-8",
             crate::handoff::to_markdown(&summary),
-        )
-            .into_response()
-    } else {
-        axum::Json(summary).into_response()
+        ),
+        Format::Text => text(
+            "text/plain; charset=utf-8",
+            crate::handoff::to_text(&summary),
+        ),
+        Format::Json => axum::Json(summary).into_response(),
     })
 }
 

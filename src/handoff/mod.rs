@@ -1,7 +1,7 @@
 //! The shift handoff summary: what happened during a shift, computed from
 //! the hub's incidents, approvals, controls, SLO statuses, runbook steps and
-//! the outgoing lead's notes, as one serializable [`Handoff`] and as
-//! Markdown ([`to_markdown`]).
+//! the operators' notes, as one serializable [`Handoff`]; `render` writes
+//! it as Markdown ([`to_markdown`]) or aligned plain text ([`to_text`]).
 //!
 //! Pure: no clock, no I/O. The hub gathers the inputs under its lock and
 //! calls [`summarize`]; `agentdeck handoff` and the TUI show what the hub
@@ -20,6 +20,8 @@
 //! - **approvals decided**: `approved` or `rejected` with `closed_at` in the
 //!   window; **expired**: `expired` with `closed_at` in the window;
 //!   **pending**: requested before `to` and not closed before `to`.
+//! - **rejections**: reject decisions with `at` in the window, with who
+//!   rejected and why.
 //! - **approval latency**: `closed_at − requested_at` over the decided
 //!   ones; p50 and p95 by nearest rank (the value at rank `⌈p/100 × n⌉` of
 //!   the sorted latencies).
@@ -27,12 +29,17 @@
 //!   during the shift (computed by the hub's engine, hour-granular).
 //! - **controls in force**: active now.
 //! - **runbook steps**: step records on any incident with `at` in the window.
-//! - **notes**: handoff notes with `at` in the window.
+//! - **notes**: handoff notes with `at` in the window; **incident notes**:
+//!   `note` entries of any incident's timeline with `at` in the window.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+mod render;
+
+pub use render::{Format, human_duration, to_markdown, to_text};
+
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::approval::{Approval, ApprovalState};
+use crate::model::approval::{Approval, ApprovalState, Verdict};
 use crate::model::control::{Control, ControlKind, ControlState};
 use crate::model::envelope::Risk;
 use crate::model::incident::{Incident, IncidentState, Severity};
@@ -131,6 +138,23 @@ pub struct IncidentSummary {
     pub mtta_s: Option<f64>,
     /// Mean time to resolve, seconds.
     pub mttr_s: Option<f64>,
+    /// Notes written on any incident during the shift, oldest first.
+    #[serde(default)]
+    pub notes: Vec<IncidentNoteLine>,
+}
+
+/// A note an operator wrote on an incident during the shift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentNoteLine {
+    /// The incident.
+    pub incident: String,
+    /// Who wrote it.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The note.
+    pub text: String,
 }
 
 /// An approval as the summary lists it.
@@ -175,6 +199,28 @@ pub struct ApprovalSummary {
     pub latency_p50_s: Option<f64>,
     /// 95th percentile decision latency (nearest rank), seconds.
     pub latency_p95_s: Option<f64>,
+    /// Reject decisions made during the shift, oldest first.
+    #[serde(default)]
+    pub rejections: Vec<RejectionLine>,
+}
+
+/// One approver's rejection, made during the shift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectionLine {
+    /// `APR-<n>`.
+    pub approval: String,
+    /// The agent that asked.
+    pub agent: String,
+    /// What it asked to do.
+    pub action: String,
+    /// Who rejected.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why (required to reject; absent only in records older than that
+    /// rule).
+    pub reason: Option<String>,
 }
 
 /// One SLO series in the summary.
@@ -261,7 +307,8 @@ pub struct Handoff {
     pub controls: Vec<ControlLine>,
     /// Runbook steps executed, oldest first.
     pub steps: Vec<StepLine>,
-    /// The outgoing lead's notes, oldest first.
+    /// The outgoing lead's notes, oldest first (notes on incidents are
+    /// in `incidents.notes`).
     pub notes: Vec<HandoffNote>,
 }
 
@@ -388,7 +435,29 @@ fn incident_summary(window: Window, incidents: &[&Incident]) -> IncidentSummary 
         acknowledged: ack_times.len(),
         mtta_s: mean(&ack_times),
         mttr_s: mean(&resolve_times),
+        notes: incident_notes_in(window, incidents),
     }
+}
+
+/// Notes written on incidents during the shift, in time order (by
+/// incident for the same instant).
+fn incident_notes_in(window: Window, incidents: &[&Incident]) -> Vec<IncidentNoteLine> {
+    let mut notes: Vec<IncidentNoteLine> = incidents
+        .iter()
+        .flat_map(|i| {
+            i.timeline
+                .iter()
+                .filter(|e| e.kind == "note" && window.contains(e.at))
+                .map(|e| IncidentNoteLine {
+                    incident: i.id.clone(),
+                    by: e.actor.clone(),
+                    at: e.at,
+                    text: e.text.clone(),
+                })
+        })
+        .collect();
+    notes.sort_by_key(|n| n.at);
+    notes
 }
 
 /// Approvals decided, expired and pending over the shift, with decision
@@ -429,7 +498,33 @@ fn approval_summary(window: Window, approvals: &[Approval]) -> ApprovalSummary {
         pending,
         latency_p50_s: nearest_rank(&latencies, 50.0),
         latency_p95_s: nearest_rank(&latencies, 95.0),
+        rejections: rejections_in(window, &approvals),
     }
+}
+
+/// Reject decisions made during the shift, in time order (by approval for
+/// the same instant). A reject closes its approval at once, so these are
+/// the rejected ones of `decided`, read from the decision that carries who
+/// rejected and why.
+fn rejections_in(window: Window, approvals: &[&Approval]) -> Vec<RejectionLine> {
+    let mut out: Vec<RejectionLine> = approvals
+        .iter()
+        .flat_map(|a| {
+            a.decisions
+                .iter()
+                .filter(|d| d.verdict == Verdict::Reject && window.contains(d.at))
+                .map(|d| RejectionLine {
+                    approval: a.id.clone(),
+                    agent: a.agent.clone(),
+                    action: a.action.clone(),
+                    by: d.by.clone(),
+                    at: d.at,
+                    reason: d.reason.clone(),
+                })
+        })
+        .collect();
+    out.sort_by_key(|r| r.at);
+    out
 }
 
 fn slo_line(s: &SloNow) -> SloLine {
@@ -488,251 +583,4 @@ fn steps_in(window: Window, incidents: &[&Incident]) -> Vec<StepLine> {
         .collect();
     steps.sort_by_key(|s| s.at);
     steps
-}
-
-/// A duration for people: `45s`, `4m 05s`, `2h 07m`, `3d 04h`.
-pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        3600..86_400 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {:02}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn opt_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(time).unwrap_or_else(|| "—".into())
-}
-
-fn opt_duration(s: Option<f64>) -> String {
-    s.map(human_duration).unwrap_or_else(|| "—".into())
-}
-
-fn percent(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
-}
-
-/// Makes user text safe in one Markdown table cell.
-fn cell(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
-    one_line.replace('|', "\\|")
-}
-
-fn owner(o: &Option<String>) -> String {
-    o.as_deref().map(cell).unwrap_or_else(|| "unowned".into())
-}
-
-fn incident_table(out: &mut String, lines: &[IncidentLine], extra: &str) {
-    out.push_str(&format!(
-        "| Incident | Severity | State | Owner | Title | Opened | {extra} |\n|---|---|---|---|---|---|---|\n"
-    ));
-    for i in lines {
-        let last = match extra {
-            "Resolved" => opt_time(i.resolved_at),
-            _ => opt_time(i.acknowledged_at),
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            i.id,
-            i.severity.as_str(),
-            i.state.as_str(),
-            owner(&i.owner),
-            cell(&i.title),
-            time(i.opened_at),
-            last
-        ));
-    }
-}
-
-fn approval_table(out: &mut String, lines: &[ApprovalLine]) {
-    out.push_str("| Approval | Agent | Action | Risk | State | Requested | Closed | By | Latency |\n|---|---|---|---|---|---|---|---|---|\n");
-    for a in lines {
-        let risk = serde_json::to_value(a.risk)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let by = if a.decided_by.is_empty() {
-            "—".to_string()
-        } else {
-            cell(&a.decided_by.join(", "))
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            a.id,
-            cell(&a.agent),
-            cell(&a.action),
-            risk,
-            a.state.as_str(),
-            time(a.requested_at),
-            opt_time(a.closed_at),
-            by,
-            opt_duration(a.latency_s)
-        ));
-    }
-}
-
-/// The summary as Markdown: a heading per part, tables for lists.
-pub fn to_markdown(h: &Handoff) -> String {
-    let mut out = String::new();
-    out.push_str("# Shift handoff\n\n");
-    out.push_str(&format!(
-        "Shift: {} → {} ({}). Generated {}.\n\n",
-        time(h.from),
-        time(h.to),
-        human_duration(seconds(h.to - h.from)),
-        time(h.generated_at)
-    ));
-
-    notes_md(&mut out, &h.notes);
-    incidents_md(&mut out, &h.incidents);
-    approvals_md(&mut out, &h.approvals);
-    slos_md(&mut out, &h.slos);
-    controls_md(&mut out, &h.controls);
-    steps_md(&mut out, &h.steps);
-    out
-}
-
-fn notes_md(out: &mut String, notes: &[HandoffNote]) {
-    out.push_str("## Notes from the outgoing lead\n\n");
-    if notes.is_empty() {
-        out.push_str("No notes.\n\n");
-    }
-    for n in notes {
-        out.push_str(&format!("**{}** at {}:\n\n", cell(&n.by), time(n.at)));
-        for line in n.text.lines() {
-            out.push_str(&format!("> {line}\n"));
-        }
-        out.push('\n');
-    }
-}
-
-fn incidents_md(out: &mut String, inc: &IncidentSummary) {
-    out.push_str("## Incidents\n\n");
-    out.push_str(&format!(
-        "- Opened: {}\n- Resolved: {}\n- Still open: {}\n- MTTA: {} (over {} acknowledged)\n- MTTR: {} (over {} resolved)\n\n",
-        inc.opened.len(),
-        inc.resolved.len(),
-        inc.still_open.len(),
-        opt_duration(inc.mtta_s),
-        inc.acknowledged,
-        opt_duration(inc.mttr_s),
-        inc.resolved.len()
-    ));
-    if !inc.still_open.is_empty() {
-        out.push_str("### Still open\n\n");
-        incident_table(out, &inc.still_open, "Acknowledged");
-        out.push('\n');
-    }
-    if !inc.opened.is_empty() {
-        out.push_str("### Opened during the shift\n\n");
-        incident_table(out, &inc.opened, "Acknowledged");
-        out.push('\n');
-    }
-    if !inc.resolved.is_empty() {
-        out.push_str("### Resolved during the shift\n\n");
-        incident_table(out, &inc.resolved, "Resolved");
-        out.push('\n');
-    }
-}
-
-fn approvals_md(out: &mut String, apr: &ApprovalSummary) {
-    out.push_str("## Approvals\n\n");
-    out.push_str(&format!(
-        "- Decided: {} ({} approved, {} rejected)\n- Expired: {}\n- Pending: {}\n- Decision latency p50: {}, p95: {} (nearest rank over {} decided)\n\n",
-        apr.decided.len(),
-        apr.approved,
-        apr.rejected,
-        apr.expired.len(),
-        apr.pending.len(),
-        opt_duration(apr.latency_p50_s),
-        opt_duration(apr.latency_p95_s),
-        apr.decided.len()
-    ));
-    for (title, lines) in [
-        ("Pending", &apr.pending),
-        ("Decided during the shift", &apr.decided),
-        ("Expired during the shift", &apr.expired),
-    ] {
-        if !lines.is_empty() {
-            out.push_str(&format!("### {title}\n\n"));
-            approval_table(out, lines);
-            out.push('\n');
-        }
-    }
-}
-
-fn slos_md(out: &mut String, slos: &[SloLine]) {
-    out.push_str("## SLOs\n\n");
-    if slos.is_empty() {
-        out.push_str("No SLO series yet.\n\n");
-    } else {
-        out.push_str("| Series | Objective | Ratio now | Budget left | Burned this shift | Alert |\n|---|---|---|---|---|---|\n");
-        for s in slos {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                cell(&s.series),
-                percent(s.objective),
-                s.ratio.map(percent).unwrap_or_else(|| "—".into()),
-                percent(s.budget_remaining),
-                s.budget_burned.map(percent).unwrap_or_else(|| "—".into()),
-                s.alert.as_str()
-            ));
-        }
-        out.push('\n');
-    }
-}
-
-fn controls_md(out: &mut String, controls: &[ControlLine]) {
-    out.push_str("## Controls in force\n\n");
-    if controls.is_empty() {
-        out.push_str("None.\n\n");
-    } else {
-        out.push_str("| Control | Agent | Kind | Target | Set by | Set at | Expires | Incident | Reason |\n|---|---|---|---|---|---|---|---|---|\n");
-        for c in controls {
-            let target = c.tool.as_deref().or(c.version.as_deref()).unwrap_or("—");
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                c.id,
-                cell(&c.agent),
-                c.kind.as_str(),
-                cell(target),
-                cell(&c.set_by),
-                time(c.set_at),
-                opt_time(c.expires_at),
-                c.incident.as_deref().unwrap_or("—"),
-                cell(&c.reason)
-            ));
-        }
-        out.push('\n');
-    }
-}
-
-fn steps_md(out: &mut String, steps: &[StepLine]) {
-    out.push_str("## Runbook steps executed\n\n");
-    if steps.is_empty() {
-        out.push_str("None.\n");
-    } else {
-        out.push_str(
-            "| At | Incident | Runbook | Step | By | Result |\n|---|---|---|---|---|---|\n",
-        );
-        for s in steps {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                time(s.at),
-                s.incident,
-                cell(&s.runbook),
-                s.step,
-                cell(&s.by),
-                cell(&s.result)
-            ));
-        }
-    }
 }
