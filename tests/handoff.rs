@@ -304,7 +304,7 @@ fn seeded_shift_matches_hand_computed_figures() {
         "| refund-completion/refund-bot/refund | 99.0% | 99.7% | 75.0% | 12.5% | ticket |",
         "| CTL-1 | refund-bot | disable_tool | issue_refund | dana |",
         "| INC-3 | tool_failure | 2 | bo | control CTL-1 applied |",
-        "| INC-3 | SEV2 | acknowledged | bo | 2026-11-21T03:00:00Z | 2026-11-21T03:10:00Z | incident 3 |",
+        "| INC-3 | SEV2 | acknowledged | bo | 11-21 03:00Z | 11-21 03:10Z | incident 3 |",
         "| INC-4 | SEV2 | triggered | unowned |",
         "**dana** at 2026-11-21T07:50:00Z",
         "> Watch refund-bot: issue_refund is disabled until the 422s stop.\n> Page me if INC-4 grows.",

@@ -226,7 +226,7 @@ fn markdown_keeps_outside_text_inside_its_cell() {
             "refund-bot",
             "issue_refund",
             "cho",
-            "2026-11-21T02:30:00Z",
+            "11-21 02:30Z",
             "amount | *too* high <b>x</b> [site](http://x)"
         ]
     );
@@ -263,7 +263,7 @@ fn text_tables_are_aligned_columns() {
         "{rule}"
     );
     assert_eq!(column_text(header, row, "Rejected by"), "cho");
-    assert_eq!(column_text(header, row, "At"), "2026-11-21T02:30:00Z");
+    assert_eq!(column_text(header, row, "At"), "11-21 02:30Z");
     // Text as written, the escape and the bidi override gone.
     assert_eq!(
         column_text(header, row, "Reason"),

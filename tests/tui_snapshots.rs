@@ -911,11 +911,8 @@ fn handoff_summary_app() -> App {
 #[test]
 fn handoff_summary() {
     let app = handoff_summary_app();
-    // The pane hands the summary to `markdown::lines`, which does not know
-    // the pane's width: tables keep their natural width, so at 80 columns
-    // the paragraph wraps their rows (handoff_summary_80x24.snap). Passing
-    // the inner width to `markdown::lines_fit` fits them, as
-    // `handoff_summary_lines` shows at both sizes.
+    // The pane fits tables to its inner width (`markdown::lines_fit`): no
+    // row wraps at 80 columns; the summary scrolls.
     snap(
         "handoff_summary",
         "Handoff with a summary: tables as aligned columns, header styled, no Markdown pipes",

@@ -88,8 +88,15 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn opt_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(time).unwrap_or_else(|| "—".into())
+/// A time in a table cell: month, day and minute (`11-21 03:05Z`), short
+/// enough that a table fits 80 columns without cutting it; the summary's
+/// heading gives the year and the window in full.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%m-%d %H:%MZ").to_string()
+}
+
+fn opt_stamp(t: Option<DateTime<Utc>>) -> String {
+    t.map(stamp).unwrap_or_else(|| "—".into())
 }
 
 fn opt_duration(s: Option<f64>) -> String {
@@ -195,8 +202,8 @@ fn incident_row(i: &IncidentLine, last: Option<DateTime<Utc>>) -> Vec<String> {
         i.severity.as_str().into(),
         i.state.as_str().into(),
         i.owner.clone().unwrap_or_else(|| "unowned".into()),
-        time(i.opened_at),
-        opt_time(last),
+        stamp(i.opened_at),
+        opt_stamp(last),
         i.title.clone(),
     ]
 }
@@ -255,7 +262,14 @@ fn incidents(doc: &mut Vec<Block>, inc: &IncidentSummary) {
         &["At", "Incident", "By", "Note"],
         inc.notes
             .iter()
-            .map(|n| vec![time(n.at), n.incident.clone(), n.by.clone(), n.text.clone()])
+            .map(|n| {
+                vec![
+                    stamp(n.at),
+                    n.incident.clone(),
+                    n.by.clone(),
+                    n.text.clone(),
+                ]
+            })
             .collect(),
     );
 }
@@ -279,8 +293,8 @@ fn approval_rows(lines: &[ApprovalLine]) -> Vec<Vec<String>> {
                 a.action.clone(),
                 risk,
                 a.state.as_str().into(),
-                time(a.requested_at),
-                opt_time(a.closed_at),
+                stamp(a.requested_at),
+                opt_stamp(a.closed_at),
                 by,
                 opt_duration(a.latency_s),
             ]
@@ -337,7 +351,7 @@ fn approvals(doc: &mut Vec<Block>, apr: &ApprovalSummary) {
                     r.agent.clone(),
                     r.action.clone(),
                     r.by.clone(),
-                    time(r.at),
+                    stamp(r.at),
                     r.reason.clone().unwrap_or_else(|| "—".into()),
                 ]
             })
@@ -399,8 +413,8 @@ fn controls(doc: &mut Vec<Block>, controls: &[ControlLine]) {
                     c.kind.as_str().into(),
                     target.into(),
                     c.set_by.clone(),
-                    time(c.set_at),
-                    opt_time(c.expires_at),
+                    stamp(c.set_at),
+                    opt_stamp(c.expires_at),
                     c.incident.clone().unwrap_or_else(|| "—".into()),
                     c.reason.clone(),
                 ]
@@ -419,7 +433,7 @@ fn steps(doc: &mut Vec<Block>, steps: &[StepLine]) {
             .iter()
             .map(|s| {
                 vec![
-                    time(s.at),
+                    stamp(s.at),
                     s.incident.clone(),
                     s.runbook.clone(),
                     s.step.to_string(),

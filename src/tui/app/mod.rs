@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::text::Line;
 
 use crate::client::actions::Request;
 use crate::model::role::Role;
@@ -30,7 +29,6 @@ use super::keymap::{Key, Keymap, Resolution};
 use super::panes::Panes;
 use super::rows::Rows;
 use super::screen::{AgentLoads, Screen};
-use super::theme::Theme;
 
 pub use super::ctx::ListState;
 pub use super::dialogs::text::STOP_PHRASE;
@@ -328,11 +326,6 @@ impl App {
     pub fn selected(&self, s: Screen) -> Option<String> {
         let (ids, at) = self.selection(s);
         at.and_then(|i| ids.get(i).cloned())
-    }
-
-    /// The handoff summary as lines, parsed once per summary.
-    pub fn handoff_lines(&self, theme: &Theme) -> Option<Arc<Vec<Line<'static>>>> {
-        self.panes.handoff.lines(theme)
     }
 
     /// Incidents, approvals and controls per agent, counted once after any

@@ -21,9 +21,9 @@ use super::super::scroll::Scroll;
 use super::super::theme::Theme;
 use super::{Pane, navigate};
 
-/// The summary as lines, and the Markdown and theme they were rendered
-/// from.
-type Drawn = (String, Theme, Arc<Vec<Line<'static>>>);
+/// The summary as lines, and the Markdown, theme and width they were
+/// rendered for.
+type Drawn = (String, Theme, u16, Arc<Vec<Line<'static>>>);
 
 /// The Handoff screen's state: the last summary and its rendering.
 #[derive(Debug, Default)]
@@ -40,26 +40,28 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// The summary's Markdown rendered as lines: parsed once per summary (a
-    /// day of 10,000 approvals is 1.7 MB and 15,000 lines, some 50 ms to
-    /// parse), not once per frame. None until a summary arrived.
-    pub fn lines(&self, theme: &Theme) -> Option<Arc<Vec<Line<'static>>>> {
+    /// The summary's Markdown rendered as lines, tables fitted to `width`:
+    /// parsed once per summary and width (a day of 10,000 approvals is
+    /// 1.7 MB and 15,000 lines, some 50 ms to parse), not once per frame.
+    /// None until a summary arrived.
+    pub fn lines(&self, theme: &Theme, width: u16) -> Option<Arc<Vec<Line<'static>>>> {
         let Some(Ok(md)) = &self.summary else {
             return None;
         };
         let Ok(mut drawn) = self.drawn.try_borrow_mut() else {
-            return Some(Arc::new(markdown::lines(md, theme)));
+            return Some(Arc::new(markdown::lines_fit(md, theme, width)));
         };
         // The summary is a public field, replaced by whoever fetches it:
         // compare the text itself (a memcmp, well under a millisecond).
-        if let Some((source, drawn_with, lines)) = &*drawn
+        if let Some((source, drawn_with, drawn_at, lines)) = &*drawn
             && source == md
             && drawn_with == theme
+            && *drawn_at == width
         {
             return Some(lines.clone());
         }
-        let lines = Arc::new(markdown::lines(md, theme));
-        *drawn = Some((md.clone(), *theme, lines.clone()));
+        let lines = Arc::new(markdown::lines_fit(md, theme, width));
+        *drawn = Some((md.clone(), *theme, width, lines.clone()));
         Some(lines)
     }
 }
@@ -101,7 +103,8 @@ impl Pane for Handoff {
         );
         let message = match &self.summary {
             Some(Ok(_)) => {
-                let lines = self.lines(theme).unwrap_or_default();
+                let width = block.inner(area).width;
+                let lines = self.lines(theme, width).unwrap_or_default();
                 self.scroll.draw(frame, area, block, &lines, theme);
                 return;
             }
@@ -128,21 +131,23 @@ mod tests {
     fn the_handoff_summary_is_parsed_again_only_when_it_changes() {
         let mut pane = Handoff::default();
         let theme = Theme::dark();
-        assert!(pane.lines(&theme).is_none());
+        assert!(pane.lines(&theme, 78).is_none());
         pane.summary = Some(Ok("# Shift\n\n| a | b |\n|---|---|\n| 1 | 2 |\n".into()));
-        let first = pane.lines(&theme).expect("lines");
-        let again = pane.lines(&theme).expect("lines");
+        let first = pane.lines(&theme, 78).expect("lines");
+        let again = pane.lines(&theme, 78).expect("lines");
         assert!(Arc::ptr_eq(&first, &again), "parsed once");
+        let wider = pane.lines(&theme, 158).expect("lines");
+        assert!(!Arc::ptr_eq(&first, &wider), "another width fits it again");
         pane.summary = Some(Ok("# Next shift\n".into()));
-        let next = pane.lines(&theme).expect("lines");
-        assert_eq!(*next, markdown::lines("# Next shift\n", &theme));
+        let next = pane.lines(&theme, 78).expect("lines");
+        assert_eq!(*next, markdown::lines_fit("# Next shift\n", &theme, 78));
         let other = Theme::monochrome();
         assert_eq!(
-            *pane.lines(&other).expect("lines"),
-            markdown::lines("# Next shift\n", &other),
+            *pane.lines(&other, 78).expect("lines"),
+            markdown::lines_fit("# Next shift\n", &other, 78),
             "another theme draws it again"
         );
         pane.summary = Some(Err("hub down".into()));
-        assert!(pane.lines(&theme).is_none());
+        assert!(pane.lines(&theme, 78).is_none());
     }
 }
