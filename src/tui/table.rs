@@ -37,7 +37,13 @@ pub struct Column<'a, T> {
     width: u16,
     priority: u8,
     cell: Box<dyn Fn(&T) -> Cell<'static> + 'a>,
+    /// For a column that must never cut its value (an id, a count): how
+    /// wide a row's value is; the column widens to the widest in view.
+    measure: Option<Measure<'a, T>>,
 }
+
+/// How wide a row's value is.
+type Measure<'a, T> = Box<dyn Fn(&T) -> usize + 'a>;
 
 /// Which rows of a list are urgent.
 type Urgency<'a, T> = Box<dyn Fn(&T) -> bool + 'a>;
@@ -83,6 +89,7 @@ impl<'a, T> Columns<'a, T> {
                     let mark = if marked.contains(id(row)) { "✓" } else { " " };
                     Cell::from(mark).style(style)
                 }),
+                measure: None,
             },
         );
         self.leading += 1;
@@ -109,7 +116,18 @@ impl<'a, T> Columns<'a, T> {
             width,
             priority,
             cell: Box::new(cell),
+            measure: None,
         });
+        self
+    }
+
+    /// Makes the last column added widen to its widest value in view
+    /// (`measure` gives a row's), so an id or a count is never cut: a wider
+    /// column drops a lower-priority one whole instead.
+    pub fn fit(mut self, measure: impl Fn(&T) -> usize + 'a) -> Self {
+        if let Some(last) = self.list.last_mut() {
+            last.measure = Some(Box::new(measure));
+        }
         self
     }
 }
@@ -161,7 +179,27 @@ pub fn table<'d, T: 'd>(
     let flex = flex + columns.leading;
     let columns = &columns.list;
     let inner_width = area.width.saturating_sub(2);
-    let spec: Vec<(u16, u8)> = columns.iter().map(|c| (c.width, c.priority)).collect();
+    // Inside the borders, below the header.
+    let body_height = area.height.saturating_sub(3) as usize;
+    let shown = window(ids.len(), selected, body_height);
+    let first = shown.start;
+    let in_view: Vec<&T> = ids[shown.clone()].iter().filter_map(|id| get(id)).collect();
+    let width_of = |c: &Column<'_, T>| match &c.measure {
+        Some(measure) => in_view
+            .iter()
+            .map(|row| measure(row))
+            .max()
+            .map_or(c.width, |w| {
+                c.width.max(w.min(usize::from(u16::MAX)) as u16)
+            }),
+        None => c.width,
+    };
+    let fitted: Vec<u16> = columns.iter().map(width_of).collect();
+    let spec: Vec<(u16, u8)> = columns
+        .iter()
+        .zip(&fitted)
+        .map(|(c, w)| (*w, c.priority))
+        .collect();
     let keep = keep_columns(&spec, inner_width);
     let header =
         Row::new(keep.iter().map(|&i| {
@@ -176,16 +214,12 @@ pub fn table<'d, T: 'd>(
         .iter()
         .map(|&i| {
             if i == flex {
-                Constraint::Min(columns[i].width)
+                Constraint::Min(fitted[i])
             } else {
-                Constraint::Length(columns[i].width)
+                Constraint::Length(fitted[i])
             }
         })
         .collect();
-    // Inside the borders, below the header.
-    let body_height = area.height.saturating_sub(3) as usize;
-    let shown = window(ids.len(), selected, body_height);
-    let first = shown.start;
     let body: Vec<Row> = ids[shown]
         .iter()
         .map(|id| match get(id) {

@@ -84,6 +84,11 @@ impl Pane for Agents {
     }
 }
 
+/// Columns a count takes.
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 /// A count's style: a warning when there is anything.
 fn warn_if(theme: &Theme, n: usize) -> Style {
     if n > 0 { theme.warning() } else { theme.text() }
@@ -150,6 +155,7 @@ fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Agent> {
                 a.runs_last_minute.to_string()
             })
         })
+        .fit(|a| digits(a.runs_last_minute as usize))
 }
 
 /// The agent list's other columns: open work, autonomy, findings and
@@ -165,13 +171,16 @@ fn load_columns<'a>(
             let n = loads.of(&a.id).incidents;
             Cell::from(n.to_string()).style(warn_if(theme, n))
         })
+        .fit(move |a| digits(loads.of(&a.id).incidents))
         .add("appr", 4, 8, move |a| {
             Cell::from(loads.of(&a.id).approvals.to_string())
         })
+        .fit(move |a| digits(loads.of(&a.id).approvals))
         .add("ctl", 4, 9, move |a| {
             let n = loads.of(&a.id).controls;
             Cell::from(n.to_string()).style(warn_if(theme, n))
         })
+        .fit(move |a| digits(loads.of(&a.id).controls))
         .add("autonomy", 17, 10, move |a| {
             Cell::from(
                 a.profile

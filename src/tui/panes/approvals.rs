@@ -17,7 +17,7 @@ use super::super::ctx::{Ctx, Do, ListState};
 use super::super::data::FeedData;
 use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, Op, TextPurpose};
-use super::super::sanitize::fit;
+use super::super::sanitize::{fit, width};
 use super::super::screen::{self, Screen, short_duration};
 use super::super::scroll::{Scroll, WHOLE};
 use super::super::table::{Columns, list_and_detail, table};
@@ -285,6 +285,7 @@ fn columns<'a>(
         .add("id", 7, 1, move |a| {
             Cell::from(a.id.clone()).style(theme.accent())
         })
+        .fit(|a| width(&a.id))
         .add("agent", 16, 2, move |a| Cell::from(fit(&a.agent, 16)))
         .add("action", 16, 3, move |a| Cell::from(fit(&a.action, 16)))
         .add("risk", 8, 4, move |a| {

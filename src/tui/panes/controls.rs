@@ -10,7 +10,7 @@ use crate::model::control::Control;
 use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
 use super::super::dialogs::{Dialog, Op};
-use super::super::sanitize::fit;
+use super::super::sanitize::{fit, width};
 use super::super::screen::{Screen, short_duration};
 use super::super::table::{Columns, table};
 use super::super::theme::Theme;
@@ -89,6 +89,7 @@ fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme) -> Columns<'a, Control> {
         .add("id", 7, 0, move |c| {
             Cell::from(c.id.clone()).style(theme.accent())
         })
+        .fit(|c| width(&c.id))
         .add("agent", 16, 1, move |c| {
             if c.agent == "*" {
                 Cell::from("* (fleet)").style(theme.critical())

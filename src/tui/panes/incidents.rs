@@ -15,7 +15,7 @@ use super::super::action::Action;
 use super::super::ctx::{Ctx, Do, ListState};
 use super::super::dialogs::text::entry;
 use super::super::dialogs::{Dialog, MenuItem, Op, TextPurpose};
-use super::super::sanitize::{clean, fit, wrap};
+use super::super::sanitize::{clean, fit, width, wrap};
 use super::super::screen::{Screen, age, short_duration};
 use super::super::scroll::{Scroll, WHOLE};
 use super::super::table::{Columns, list_and_detail, severity_style, table};
@@ -346,6 +346,7 @@ fn columns<'a>(
         .add("id", 7, 1, move |i| {
             Cell::from(i.id.clone()).style(theme.accent())
         })
+        .fit(|i| width(&i.id))
         .add("title", 28, 2, move |i| Cell::from(fit(&i.title, 60)))
         .add("agent", 16, 4, move |i| {
             Cell::from(fit(i.agent.as_deref().unwrap_or("—"), 16))
