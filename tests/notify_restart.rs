@@ -6,13 +6,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use support::receiver::Receiver;
+use support::serve::ServeProcess;
 
 const LEAD: &str = "adk_notify_restart_lead";
 const AGENT: &str = "adk_notify_restart_agent";
@@ -41,60 +40,22 @@ group_wait = "0s"
     std::fs::write(dir.join("notify.toml"), notify).unwrap();
 }
 
-struct Hub(Child, String);
-
-impl Hub {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(dir.join("hub.db"))
-            .arg("--tokens")
-            .arg(dir.join("tokens.toml"))
-            .arg("--notify")
-            .arg(dir.join("notify.toml"))
-            .current_dir(dir)
-            .env("TEST_PD_KEY", "R0UT1NGKEY")
-            .env("AGENTDECK_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("the hub printed {line:?}"))
-            .to_string();
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        Self(child, url)
-    }
-
-    fn kill(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
+/// The hub with the test's tokens and paging, restartable.
+fn start_hub(dir: &Path) -> ServeProcess {
+    ServeProcess::start(
+        dir,
+        &["--tokens", "tokens.toml", "--notify", "notify.toml"],
+        &[("TEST_PD_KEY", "R0UT1NGKEY")],
+    )
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.kill();
-        }
-    }
-}
-
-async fn report(http: &reqwest::Client, hub: &Hub, n: u32) {
+async fn report(http: &reqwest::Client, hub: &ServeProcess, n: u32) {
     let line = format!(
         r#"{{"v":1,"type":"incident.reported","ts":"{}","agent":"refund-bot","title":"incident {n}","severity":"SEV1","category":"unsafe_action"}}"#,
         support::ts(Utc::now())
     );
     let r = http
-        .post(format!("{}/v1/events", hub.1))
+        .post(format!("{}/v1/events", hub.url))
         .bearer_auth(AGENT)
         .body(line)
         .send()
@@ -103,9 +64,9 @@ async fn report(http: &reqwest::Client, hub: &Hub, n: u32) {
     assert_eq!(r.status(), 200);
 }
 
-async fn audit_actions(http: &reqwest::Client, hub: &Hub) -> Vec<String> {
+async fn audit_actions(http: &reqwest::Client, hub: &ServeProcess) -> Vec<String> {
     let r = http
-        .get(format!("{}/v1/audit?limit=500", hub.1))
+        .get(format!("{}/v1/audit?limit=500", hub.url))
         .bearer_auth(LEAD)
         .send()
         .await
@@ -133,7 +94,7 @@ async fn pages_waiting_when_the_hub_is_killed_are_delivered_once_after_restart()
     let addr = receiver.url.trim_start_matches("http://").to_string();
     write_files(dir.path(), &receiver.url);
 
-    let mut hub = Hub::start(dir.path());
+    let mut hub = start_hub(dir.path());
     report(&http, &hub, 1).await;
     receiver
         .until("/pd", "INC-1's page", |g| g.len() == 1)
@@ -158,7 +119,7 @@ async fn pages_waiting_when_the_hub_is_killed_are_delivered_once_after_restart()
     hub.kill();
 
     let receiver = Receiver::start_on(&addr).await;
-    let hub = Hub::start(dir.path());
+    let hub = start_hub(dir.path());
     let got = receiver
         .until("/pd", "INC-2 and INC-3", |g| g.len() >= 2)
         .await;

@@ -6,9 +6,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use support::serve::ServeProcess;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -50,68 +51,27 @@ fn notify(dir: &Path, receiver: &str) {
     std::fs::write(dir.join("notify.toml"), text).unwrap();
 }
 
-struct Hub(Child, String);
-
-impl Hub {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--otlp-grpc-listen",
-                "off",
-                "--db",
-            ])
-            .arg(dir.join("hub.db"))
-            .args([
-                "--tokens",
-                "tokens.toml",
-                "--slos",
-                "slos.toml",
-                "--notify",
-                "notify.toml",
-            ])
-            .current_dir(dir)
-            .env("AGENTDECK_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("the hub printed {line:?}"))
-            .to_string();
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        Self(child, url)
-    }
-
-    fn hup(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+/// The hub with the test's tokens, SLOs and paging files.
+fn start_hub(dir: &Path) -> ServeProcess {
+    ServeProcess::start(
+        dir,
+        &[
+            "--otlp-grpc-listen",
+            "off",
+            "--tokens",
+            "tokens.toml",
+            "--slos",
+            "slos.toml",
+            "--notify",
+            "notify.toml",
+        ],
+        &[],
+    )
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn reload_cli(hub: &Hub, token: &str) -> (bool, String) {
+fn reload_cli(hub: &ServeProcess, token: &str) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args(["reload", "--hub", &hub.1, "--token", token])
+        .args(["reload", "--hub", &hub.url, "--token", token])
         .output()
         .unwrap();
     let text = format!(
@@ -122,8 +82,8 @@ fn reload_cli(hub: &Hub, token: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn status(http: &reqwest::Client, hub: &Hub, token: &str, path: &str) -> u16 {
-    http.get(format!("{}{path}", hub.1))
+async fn status(http: &reqwest::Client, hub: &ServeProcess, token: &str, path: &str) -> u16 {
+    http.get(format!("{}{path}", hub.url))
         .bearer_auth(token)
         .send()
         .await
@@ -132,8 +92,8 @@ async fn status(http: &reqwest::Client, hub: &Hub, token: &str, path: &str) -> u
         .as_u16()
 }
 
-async fn healthz(http: &reqwest::Client, hub: &Hub) -> String {
-    http.get(format!("{}/healthz", hub.1))
+async fn healthz(http: &reqwest::Client, hub: &ServeProcess) -> String {
+    http.get(format!("{}/healthz", hub.url))
         .send()
         .await
         .unwrap()
@@ -142,9 +102,9 @@ async fn healthz(http: &reqwest::Client, hub: &Hub) -> String {
         .unwrap()
 }
 
-async fn audit(http: &reqwest::Client, hub: &Hub) -> Vec<serde_json::Value> {
+async fn audit(http: &reqwest::Client, hub: &ServeProcess) -> Vec<serde_json::Value> {
     let r = http
-        .get(format!("{}/v1/audit?limit=500", hub.1))
+        .get(format!("{}/v1/audit?limit=500", hub.url))
         .bearer_auth(LEAD)
         .send()
         .await
@@ -155,9 +115,13 @@ async fn audit(http: &reqwest::Client, hub: &Hub) -> Vec<serde_json::Value> {
 
 /// Opens a stream and reads it on a task; the handle ends with the
 /// stream, returning how many bytes came.
-async fn stream(http: &reqwest::Client, hub: &Hub, token: &str) -> tokio::task::JoinHandle<usize> {
+async fn stream(
+    http: &reqwest::Client,
+    hub: &ServeProcess,
+    token: &str,
+) -> tokio::task::JoinHandle<usize> {
     let r = http
-        .get(format!("{}/v1/stream", hub.1))
+        .get(format!("{}/v1/stream", hub.url))
         .bearer_auth(token)
         .send()
         .await
@@ -179,7 +143,7 @@ async fn reloads_put_new_files_in_force_and_a_broken_file_keeps_the_old_ones() {
     tokens(dir.path(), true);
     slos(dir.path(), false);
     notify(dir.path(), "ops-slack");
-    let hub = Hub::start(dir.path());
+    let hub = start_hub(dir.path());
     let http = support::client();
 
     let leaver = stream(&http, &hub, LEAVER).await;

@@ -10,10 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::cli::HandoffArgs;
 use crate::handoff::Format;
 
-use super::fail;
-
-/// Exit code when the hub could not give the summary (unreachable, refused).
-pub const EXIT_HUB: u8 = 1;
+use super::{EXIT_HUB, fail};
 
 /// The shift asked for: `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,20 +77,16 @@ pub fn shift(
 
 /// Runs `agentdeck handoff`.
 pub fn run(args: HandoffArgs) -> ExitCode {
-    let Some(hub) = args.hub else {
-        return fail("no hub: give --hub URL (or AGENTDECK_HUB)");
+    let (hub, token) = match super::hub_target(
+        args.hub,
+        args.token,
+        "",
+        args.insecure,
+        args.ca_cert.as_deref(),
+    ) {
+        Ok(target) => target,
+        Err(e) => return fail(e),
     };
-    let Some(token) = args.token else {
-        return fail("no token: give --token (or AGENTDECK_TOKEN)");
-    };
-    if let Err(e) = super::tui::check_transport(&hub, args.insecure) {
-        return fail(e);
-    }
-    if let Some(path) = &args.ca_cert
-        && let Err(e) = crate::client::trust_ca_file(path)
-    {
-        return fail(e);
-    }
     let shift = match shift(
         args.since.as_deref(),
         args.from.as_deref(),

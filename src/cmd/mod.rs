@@ -23,6 +23,29 @@ pub fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
+/// Exit code when the hub cannot be reached or refuses.
+pub const EXIT_HUB: u8 = 1;
+
+/// The hub and token a one-shot command (`handoff`, `reload`) talks to,
+/// checked the same way for each: both given (`whose` says whose token),
+/// plain HTTP only to loopback unless `insecure`, a private CA trusted.
+pub fn hub_target(
+    hub: Option<String>,
+    token: Option<String>,
+    whose: &str,
+    insecure: bool,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<(String, String), String> {
+    let hub = hub.ok_or("no hub: give --hub URL (or AGENTDECK_HUB)")?;
+    let token =
+        token.ok_or_else(|| format!("no token: give --token (or AGENTDECK_TOKEN){whose}"))?;
+    tui::check_transport(&hub, insecure)?;
+    if let Some(path) = ca_cert {
+        crate::client::trust_ca_file(path)?;
+    }
+    Ok((hub, token))
+}
+
 /// Starts logging to standard error at `AGENTDECK_LOG` (default `info`).
 pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDECK_LOG")

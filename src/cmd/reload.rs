@@ -6,25 +6,20 @@ use std::process::ExitCode;
 
 use crate::cli::ReloadArgs;
 
-use super::fail;
-use super::handoff::EXIT_HUB;
+use super::{EXIT_HUB, fail};
 
 /// `agentdeck reload`.
 pub fn run(args: ReloadArgs) -> ExitCode {
-    let Some(hub) = args.hub else {
-        return fail("no hub: give --hub URL (or AGENTDECK_HUB)");
+    let (hub, token) = match super::hub_target(
+        args.hub,
+        args.token,
+        " of a lead",
+        args.insecure,
+        args.ca_cert.as_deref(),
+    ) {
+        Ok(target) => target,
+        Err(e) => return fail(e),
     };
-    let Some(token) = args.token else {
-        return fail("no token: give --token (or AGENTDECK_TOKEN) of a lead");
-    };
-    if let Err(e) = super::tui::check_transport(&hub, args.insecure) {
-        return fail(e);
-    }
-    if let Some(path) = &args.ca_cert
-        && let Err(e) = crate::client::trust_ca_file(path)
-    {
-        return fail(e);
-    }
     let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

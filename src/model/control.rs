@@ -47,6 +47,17 @@ pub enum ControlState {
     Expired,
 }
 
+impl ControlState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Lifted => "lifted",
+            Self::Expired => "expired",
+        }
+    }
+}
+
 /// A control as every operator (and the agent it binds) sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,4 +94,20 @@ pub struct Control {
     /// When it stopped being in force (lifted or expired).
     #[serde(default)]
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_are_the_wire_names() {
+        for s in [
+            ControlState::Active,
+            ControlState::Lifted,
+            ControlState::Expired,
+        ] {
+            assert_eq!(serde_json::to_value(s).expect("serializes"), s.as_str());
+        }
+    }
 }

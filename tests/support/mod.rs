@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod receiver;
+pub mod serve;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

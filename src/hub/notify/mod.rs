@@ -119,10 +119,7 @@ impl Notice {
             title: format!("{} wants to {}", a.agent, a.action),
             severity: None,
             agent: Some(a.agent.clone()),
-            state: serde_json::to_value(a.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: a.state.as_str().to_string(),
             owner: None,
             slo: None,
             runbook: None,
@@ -138,10 +135,7 @@ impl Notice {
     }
 
     fn of_control(e: &AuditEntry, event: &str, c: &Control) -> Self {
-        let kind = serde_json::to_value(c.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = c.kind.as_str();
         let target = match &c.tool {
             Some(tool) => format!("{}/{tool}", c.agent),
             None => c.agent.clone(),
@@ -154,10 +148,7 @@ impl Notice {
             title: format!("{kind} on {target}: {}", c.reason),
             severity: None,
             agent: Some(c.agent.clone()),
-            state: serde_json::to_value(c.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: c.state.as_str().to_string(),
             owner: None,
             slo: None,
             runbook: None,
