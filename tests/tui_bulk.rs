@@ -11,7 +11,7 @@ use agentdeck::tui::app::{App, Effect, Level};
 use agentdeck::tui::dialog::{Dialog, TextPurpose, text_of};
 use agentdeck::tui::screen::Screen;
 use agentdeck::tui::theme::Theme;
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyEvent};
 use serde_json::json;
 
 use support_tui::*;
@@ -429,4 +429,79 @@ fn s_cycles_the_order_of_every_list_and_the_title_says_it() {
     assert_eq!(rows, sorted);
     let text = buffer_text(&render(&app, &Theme::dark(), 80, 24));
     assert!(text.contains("Incidents, most severe first"), "{text}");
+}
+
+/// Presses `keys` in order and returns the requests they sent and how
+/// many keys it took.
+fn run_keys(app: &mut App, keys: &[KeyEvent]) -> (Vec<Request>, usize) {
+    let mut sent = Vec::new();
+    for k in keys {
+        let effects = press(app, *k);
+        sent.extend(sends(&effects).into_iter().cloned());
+    }
+    (sent, keys.len())
+}
+
+/// The key budgets of the issue: the most urgent approval approved from
+/// any screen in 3 keys; rejected with a picked reason in 4; any
+/// containment in 4 keys plus the confirmation.
+#[test]
+fn the_key_budgets_hold() {
+    let enter_key = key(KeyCode::Enter);
+    for screen in ['1', '2', '3', '4', '5', '6', '7'] {
+        let mut app = app();
+        press_ch(&mut app, screen);
+        let urgent = app.row_ids(Screen::Approvals)[0].clone();
+        let (sent, n) = run_keys(&mut app, &[ch('3'), ch('a'), enter_key]);
+        assert!(n <= 3);
+        assert_eq!(sent.len(), 1, "from {screen}");
+        assert_eq!(sent[0].path, format!("/v1/approvals/{urgent}/decision"));
+        assert_eq!(
+            sent[0].body.as_ref().map(|b| b["decision"].clone()),
+            Some(json!("approve"))
+        );
+    }
+
+    // The most urgent approval offers reasons: 3, r, a number, enter.
+    let mut offering = app();
+    let urgent = offering.row_ids(Screen::Approvals)[0].clone();
+    let mut a = offering.data.approvals[&urgent].clone();
+    a.reject_options = vec!["not this customer".into(), "wrong amount".into()];
+    offering.apply_feed(agentdeck::client::feed::FeedMsg::Delta(
+        offering.data.seq + 1,
+        agentdeck::model::stream::Delta::Approval(Box::new(a)),
+    ));
+    let (sent, n) = run_keys(&mut offering, &[ch('3'), ch('r'), ch('2'), enter_key]);
+    assert!(n <= 4);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body,
+        Some(json!({"decision": "reject", "reason": "wrong amount"}))
+    );
+
+    // Every containment of the selected incident's agent: 2, c, the kind
+    // (and the tool or version where one is asked), then the form's
+    // enter, which is the confirmation.
+    for (kind, keys) in [
+        ("disable_tool", vec![ch('c'), ch('1'), ch('1')]),
+        ("force_fallback", vec![ch('c'), ch('2')]),
+        ("route_to_humans", vec![ch('c'), ch('3')]),
+        ("require_approval", vec![ch('c'), ch('4')]),
+        ("pin_version", vec![ch('c'), ch('5'), ch('1')]),
+        ("pause_agent", vec![ch('c'), ch('6')]),
+    ] {
+        let mut app = app();
+        let mut all = vec![ch('2')];
+        all.extend(keys);
+        let before_confirm = all.len();
+        all.push(enter_key);
+        let (sent, _) = run_keys(&mut app, &all);
+        assert!(before_confirm <= 4, "{kind}: {before_confirm} keys");
+        assert_eq!(sent.len(), 1, "{kind}: {:?}", app.dialog);
+        assert_eq!(sent[0].path, "/v1/controls");
+        assert_eq!(
+            sent[0].body.as_ref().map(|b| b["kind"].clone()),
+            Some(json!(kind))
+        );
+    }
 }
