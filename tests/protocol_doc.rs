@@ -30,7 +30,7 @@ use agentdeck::model::action::{
 };
 use agentdeck::model::agent::Agent;
 use agentdeck::model::approval::{Approval, ApprovalState};
-use agentdeck::model::audit::AuditEntry;
+use agentdeck::model::audit::{AuditEntry, AuditPage};
 use agentdeck::model::control::{Control, ControlKind, ControlState};
 use agentdeck::model::drill;
 use agentdeck::model::envelope::{ApprovalRequest, Envelope, Event, Outcome};
@@ -46,6 +46,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const DOC: &str = include_str!("../docs/protocol.md");
+
+#[path = "protocol_doc/history.rs"]
+mod history;
 
 /// Every kind a ```json block may carry.
 const JSON_KINDS: &[&str] = &[
@@ -63,6 +66,11 @@ const JSON_KINDS: &[&str] = &[
     "agent-controls",
     "audit",
     "audit-page",
+    "audit-page-newest",
+    "audit-chain",
+    "history-approvals",
+    "history-incidents",
+    "history-controls",
     "presence",
     "snapshot",
     "delta",
@@ -141,14 +149,6 @@ const DECODE_ERRORS: &[&str] = &[
 
 /// Fewest ```json examples the document may hold.
 const MIN_JSON_EXAMPLES: usize = 75;
-
-/// Answer of `GET /v1/audit` (built by the hub with `json!`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditPage {
-    entries: Vec<AuditEntry>,
-    next_after: u64,
-}
 
 /// Answer of `GET /v1/agents/{agent}/controls`.
 #[derive(Debug, Deserialize)]
@@ -570,8 +570,18 @@ impl Report {
                     "next_after (the last seq)",
                     &Some(page.next_after),
                     &page.entries.last().map(|e| e.seq),
+                )?;
+                same(
+                    "next_before of an oldest-first page",
+                    &page.next_before,
+                    &None,
                 )
             }
+            "audit-page-newest" => self.audit(&history::audit_newest(body)?),
+            "audit-chain" => history::chain(body),
+            "history-approvals" => history::approvals(body),
+            "history-incidents" => history::incidents(body),
+            "history-controls" => history::controls(body),
             "presence" => {
                 if body.trim_start().starts_with('[') {
                     parse::<Vec<Presence>>(body).map(drop)

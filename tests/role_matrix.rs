@@ -64,6 +64,10 @@ const ROUTER_ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/v1/state"),
     ("GET", "/v1/me"),
     ("GET", "/v1/audit"),
+    ("GET", "/v1/audit/verify"),
+    ("GET", "/v1/history/approvals"),
+    ("GET", "/v1/history/incidents"),
+    ("GET", "/v1/history/controls"),
     ("POST", "/v1/approvals/{id}/decision"),
     ("POST", "/v1/incidents"),
     ("POST", "/v1/incidents/{id}/{action}"),
@@ -102,6 +106,10 @@ enum Probe {
     Stream,
     State,
     Audit,
+    /// `GET /v1/audit/verify`; `true` asks for the whole walk (`full=1`).
+    AuditVerify(bool),
+    /// A history page: the path and query.
+    History(&'static str),
     Presence,
     Decide,
     OpenIncident,
@@ -136,6 +144,23 @@ const PROBES: &[(&str, Probe)] = &[
     ("GET /v1/stream", Probe::Stream),
     ("GET /v1/state", Probe::State),
     ("GET /v1/audit", Probe::Audit),
+    ("GET /v1/audit/verify", Probe::AuditVerify(false)),
+    (
+        "GET /v1/audit/verify, whole log (full=1)",
+        Probe::AuditVerify(true),
+    ),
+    (
+        "GET /v1/history/approvals",
+        Probe::History("/v1/history/approvals?limit=5"),
+    ),
+    (
+        "GET /v1/history/incidents",
+        Probe::History("/v1/history/incidents?limit=5&q=role"),
+    ),
+    (
+        "GET /v1/history/controls",
+        Probe::History("/v1/history/controls"),
+    ),
     ("POST /v1/incidents/{id}/steps", Probe::RunStep),
     ("GET /v1/runbooks", Probe::Runbooks),
     ("GET /v1/handoff", Probe::Handoff),
@@ -878,6 +903,15 @@ impl Ctx {
                 self.send(self.request(Method::GET, "/v1/audit?after=0&limit=5", caller))
                     .await
             }
+            Probe::AuditVerify(full) => {
+                let path = if full {
+                    "/v1/audit/verify?full=1"
+                } else {
+                    "/v1/audit/verify"
+                };
+                self.send(self.request(Method::GET, path, caller)).await
+            }
+            Probe::History(path) => self.send(self.request(Method::GET, path, caller)).await,
             Probe::Handoff => {
                 self.send(self.request(Method::GET, "/v1/handoff", caller))
                     .await

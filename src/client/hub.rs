@@ -12,13 +12,20 @@ use crate::model::action::{
     OpenIncidentRequest, PresenceRequest, ResolveRequest,
 };
 use crate::model::api::{self, IncidentVerb};
+use crate::model::audit::{AuditChain, AuditPage, AuditQuery};
 use crate::model::drill::AgentDetail;
+use crate::model::history::{
+    ApprovalRecord, ControlRecord, HistoryPage, HistoryQuery, IncidentRecord,
+};
 use crate::runbook::{RunbookList, StepRequest};
 
 use super::actions::{Method, Request};
 
 /// Time allowed for a read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a check of the whole audit log (the hub walks about
+/// half a million entries a second; see docs/performance.md).
+pub const FULL_CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Why a request to the hub did not give the answer asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,16 +99,24 @@ impl Hub {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HubError> {
-        let bytes = self.get_bytes(path).await?;
+        self.get_within(path, READ_TIMEOUT).await
+    }
+
+    async fn get_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, HubError> {
+        let bytes = self.get_bytes(path, timeout).await?;
         serde_json::from_slice(&bytes).map_err(|e| HubError::BadAnswer(e.to_string()))
     }
 
-    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, HubError> {
+    async fn get_bytes(&self, path: &str, timeout: Duration) -> Result<Vec<u8>, HubError> {
         let r = self
             .http
             .get(self.url(path))
             .bearer_auth(&self.token)
-            .timeout(READ_TIMEOUT)
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| HubError::Unreachable(super::feed::describe(&e)))?;
@@ -126,8 +141,56 @@ impl Hub {
     /// `GET /v1/handoff?format=markdown`: the shift summary as Markdown.
     pub async fn handoff_markdown(&self) -> Result<String, HubError> {
         let path = format!("{}?format=markdown", api::HANDOFF.path(&[]));
-        let bytes = self.get_bytes(&path).await?;
+        let bytes = self.get_bytes(&path, READ_TIMEOUT).await?;
         String::from_utf8(bytes).map_err(|e| HubError::BadAnswer(e.to_string()))
+    }
+
+    /// `GET /v1/history/approvals`: a page of decided approvals, newest
+    /// first; pass the page's `next` as the next query's `before`.
+    pub async fn approval_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage<ApprovalRecord>, HubError> {
+        self.get(&with_query(api::HISTORY_APPROVALS, &q.pairs()))
+            .await
+    }
+
+    /// `GET /v1/history/incidents`: a page of resolved incidents, newest
+    /// first.
+    pub async fn incident_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage<IncidentRecord>, HubError> {
+        self.get(&with_query(api::HISTORY_INCIDENTS, &q.pairs()))
+            .await
+    }
+
+    /// `GET /v1/history/controls`: a page of lifted and expired controls,
+    /// newest first.
+    pub async fn control_history(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<HistoryPage<ControlRecord>, HubError> {
+        self.get(&with_query(api::HISTORY_CONTROLS, &q.pairs()))
+            .await
+    }
+
+    /// `GET /v1/audit`: a page of the audit log, filtered; newest first
+    /// with `before` or `order: Newest` (then pass `next_before` on).
+    pub async fn audit(&self, q: &AuditQuery) -> Result<AuditPage, HubError> {
+        self.get(&with_query(api::AUDIT, &q.pairs())).await
+    }
+
+    /// `GET /v1/audit/verify`: the chain's state, checked over what was
+    /// written since the hub's last check; `full` walks the whole log
+    /// again (a lead only), which takes longer on a long log.
+    pub async fn audit_verify(&self, full: bool) -> Result<AuditChain, HubError> {
+        if full {
+            let path = with_query(api::AUDIT_VERIFY, &[("full", "1".into())]);
+            self.get_within(&path, FULL_CHECK_TIMEOUT).await
+        } else {
+            self.get(&api::AUDIT_VERIFY.path(&[])).await
+        }
     }
 
     /// `POST /v1/presence`: what the operator is looking at.
@@ -169,6 +232,19 @@ impl Hub {
         let bytes = answer(r).await?;
         Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
+}
+
+/// The path of `route` (no parameters) with a query string.
+fn with_query(route: api::Route, pairs: &[(&'static str, String)]) -> String {
+    let path = route.path(&[]);
+    if pairs.is_empty() {
+        return path;
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        query.append_pair(k, v);
+    }
+    format!("{path}?{}", query.finish())
 }
 
 /// The body of a successful answer, or the hub's refusal.
@@ -285,6 +361,33 @@ impl Call {
 mod tests {
     use super::*;
     use crate::model::approval::Verdict;
+
+    #[test]
+    fn queries_are_encoded_in_the_path() {
+        let q = HistoryQuery {
+            limit: Some(20),
+            before: Some("YXBw".into()),
+            q: Some("rôle & co".into()),
+        };
+        assert_eq!(
+            with_query(api::HISTORY_APPROVALS, &q.pairs()),
+            "/v1/history/approvals?limit=20&before=YXBw&q=r%C3%B4le+%26+co"
+        );
+        assert_eq!(
+            with_query(api::HISTORY_CONTROLS, &HistoryQuery::default().pairs()),
+            "/v1/history/controls"
+        );
+        let audit = AuditQuery {
+            before: Some(90),
+            kind: Some("approval.".into()),
+            agent: Some("team/bot".into()),
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            with_query(api::AUDIT, &audit.pairs()),
+            "/v1/audit?before=90&kind=approval.&agent=team%2Fbot"
+        );
+    }
 
     #[test]
     fn calls_carry_their_typed_bodies_and_encoded_paths() {

@@ -1,12 +1,14 @@
-//! The audit log's hash chain: how an entry's hash is computed, and how a
-//! whole log is checked.
+//! The audit log's hash chain: how an entry's hash is computed, how a
+//! whole log is checked, and the hub's running check of its own log.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::audit::AuditEntry;
+use crate::model::audit::{AuditChain, AuditEntry};
 use crate::model::role::Role;
+
+use super::store::{Store, StoreError};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -125,6 +127,97 @@ pub fn verify_chain<'a>(
         head = (entry.seq, entry.hash.clone());
     }
     Ok(head.0)
+}
+
+impl ChainError {
+    /// The first entry that does not verify: the missing one of a gap.
+    pub fn at(&self) -> u64 {
+        match self {
+            Self::Gap { previous, .. } => previous + 1,
+            Self::Link(seq) | Self::Altered(seq) => *seq,
+        }
+    }
+}
+
+/// The hub's check of its own chain (`GET /v1/audit/verify`), on a
+/// connection of its own. It keeps the verified prefix (the last entry
+/// checked and its hash), so a check reads only the entries written since
+/// the one before. The whole log is walked from entry 1 on the first check
+/// (the hub starts one as it starts), on demand (`full`), and whenever the
+/// stored hash of the last entry checked is no longer the one verified: an
+/// edit further back is found by the next whole walk. A break, once found,
+/// is the answer until a whole walk finds the chain intact again.
+pub struct ChainCheck {
+    store: Store,
+    head: (u64, String),
+    broken: Option<(u64, String)>,
+    full_check_at: Option<DateTime<Utc>>,
+}
+
+impl ChainCheck {
+    /// A check reading through `store` (the hub's database, opened
+    /// read-only); nothing is verified yet.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            head: (0, GENESIS_HASH.to_string()),
+            broken: None,
+            full_check_at: None,
+        }
+    }
+
+    /// Verifies what was written since the last check, or the whole log
+    /// when `full` (or when it must, see [`ChainCheck`]).
+    pub fn check(&mut self, full: bool, now: DateTime<Utc>) -> Result<AuditChain, StoreError> {
+        let moved = self.head.0 > 0
+            && self.store.audit_hash(self.head.0)?.as_deref() != Some(self.head.1.as_str());
+        let whole = full || self.full_check_at.is_none() || (moved && self.broken.is_none());
+        if whole {
+            self.head = (0, GENESIS_HASH.to_string());
+            self.broken = None;
+            self.full_check_at = Some(now);
+        }
+        if self.broken.is_none() {
+            self.walk()?;
+        }
+        let full_check_at = self.full_check_at.unwrap_or(now);
+        Ok(match &self.broken {
+            None => AuditChain::Intact {
+                entries: self.head.0,
+                head: self.head.1.clone(),
+                full_check_at,
+            },
+            Some((at, reason)) => AuditChain::Broken {
+                at: *at,
+                reason: reason.clone(),
+                full_check_at,
+            },
+        })
+    }
+
+    /// Extends the verified prefix over the entries after it, up to the
+    /// first that does not verify.
+    fn walk(&mut self) -> Result<(), StoreError> {
+        let (head, broken) = (&mut self.head, &mut self.broken);
+        self.store.for_each_audit_after(head.0, |seq, entry| {
+            let result = match entry {
+                Err(e) => Err((seq, format!("audit entry {seq} cannot be read: {e}"))),
+                Ok(entry) => verify_chain_from(head, &entry)
+                    .map(|()| entry.hash)
+                    .map_err(|e| (e.at(), e.to_string())),
+            };
+            match result {
+                Ok(hash) => {
+                    *head = (seq, hash);
+                    true
+                }
+                Err(found) => {
+                    *broken = Some(found);
+                    false
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]

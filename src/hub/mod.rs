@@ -2,6 +2,7 @@
 //! audit and signed callbacks, on axum and SQLite.
 
 pub mod alerts;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -202,21 +203,26 @@ async fn start_serving(
     let runbooks = crate::runbook::Library::new(config.runbooks);
     let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
     let retain = config.retain_events;
-    let core = tokio::task::spawn_blocking(move || -> anyhow::Result<Core> {
+    let (core, archive) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         warn_short_retention(&specs, retain);
         let mut store = Store::open(&db)?;
         store.start_maintenance(store::Upkeep { retain })?;
+        let archive = archive::Archive::open(&db)?;
         let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
         core.set_runbooks(runbooks);
         core.set_otlp(trace_limits, prices);
-        Ok(core)
+        Ok((core, Arc::new(archive)))
     })
     .await??;
     let core = Arc::new(Mutex::new(core));
+    // In the background: checks asked for meanwhile wait for this one.
+    let first_check = archive.clone();
+    tokio::task::spawn_blocking(move || first_check.check_at_start());
     let (cb_tx, cb_rx) = mpsc::channel(10_000);
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         core: core.clone(),
+        archive,
         tokens: Arc::new(reload::LiveTokens::new(config.tokens)),
         config: config.sources.map(Arc::new),
         callbacks: cb_tx,

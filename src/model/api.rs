@@ -69,6 +69,14 @@ pub const STATE: Route = Route("/v1/state");
 pub const ME: Route = Route("/v1/me");
 /// The audit log, paged.
 pub const AUDIT: Route = Route("/v1/audit");
+/// The audit log's hash chain, checked.
+pub const AUDIT_VERIFY: Route = Route("/v1/audit/verify");
+/// Decided approvals, newest first, paged.
+pub const HISTORY_APPROVALS: Route = Route("/v1/history/approvals");
+/// Resolved incidents, newest first, paged.
+pub const HISTORY_INCIDENTS: Route = Route("/v1/history/incidents");
+/// Lifted and expired controls, newest first, paged.
+pub const HISTORY_CONTROLS: Route = Route("/v1/history/controls");
 /// Decide an approval: `{id}`.
 pub const APPROVAL_DECISION: Route = Route("/v1/approvals/{id}/decision");
 /// Open an incident by hand.
@@ -119,7 +127,7 @@ pub const HANDOFF: Route = Route("/v1/handoff");
 pub const HANDOFF_NOTES: Route = Route("/v1/handoff/notes");
 
 /// Every route, for tests and documentation.
-pub const ALL: [Route; 30] = [
+pub const ALL: [Route; 34] = [
     HEALTHZ,
     EVENTS,
     TRACES,
@@ -129,6 +137,10 @@ pub const ALL: [Route; 30] = [
     STATE,
     ME,
     AUDIT,
+    AUDIT_VERIFY,
+    HISTORY_APPROVALS,
+    HISTORY_INCIDENTS,
+    HISTORY_CONTROLS,
     APPROVAL_DECISION,
     INCIDENTS,
     INCIDENT_STEPS,

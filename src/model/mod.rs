@@ -16,6 +16,7 @@ pub mod drill;
 pub mod envelope;
 pub mod envelope_ref;
 pub mod error;
+pub mod history;
 pub mod incident;
 pub mod limits;
 pub mod profile;

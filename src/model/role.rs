@@ -63,8 +63,9 @@ impl Role {
 pub enum Permission {
     /// Send events and traces.
     Ingest,
-    /// Read the shared state, the stream, the audit log, runbooks, agents
-    /// and the handoff summary; share presence.
+    /// Read the shared state, the stream, the audit log and its check,
+    /// the history, runbooks, agents and the handoff summary; share
+    /// presence.
     Read,
     /// Decide approvals.
     Decide,
@@ -87,11 +88,14 @@ pub enum Permission {
     PostAlerts,
     /// Reload the hub's configuration files.
     Reload,
+    /// Walk the whole audit log again to check its chain (`GET
+    /// /v1/audit/verify?full=1`): work in proportion to the log, on demand.
+    ReverifyAudit,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Self::Ingest,
         Self::Read,
         Self::Decide,
@@ -103,6 +107,7 @@ impl Permission {
         Self::ActForAgent,
         Self::PostAlerts,
         Self::Reload,
+        Self::ReverifyAudit,
     ];
 
     /// The roles that hold it.
@@ -113,7 +118,7 @@ impl Permission {
             Self::Read => &[Viewer, Responder, Approver, Lead],
             Self::Decide => &[Approver, Lead],
             Self::Respond | Self::RunStep | Self::Contain => &[Responder, Lead],
-            Self::ContainFleet | Self::HandoffNote | Self::Reload => &[Lead],
+            Self::ContainFleet | Self::HandoffNote | Self::Reload | Self::ReverifyAudit => &[Lead],
             Self::ActForAgent => &[Agent, Lead],
             Self::PostAlerts => &[Alerts, Lead],
         }
@@ -138,6 +143,7 @@ impl Permission {
             Self::ActForAgent => "acting for an agent",
             Self::PostAlerts => "posting alerts",
             Self::Reload => "reloading the hub's configuration",
+            Self::ReverifyAudit => "walking the whole audit log again",
         }
     }
 

@@ -117,6 +117,10 @@ needs! {
     ReadingStream => Read, "reading the stream";
     /// Reading the audit log.
     ReadingAudit => Read, "reading the audit log";
+    /// Checking the audit log's chain.
+    CheckingAudit => Read, "checking the audit log";
+    /// Reading the history of approvals, incidents and controls.
+    ReadingHistory => Read, "reading the history";
     /// Scraping metrics (Prometheus sends a viewer's bearer token).
     ReadingMetrics => Read, "reading metrics";
     /// Reading runbooks.

@@ -10,6 +10,7 @@ pub mod controls;
 pub mod extract;
 pub mod grpc;
 pub mod handoff;
+pub mod history;
 pub mod incidents;
 pub mod ingest;
 pub mod otlp;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::model::api;
 
+use super::archive::Archive;
 use super::auth::Principal;
 use super::core::{CallbackJob, Core};
 use super::error::ApiError;
@@ -40,6 +42,8 @@ use extract::{Caller, Idempotent};
 pub struct AppState {
     /// The state, behind its one lock.
     pub core: Arc<Mutex<Core>>,
+    /// History, audit pages and the chain check, read beside the core.
+    pub archive: Arc<Archive>,
     /// Who may call (replaced by a reload).
     pub tokens: Arc<crate::hub::reload::LiveTokens>,
     /// The files a reload reads again (none for a hub built in code).
@@ -83,6 +87,18 @@ impl AppState {
             }
         }
         Ok(value)
+    }
+
+    /// Runs `f` on the archive's read-only connections, on the blocking
+    /// pool, without the core's lock.
+    pub async fn with_archive<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Archive) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let archive = self.archive.clone();
+        tokio::task::spawn_blocking(move || f(&archive))
+            .await
+            .map_err(|e| ApiError::Internal(format!("request handler failed: {e}")))
     }
 
     /// A slot to decode and ingest one trace export in, or `429` when the
@@ -167,6 +183,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route(api::STATE.template(), get(reads::state))
         .route(api::ME.template(), get(reads::me))
         .route(api::AUDIT.template(), get(reads::audit))
+        .route(api::AUDIT_VERIFY.template(), get(reads::audit_verify))
+        .route(api::HISTORY_APPROVALS.template(), get(history::approvals))
+        .route(api::HISTORY_INCIDENTS.template(), get(history::incidents))
+        .route(api::HISTORY_CONTROLS.template(), get(history::controls))
         .route(api::RUNBOOKS.template(), get(reads::runbooks))
         .route(api::PRESENCE.template(), post(reads::presence))
         .route(api::APPROVAL_DECISION.template(), post(approvals::decide))

@@ -1,23 +1,26 @@
-//! Reads for operators: health, the state, who am I, the audit log,
-//! runbooks; and presence, what an operator is looking at.
+//! Reads for operators: health, the state, who am I, the audit log and
+//! its check, runbooks; and presence, what an operator is looking at.
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::model::action::{Me, PresenceRequest};
-use crate::model::audit::AuditEntry;
+use crate::model::audit::{AuditChain, AuditOrder, AuditPage, AuditQuery};
+use crate::model::role::Permission;
 use crate::model::stream::Snapshot;
 use crate::runbook::RunbookList;
 
 use super::super::error::ApiError;
 use super::AppState;
 use super::extract::{
-    Allowed, Caller, Command, ReadingAudit, ReadingRunbooks, ReadingState, SharingPresence,
+    Allowed, Caller, CheckingAudit, Command, ReadingAudit, ReadingRunbooks, ReadingState,
+    SharingPresence, require,
 };
+use super::history::bad_parameter;
 
 /// `GET /metrics`: the Prometheus text exposition format.
 pub async fn metrics(
@@ -110,41 +113,74 @@ pub async fn me(Caller(who): Caller) -> Json<Me> {
     })
 }
 
-/// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
-pub struct AuditQuery {
-    /// Entries after this sequence number.
-    #[serde(default)]
-    pub after: u64,
-    /// At most this many (default 100, at most 1,000).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-/// Answer of `GET /v1/audit`.
-#[derive(Debug, Serialize)]
-pub struct AuditPage {
-    /// The entries, oldest first.
-    pub entries: Vec<AuditEntry>,
-    /// `after` for the next page.
-    pub next_after: u64,
-}
-
-/// `GET /v1/audit?after=N&limit=M`.
+/// `GET /v1/audit?after=&before=&order=&limit=&actor=&kind=&agent=`:
+/// oldest first from `after` (what followers of the log have always
+/// read), or newest first down from `before` (what operators read).
 pub async fn audit(
     State(hub): State<AppState>,
     Allowed(_, _): Allowed<ReadingAudit>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = hub
-        .with_core(move |core| core.store().audit_after(q.after, limit))
+    q.check()
+        .map_err(|(name, reason)| bad_parameter(name, reason))?;
+    let newest = q.order() == AuditOrder::Newest;
+    let limit = q.limit();
+    // Newest first reads one entry more, to say whether an older page
+    // exists.
+    let read = q.clone();
+    let mut entries = hub
+        .with_archive(move |archive| {
+            archive.read(|store| store.audit_page(&read, limit + usize::from(newest)))
+        })
         .await??;
-    let next_after = entries.last().map(|e| e.seq).unwrap_or(q.after);
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    let next_after = entries
+        .iter()
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(q.after.unwrap_or(0));
+    let next_before = entries.last().map(|e| e.seq).filter(|_| newest && more);
     Ok(Json(AuditPage {
         entries,
         next_after,
+        next_before,
     }))
+}
+
+/// Query of `GET /v1/audit/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// `1` (or `true`) walks the whole log again.
+    #[serde(default)]
+    pub full: Option<String>,
+}
+
+/// `GET /v1/audit/verify[?full=1]`: the chain's state, checked over the
+/// entries written since the last check, or over the whole log for a lead
+/// who asks (`403` for others).
+pub async fn audit_verify(
+    State(hub): State<AppState>,
+    Allowed(who, _): Allowed<CheckingAudit>,
+    Query(q): Query<VerifyQuery>,
+) -> Result<Json<AuditChain>, ApiError> {
+    let full = match q.full.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => return Err(bad_parameter("full", format!("{other:?} is not 1 or 0"))),
+    };
+    if full {
+        require(
+            &who,
+            Permission::ReverifyAudit,
+            "walking the whole audit log again (full=1)",
+        )?;
+    }
+    let chain = hub
+        .with_archive(move |archive| archive.check_chain(full, Utc::now()))
+        .await??;
+    Ok(Json(chain))
 }
 
 /// `GET /v1/runbooks`.

@@ -5,7 +5,9 @@
 //! hub being killed at any moment. Every change of one request is one
 //! transaction, so a request is either wholly stored or not at all.
 
+mod audit_reads;
 mod backup;
+mod history;
 mod journal;
 mod maintenance;
 mod notices;
@@ -94,6 +96,7 @@ CREATE TABLE journal (id INTEGER PRIMARY KEY, oldest_ts INTEGER NOT NULL, newest
 CREATE INDEX journal_newest_ts ON journal (newest_ts);
 "#,
     notices::MIGRATION,
+    history::MIGRATION,
 ];
 
 /// Spans of one trace waiting for the rest of it (see
@@ -293,6 +296,23 @@ impl Store {
         })
     }
 
+    /// Opens the hub's own database, already migrated, for reads beside
+    /// the core ([`crate::hub::archive`]). The connection refuses writes
+    /// (`query_only`) yet is opened read-write: a read-only one that
+    /// happened to close last would leave the WAL unmerged into the file.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            failing: None,
+            maintenance: None,
+        })
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -313,6 +333,9 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
+            if *sql == history::MIGRATION {
+                history::backfill(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
@@ -493,56 +516,6 @@ impl Store {
         Ok(loaded)
     }
 
-    /// Up to `limit` audit entries after `seq`, oldest first.
-    pub fn audit_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash
-             FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![seq as i64, limit as i64], row_to_raw)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?.into_entry()?);
-        }
-        Ok(out)
-    }
-
-    /// Calls `f` with every audit entry in sequence order.
-    pub fn for_each_audit(&self, mut f: impl FnMut(AuditEntry) -> bool) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash FROM audit ORDER BY seq",
-        )?;
-        let rows = st.query_map([], row_to_raw)?;
-        for row in rows {
-            if !f(row?.into_entry()?) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Calls `f` with every audit entry whose action is one of `actions`
-    /// and whose time is at or after `since`, in sequence order.
-    pub fn for_each_audit_action(
-        &self,
-        actions: &[&str],
-        since: DateTime<Utc>,
-        mut f: impl FnMut(AuditEntry),
-    ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT seq, ts, actor, role, action, subject, details, prev_hash, hash FROM audit
-             WHERE action IN (SELECT value FROM json_each(?1)) ORDER BY seq",
-        )?;
-        let wanted = serde_json::to_string(actions)?;
-        for row in st.query_map([wanted], row_to_raw)? {
-            let entry = row?.into_entry()?;
-            if entry.ts >= since {
-                f(entry);
-            }
-        }
-        Ok(())
-    }
-
     /// Calls `f` with every journalled event line, in the order they were
     /// accepted, from each request whose newest event is at or after
     /// `since_s` (so a few older events of the same requests come too).
@@ -605,102 +578,59 @@ impl Store {
     }
 }
 
-struct RawAudit {
-    seq: i64,
-    ts: String,
-    actor: String,
-    role: Option<String>,
-    action: String,
-    subject: String,
-    details: String,
-    prev_hash: String,
-    hash: String,
-}
-
-fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAudit> {
-    Ok(RawAudit {
-        seq: r.get(0)?,
-        ts: r.get(1)?,
-        actor: r.get(2)?,
-        role: r.get(3)?,
-        action: r.get(4)?,
-        subject: r.get(5)?,
-        details: r.get(6)?,
-        prev_hash: r.get(7)?,
-        hash: r.get(8)?,
-    })
-}
-
-impl RawAudit {
-    fn into_entry(self) -> Result<AuditEntry, StoreError> {
-        let ts = DateTime::parse_from_rfc3339(&self.ts)
-            .map_err(|e| {
-                StoreError(format!(
-                    "audit entry {}: bad time {:?}: {e}",
-                    self.seq, self.ts
-                ))
-            })?
-            .with_timezone(&Utc);
-        let role = match self.role {
-            Some(r) => Some(Role::parse(&r).ok_or_else(|| {
-                StoreError(format!("audit entry {}: unknown role {r:?}", self.seq))
-            })?),
-            None => None,
-        };
-        Ok(AuditEntry {
-            seq: self.seq as u64,
-            ts,
-            actor: self.actor,
-            role,
-            action: self.action,
-            subject: self.subject,
-            details: serde_json::from_str(&self.details)?,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
-    }
-}
-
 /// The events, incidents, approvals and controls of a batch.
 fn write_objects(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
     if let Some(block) = &batch.journal {
         block.insert(tx)?;
     }
     for i in &batch.incidents {
+        let (closed_us, search) = history::incident_columns(i);
         tx.prepare_cached(
-                "INSERT INTO incidents (id, state, updated_at, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body",
+                "INSERT INTO incidents (id, state, updated_at, body, closed_us, search, agent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body,
+                 closed_us = excluded.closed_us, search = excluded.search, agent = excluded.agent",
             )?
             .execute(params![
                 i.id,
                 i.state.as_str(),
                 rfc3339(i.updated_at),
-                serde_json::to_string(i)?
+                serde_json::to_string(i)?,
+                closed_us,
+                search,
+                i.agent
             ])?;
     }
     for a in &batch.approvals {
+        let (closed_us, search) = history::approval_columns(a);
         tx.prepare_cached(
-            "INSERT INTO approvals (id, agent, request_id, state, body) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+            "INSERT INTO approvals (id, agent, request_id, state, body, closed_us, search) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body,
+                 closed_us = excluded.closed_us, search = excluded.search",
         )?
         .execute(params![
             a.id,
             a.agent,
             a.request_id,
             a.state.as_str(),
-            serde_json::to_string(a)?
+            serde_json::to_string(a)?,
+            closed_us,
+            search
         ])?;
     }
     for c in &batch.controls {
+        let (closed_us, search) = history::control_columns(c);
         tx.prepare_cached(
-            "INSERT INTO controls (id, agent, state, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body",
+            "INSERT INTO controls (id, agent, state, body, closed_us, search) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body,
+                 closed_us = excluded.closed_us, search = excluded.search",
         )?
         .execute(params![
             c.id,
             c.agent,
             serde_json::to_value(c.state)?.as_str().unwrap_or_default(),
-            serde_json::to_string(c)?
+            serde_json::to_string(c)?,
+            closed_us,
+            search
         ])?;
     }
     Ok(())
@@ -709,21 +639,18 @@ fn write_objects(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), St
 /// The audit entries of a batch.
 fn write_audit(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
     for e in &batch.audit {
-        tx.prepare_cached(
-            "INSERT INTO audit (seq, ts, actor, role, action, subject, details, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            e.seq as i64,
-            rfc3339(e.ts),
-            e.actor,
-            e.role.map(Role::as_str),
-            e.action,
-            e.subject,
-            serde_json::to_string(&e.details)?,
-            e.prev_hash,
-            e.hash
-        ])?;
+        tx.prepare_cached(&audit_reads::INSERT_AUDIT)?
+            .execute(params![
+                e.seq as i64,
+                rfc3339(e.ts),
+                e.actor,
+                e.role.map(Role::as_str),
+                e.action,
+                e.subject,
+                serde_json::to_string(&e.details)?,
+                e.prev_hash,
+                e.hash
+            ])?;
     }
     Ok(())
 }
