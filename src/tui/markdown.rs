@@ -292,10 +292,9 @@ fn fit(natural: &[usize], room: usize) -> Vec<usize> {
     widths.iter().map(|&w| w.max(1)).collect()
 }
 
-/// A cell cut to `width` columns, ending in `…` when anything was cut, and
-/// the columns it takes.
-fn cut(cell: Vec<Span<'static>>, width: usize) -> (Vec<Span<'static>>, usize) {
-    let full = cell_width(&cell);
+/// A cell `full` columns wide cut to `width` columns, ending in `…` when
+/// anything was cut, and the columns it takes.
+fn cut(cell: Vec<Span<'static>>, full: usize, width: usize) -> (Vec<Span<'static>>, usize) {
     if full <= width {
         return (cell, full);
     }
@@ -329,38 +328,45 @@ fn table_lines(t: TableBuf, width: usize) -> Vec<Line<'static>> {
     if n == 0 {
         return Vec::new();
     }
+    // Each cell measured once: a day's summary has some 100,000 cells.
+    let measured: Vec<Vec<usize>> = t
+        .rows
+        .iter()
+        .map(|r| r.iter().map(|cell| cell_width(cell)).collect())
+        .collect();
     let natural: Vec<usize> = (0..n)
         .map(|c| {
-            t.rows
+            measured
                 .iter()
-                .filter_map(|r| r.get(c).map(|cell| cell_width(cell)))
+                .filter_map(|r| r.get(c).copied())
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let widths = fit(&natural, width.saturating_sub(GAP * (n - 1)));
     let mut lines = Vec::with_capacity(t.rows.len());
-    for row in t.rows {
+    for (row, sizes) in t.rows.into_iter().zip(measured) {
         let mut spans: Vec<Span<'static>> = Vec::new();
         let mut cells = row.into_iter();
+        // Spaces owed before the next cell (padding, then the gap): one
+        // span, not three.
+        let mut owed = 0;
         for (c, &w) in widths.iter().enumerate() {
-            let (cell, used) = cut(cells.next().unwrap_or_default(), w);
+            let full = sizes.get(c).copied().unwrap_or(0);
+            let (cell, used) = cut(cells.next().unwrap_or_default(), full, w);
             let pad = w - used.min(w);
             let before = match t.align.get(c) {
                 Some(Alignment::Right) => pad,
                 Some(Alignment::Center) => pad / 2,
                 _ => 0,
             };
-            if c > 0 {
-                spans.push(Span::raw(" ".repeat(GAP)));
-            }
-            if before > 0 {
-                spans.push(Span::raw(" ".repeat(before)));
+            owed += before + if c > 0 { GAP } else { 0 };
+            if owed > 0 && !cell.is_empty() {
+                spans.push(Span::raw(" ".repeat(owed)));
+                owed = 0;
             }
             spans.extend(cell);
-            if c + 1 < n && pad > before {
-                spans.push(Span::raw(" ".repeat(pad - before)));
-            }
+            owed += pad - before;
         }
         // A row of empty trailing cells ends where its text does.
         while spans.last().is_some_and(|s| s.content.trim().is_empty()) {

@@ -33,11 +33,15 @@ pub enum Screen {
     Runbook,
     /// Shift handoff.
     Handoff,
+    /// Decided approvals, resolved incidents, ended controls.
+    History,
+    /// The audit log.
+    Audit,
 }
 
 impl Screen {
-    /// Every screen, in tab order (keys 1–7).
-    pub const ALL: [Screen; 7] = [
+    /// Every screen, in tab order (keys 1–9).
+    pub const ALL: [Screen; 9] = [
         Self::Overview,
         Self::Incidents,
         Self::Approvals,
@@ -45,6 +49,8 @@ impl Screen {
         Self::Agents,
         Self::Runbook,
         Self::Handoff,
+        Self::History,
+        Self::Audit,
     ];
 
     /// Tab title.
@@ -141,6 +147,18 @@ const META: [Meta; Screen::ALL.len()] = [
         context: Context::Handoff,
         action: Action::ShowHandoff,
     },
+    Meta {
+        title: "History",
+        short: "Hist",
+        context: Context::History,
+        action: Action::ShowHistory,
+    },
+    Meta {
+        title: "Audit",
+        short: "Audit",
+        context: Context::Audit,
+        action: Action::ShowAudit,
+    },
 ];
 
 /// Case-insensitive substring test of a row's fields against a filter, as
@@ -223,55 +241,63 @@ impl Sort {
     }
 }
 
-/// The Overview in `sort` order: by series for `agent` (series are named
-/// after their agent), else worst first.
-pub fn slo_order_by(sort: Sort, a: &SloStatus, b: &SloStatus) -> Ordering {
+/// A comparison of two rows of one kind.
+pub type Order<T> = fn(&T, &T) -> Ordering;
+
+/// The Overview's order for `sort`: by series for `agent` (series are
+/// named after their agent), else worst first. Chosen once per sort, not
+/// per comparison.
+pub fn slo_order_for(sort: Sort) -> Order<SloStatus> {
     match sort {
-        Sort::Agent => a.series.cmp(&b.series),
-        _ => slo_order(a, b),
+        Sort::Agent => |a, b| a.series.cmp(&b.series),
+        _ => slo_order,
     }
 }
 
-/// Incidents in `sort` order.
-pub fn incident_order_by(sort: Sort, a: &Incident, b: &Incident) -> Ordering {
+/// The Incidents order for `sort`.
+pub fn incident_order_for(sort: Sort) -> Order<Incident> {
     match sort {
-        Sort::Urgency => incident_order(a, b),
-        Sort::Severity => a
-            .severity
-            .cmp(&b.severity)
-            .then(b.opened_at.cmp(&a.opened_at))
-            .then(a.id.cmp(&b.id)),
-        Sort::Age => a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)),
-        Sort::Agent => a.agent.cmp(&b.agent).then(incident_order(a, b)),
+        Sort::Urgency => incident_order,
+        Sort::Severity => |a, b| {
+            a.severity
+                .cmp(&b.severity)
+                .then(b.opened_at.cmp(&a.opened_at))
+                .then(a.id.cmp(&b.id))
+        },
+        Sort::Age => |a, b| a.opened_at.cmp(&b.opened_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => |a, b| a.agent.cmp(&b.agent).then(incident_order(a, b)),
     }
 }
 
-/// Approvals in `sort` order.
-pub fn approval_order_by(sort: Sort, a: &Approval, b: &Approval) -> Ordering {
+/// The Approvals order for `sort`.
+pub fn approval_order_for(sort: Sort) -> Order<Approval> {
     match sort {
-        Sort::Urgency => approval_order(a, b),
-        Sort::Severity => b.risk.cmp(&a.risk).then(approval_order(a, b)),
-        Sort::Age => a.requested_at.cmp(&b.requested_at).then(a.id.cmp(&b.id)),
-        Sort::Agent => a.agent.cmp(&b.agent).then(approval_order(a, b)),
+        Sort::Urgency => approval_order,
+        Sort::Severity => |a, b| b.risk.cmp(&a.risk).then(approval_order(a, b)),
+        Sort::Age => |a, b| a.requested_at.cmp(&b.requested_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => |a, b| a.agent.cmp(&b.agent).then(approval_order(a, b)),
     }
 }
 
-/// Controls in `sort` order (severity keeps the screen's own).
-pub fn control_order_by(sort: Sort, a: &Control, b: &Control) -> Ordering {
+/// The Controls order for `sort` (severity keeps the screen's own).
+pub fn control_order_for(sort: Sort) -> Order<Control> {
     match sort {
-        Sort::Urgency | Sort::Severity => control_order(a, b),
-        Sort::Age => a.set_at.cmp(&b.set_at).then(a.id.cmp(&b.id)),
-        Sort::Agent => a.agent.cmp(&b.agent).then(control_order(a, b)),
+        Sort::Urgency | Sort::Severity => control_order,
+        Sort::Age => |a, b| a.set_at.cmp(&b.set_at).then(a.id.cmp(&b.id)),
+        Sort::Agent => |a, b| a.agent.cmp(&b.agent).then(control_order(a, b)),
     }
 }
 
-/// Agents in `sort` order: most critical first, or longest unseen first.
-pub fn agent_order_by(sort: Sort, a: &Agent, b: &Agent) -> Ordering {
-    let criticality = |x: &Agent| x.profile.as_ref().and_then(|p| p.criticality);
+/// The Agents order for `sort`: most critical first, or longest unseen
+/// first, else by id.
+pub fn agent_order_for(sort: Sort) -> Order<Agent> {
     match sort {
-        Sort::Severity => criticality(b).cmp(&criticality(a)).then(agent_order(a, b)),
-        Sort::Age => a.last_seen.cmp(&b.last_seen).then(agent_order(a, b)),
-        Sort::Urgency | Sort::Agent => agent_order(a, b),
+        Sort::Severity => |a, b| {
+            let criticality = |x: &Agent| x.profile.as_ref().and_then(|p| p.criticality);
+            criticality(b).cmp(&criticality(a)).then(agent_order(a, b))
+        },
+        Sort::Age => |a, b| a.last_seen.cmp(&b.last_seen).then(agent_order(a, b)),
+        Sort::Urgency | Sort::Agent => agent_order,
     }
 }
 
@@ -397,7 +423,7 @@ pub fn slo_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a Slo
     sorted(
         data.slos.values(),
         |s| slo_matches(s, filter),
-        |a, b| slo_order_by(sort, a, b),
+        slo_order_for(sort),
     )
 }
 
@@ -407,7 +433,7 @@ pub fn incident_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'
     sorted(
         data.incidents.values(),
         |i| incident_matches(i, filter),
-        |a, b| incident_order_by(sort, a, b),
+        incident_order_for(sort),
     )
 }
 
@@ -416,7 +442,7 @@ pub fn approval_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'
     sorted(
         data.approvals.values(),
         |a| approval_matches(a, filter),
-        |a, b| approval_order_by(sort, a, b),
+        approval_order_for(sort),
     )
 }
 
@@ -426,7 +452,7 @@ pub fn control_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a
     sorted(
         data.controls.values(),
         |c| control_matches(c, filter),
-        |a, b| control_order_by(sort, a, b),
+        control_order_for(sort),
     )
 }
 
@@ -436,7 +462,7 @@ pub fn agent_rows<'a>(data: &'a FeedData, filter: &str, sort: Sort) -> Vec<&'a A
     match sort {
         // The map is ordered by id already.
         Sort::Urgency | Sort::Agent => rows.collect(),
-        _ => sorted(rows, |_| true, |a, b| agent_order_by(sort, a, b)),
+        _ => sorted(rows, |_| true, agent_order_for(sort)),
     }
 }
 
@@ -452,7 +478,7 @@ pub fn row_ids(data: &FeedData, s: Screen, filter: &str, sort: Sort) -> Vec<Stri
         Screen::Approvals => ids(approval_rows(data, filter, sort), |x| &x.id),
         Screen::Controls => ids(control_rows(data, filter, sort), |x| &x.id),
         Screen::Agents => ids(agent_rows(data, filter, sort), |x| &x.id),
-        Screen::Handoff => Vec::new(),
+        Screen::Handoff | Screen::History | Screen::Audit => Vec::new(),
     }
 }
 
@@ -486,33 +512,33 @@ pub fn position(data: &FeedData, s: Screen, sort: Sort, ids: &[String], id: &str
             ids,
             id,
             |k| data.slos.get(k),
-            |a, b| slo_order_by(sort, a, b),
+            slo_order_for(sort),
         ),
         Screen::Incidents | Screen::Runbook => search(
             ids,
             id,
             |k| data.incidents.get(k),
-            |a, b| incident_order_by(sort, a, b),
+            incident_order_for(sort),
         ),
         Screen::Approvals => search(
             ids,
             id,
             |k| data.approvals.get(k),
-            |a, b| approval_order_by(sort, a, b),
+            approval_order_for(sort),
         ),
         Screen::Controls => search(
             ids,
             id,
             |k| data.controls.get(k),
-            |a, b| control_order_by(sort, a, b),
+            control_order_for(sort),
         ),
         Screen::Agents => search(
             ids,
             id,
             |k| data.agents.get(k),
-            |a, b| agent_order_by(sort, a, b),
+            agent_order_for(sort),
         ),
-        Screen::Handoff => None,
+        Screen::Handoff | Screen::History | Screen::Audit => None,
     }
 }
 
@@ -541,33 +567,33 @@ pub fn insertion_point(data: &FeedData, s: Screen, sort: Sort, ids: &[String], i
             ids,
             id,
             |k| data.slos.get(k),
-            |a, b| slo_order_by(sort, a, b),
+            slo_order_for(sort),
         ),
         Screen::Incidents | Screen::Runbook => search(
             ids,
             id,
             |k| data.incidents.get(k),
-            |a, b| incident_order_by(sort, a, b),
+            incident_order_for(sort),
         ),
         Screen::Approvals => search(
             ids,
             id,
             |k| data.approvals.get(k),
-            |a, b| approval_order_by(sort, a, b),
+            approval_order_for(sort),
         ),
         Screen::Controls => search(
             ids,
             id,
             |k| data.controls.get(k),
-            |a, b| control_order_by(sort, a, b),
+            control_order_for(sort),
         ),
         Screen::Agents => search(
             ids,
             id,
             |k| data.agents.get(k),
-            |a, b| agent_order_by(sort, a, b),
+            agent_order_for(sort),
         ),
-        Screen::Handoff => ids.len(),
+        Screen::Handoff | Screen::History | Screen::Audit => ids.len(),
     }
 }
 
@@ -591,7 +617,7 @@ pub fn row_matches(data: &FeedData, s: Screen, id: &str, filter: &str) -> bool {
             .agents
             .get(id)
             .is_some_and(|x| agent_matches(x, filter)),
-        Screen::Handoff => false,
+        Screen::Handoff | Screen::History | Screen::Audit => false,
     }
 }
 

@@ -13,7 +13,7 @@ use std::cell::Cell;
 
 use ratatui::Frame;
 use ratatui::layout::{Margin, Rect};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarState, Wrap};
 
 use super::action::Action;
@@ -146,10 +146,16 @@ impl Scroll {
         }
     }
 
-    /// The lines of `window` as a wrapped paragraph `height` rows high.
-    pub fn body<'a>(lines: &[Line<'a>], window: Window, height: u16) -> Paragraph<'a> {
+    /// The lines of `window` as a wrapped paragraph `height` rows high,
+    /// borrowing their text.
+    pub fn body<'a>(lines: &'a [Line<'_>], window: Window, height: u16) -> Paragraph<'a> {
         let end = (window.top + height as usize).min(lines.len());
-        let shown = lines.get(window.top..end).unwrap_or_default().to_vec();
+        let shown: Vec<Line<'a>> = lines
+            .get(window.top..end)
+            .unwrap_or_default()
+            .iter()
+            .map(borrowed)
+            .collect();
         Paragraph::new(shown).wrap(Wrap { trim: false })
     }
 
@@ -187,12 +193,30 @@ impl Scroll {
     }
 }
 
-/// Rows `line` takes when wrapped at `width`.
+/// Rows `line` takes when wrapped at `width`. Most lines fit: their width
+/// is summed without copying them; only a longer one is wrapped to count.
 fn rows(line: &Line<'_>, width: u16) -> usize {
-    Paragraph::new(line.clone())
+    if line.width() <= usize::from(width) {
+        return 1;
+    }
+    Paragraph::new(borrowed(line))
         .wrap(Wrap { trim: false })
         .line_count(width)
         .max(1)
+}
+
+/// `line` borrowing its text: drawing a window of a long text copies no
+/// string.
+fn borrowed<'a>(line: &'a Line<'_>) -> Line<'a> {
+    Line {
+        spans: line
+            .spans
+            .iter()
+            .map(|s| Span::styled(s.content.as_ref(), s.style))
+            .collect(),
+        style: line.style,
+        alignment: line.alignment,
+    }
 }
 
 /// How many of `lines`, from the first, fit whole in `height` rows (at
