@@ -756,6 +756,7 @@ fn check_screen(s: Screen, text: &[String], incidents: usize, approvals: usize) 
         Screen::Agents => vec!["refund-bot".into()],
         Screen::Runbook => vec!["owner agent-platform-oncall".into(), "Step 1".into()],
         Screen::Handoff => vec!["Shift handoff".into(), "Still open".into()],
+        Screen::History | Screen::Audit => Vec::new(),
     };
     for w in want.iter().chain([
         &format!("Incidents·{incidents}"),
@@ -873,7 +874,7 @@ fn churn_delta(app: &App, s: Screen, k: usize) -> Option<Delta> {
             x.set_at += secs(1);
             Delta::Control(Box::new(x))
         }
-        Screen::Runbook | Screen::Handoff => return None,
+        Screen::Runbook | Screen::Handoff | Screen::History | Screen::Audit => return None,
     })
 }
 
@@ -927,7 +928,12 @@ fn render_bench(
     let theme = Theme::dark();
     let mut rows = Vec::new();
     let wanted = std::env::var("AGENTDECK_BENCH_TUI_SCREENS").unwrap_or_default();
-    for s in Screen::ALL {
+    // History and Audit list what the hub pages in (at most 2,000 rows),
+    // not the feed's state: nothing of this state to draw there.
+    let screens = Screen::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, Screen::History | Screen::Audit));
+    for s in screens {
         if !wanted.is_empty()
             && !wanted
                 .split(',')

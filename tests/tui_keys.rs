@@ -131,7 +131,7 @@ fn number_keys_switch_screens() {
         &mut app,
         KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT),
     );
-    assert_eq!(app.screen, Screen::Handoff, "S-tab wraps around");
+    assert_eq!(app.screen, Screen::Audit, "S-tab wraps around");
 }
 
 #[test]

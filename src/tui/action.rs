@@ -21,6 +21,10 @@ pub enum Context {
     Runbook,
     /// The shift handoff.
     Handoff,
+    /// Decided approvals, resolved incidents, ended controls.
+    History,
+    /// The audit log.
+    Audit,
     /// One agent's detail and drill-down.
     Agent,
     /// Any dialog (confirmations, menus, text entry).
@@ -29,7 +33,7 @@ pub enum Context {
 
 impl Context {
     /// Every context, in keymap-file order.
-    pub const ALL: [Context; 10] = [
+    pub const ALL: [Context; 12] = [
         Self::Global,
         Self::Overview,
         Self::Incidents,
@@ -38,6 +42,8 @@ impl Context {
         Self::Agents,
         Self::Runbook,
         Self::Handoff,
+        Self::History,
+        Self::Audit,
         Self::Agent,
         Self::Dialog,
     ];
@@ -53,6 +59,8 @@ impl Context {
             Self::Agents => "agents",
             Self::Runbook => "runbook",
             Self::Handoff => "handoff",
+            Self::History => "history",
+            Self::Audit => "audit",
             Self::Agent => "agent",
             Self::Dialog => "dialog",
         }
@@ -117,6 +125,8 @@ actions! {
     ShowAgents => "show_agents", "Agents screen", [Global];
     ShowRunbook => "show_runbook", "Runbook screen", [Global];
     ShowHandoff => "show_handoff", "Handoff screen", [Global];
+    ShowHistory => "show_history", "History screen: decided approvals, resolved incidents, ended controls", [Global];
+    ShowAudit => "show_audit", "Audit screen: the audit log and the state of its chain", [Global];
     NextScreen => "next_screen", "next screen", [Global];
     PrevScreen => "prev_screen", "previous screen", [Global];
     Up => "up", "move up", [Global, Dialog];
@@ -136,7 +146,8 @@ actions! {
     Note => "note", "add a note to the incident", [Incidents];
     HandoffNote => "handoff_note", "write a note for the next shift, shown in the summary", [Handoff];
     RunStep => "run_step", "run the focused runbook step (asks to confirm), or tick it by hand", [Runbook];
-    Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down)", [Handoff, Agent];
+    Refresh => "refresh", "fetch again (the handoff summary, the agent's drill-down, history, the audit log)", [Handoff, Agent, History, Audit];
+    HistoryKind => "history_kind", "show decided approvals, resolved incidents or ended controls", [History];
     Resolve => "resolve", "resolve with a summary", [Incidents];
     Snooze => "snooze", "page nobody about the incident for a while (or end its snooze)", [Incidents];
     NewIncident => "new_incident", "open an incident by hand: severity, then `agent: title`", [Incidents];

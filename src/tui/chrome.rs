@@ -37,18 +37,31 @@ fn header(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         vec![Span::styled(" agentdeck ", theme.title())]
     };
-    for s in Screen::ALL {
+    let count = |s: Screen| match s {
+        Screen::Incidents => Some(app.data.incidents.len()).filter(|n| *n > 0),
+        Screen::Approvals => Some(app.data.approvals.len()).filter(|n| *n > 0),
+        Screen::Controls => Some(app.data.controls.len()).filter(|n| *n > 0),
+        _ => None,
+    };
+    let label = |s: Screen, named: bool| {
         let name = if narrow { s.short() } else { s.title() };
-        let count = match s {
-            Screen::Incidents => Some(app.data.incidents.len()),
-            Screen::Approvals => Some(app.data.approvals.len()),
-            Screen::Controls => Some(app.data.controls.len()),
-            _ => None,
-        };
-        let label = match count {
-            Some(n) if n > 0 => format!(" {} {name}·{n} ", s.index() + 1),
-            _ => format!(" {} {name} ", s.index() + 1),
-        };
+        match (count(s), named) {
+            (Some(n), _) => format!(" {} {name}·{n} ", s.index() + 1),
+            (None, true) => format!(" {} {name} ", s.index() + 1),
+            (None, false) => format!(" {} ", s.index() + 1),
+        }
+    };
+    // Too wide (nine tabs, five-digit counts): the clock goes first (see
+    // below), then the tabs that count nothing and are not shown keep
+    // their number only; a count is never cut.
+    let full: usize = spans.iter().map(|s| s.width()).sum::<usize>()
+        + Screen::ALL
+            .iter()
+            .map(|s| label(*s, true).chars().count())
+            .sum::<usize>();
+    let named = |s: Screen| full <= area.width as usize || s == app.screen || count(s).is_some();
+    for s in Screen::ALL {
+        let label = label(s, named(s));
         let style = if s == app.screen {
             theme.selection()
         } else if s == Screen::Approvals && !app.data.approvals.is_empty()

@@ -29,7 +29,8 @@ impl Generations {
             Screen::Approvals => self.approvals,
             Screen::Controls => self.controls,
             Screen::Agents => self.agents,
-            Screen::Handoff => 0,
+            // Read from the hub a page at a time, not from the feed.
+            Screen::Handoff | Screen::History | Screen::Audit => 0,
         }
     }
 

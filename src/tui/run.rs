@@ -79,7 +79,17 @@ pub enum Fetched {
         String,
         Result<Box<crate::model::drill::AgentDetail>, String>,
     ),
+    /// A page of history for fetch `u64`: the records and the next
+    /// cursor, or why not.
+    History(u64, HistoryAnswer),
+    /// A page of the audit log for fetch `u64`, or why not.
+    Audit(u64, Result<crate::model::audit::AuditPage, String>),
+    /// The audit chain's state, or why it could not be had.
+    Chain(Result<crate::model::audit::AuditChain, String>),
 }
+
+/// A page of history as the History screen takes it.
+pub type HistoryAnswer = Result<(Vec<crate::tui::panes::history::Record>, Option<String>), String>;
 
 /// Where the TUI's data comes from.
 pub enum Source {
@@ -324,6 +334,12 @@ fn fetched(app: &mut App, f: Fetched) {
                 d.detail = Some(got);
             }
         }
+        Fetched::History(generation, got) => app.panes.history.answer(generation, got),
+        Fetched::Audit(generation, got) => {
+            let page = got.map(|p| (p.entries, p.next_before.map(|s| s.to_string())));
+            app.panes.audit.entries.answer(generation, page);
+        }
+        Fetched::Chain(got) => app.panes.audit.chain = Some(got),
     }
     app.dirty = true;
 }
@@ -404,6 +420,46 @@ fn carry_out(
                 d.detail = Some(Err("replays have no drill-down: connect to a hub".into()));
             }
         }
+        Effect::FetchHistory(fetch) => match hub {
+            Some(hub) => {
+                let (hub, tx) = (hub.clone(), fetch_tx.clone());
+                tokio::spawn(async move {
+                    let generation = fetch.generation;
+                    let _ = tx
+                        .send(Fetched::History(
+                            generation,
+                            history_page(&hub, fetch).await,
+                        ))
+                        .await;
+                });
+            }
+            None => app.panes.history.answer(
+                fetch.generation,
+                Err("replays have no history: connect to a hub".into()),
+            ),
+        },
+        Effect::FetchAudit(fetch) => match hub {
+            Some(hub) => {
+                let (hub, tx) = (hub.clone(), fetch_tx.clone());
+                tokio::spawn(async move {
+                    let got = hub.audit(&fetch.query).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Fetched::Audit(fetch.generation, got)).await;
+                });
+            }
+            None => app.panes.audit.entries.answer(
+                fetch.generation,
+                Err("replays have no audit log: connect to a hub".into()),
+            ),
+        },
+        Effect::VerifyAudit => {
+            if let Some(hub) = hub {
+                let (hub, tx) = (hub.clone(), fetch_tx.clone());
+                tokio::spawn(async move {
+                    let got = hub.audit_verify(false).await.map_err(|e| e.to_string());
+                    let _ = tx.send(Fetched::Chain(got)).await;
+                });
+            }
+        }
         Effect::Presence(viewing) => {
             if let Some(hub) = hub {
                 let hub = hub.clone();
@@ -416,4 +472,45 @@ fn carry_out(
         }
     }
     false
+}
+
+/// A page of the history `fetch` names, as the History screen lists it.
+async fn history_page(hub: &Hub, fetch: crate::tui::panes::history::HistoryFetch) -> HistoryAnswer {
+    use crate::model::history::{HistoryKind, HistoryQuery};
+    use crate::tui::panes::history::Record;
+    let q = HistoryQuery {
+        limit: Some(crate::tui::panes::paged::PAGE_ROWS),
+        before: fetch.before,
+        q: (!fetch.q.is_empty()).then_some(fetch.q),
+    };
+    let fail = |e: crate::client::hub::HubError| e.to_string();
+    match fetch.kind {
+        HistoryKind::Approvals => hub.approval_history(&q).await.map_err(fail).map(|p| {
+            (
+                p.items
+                    .into_iter()
+                    .map(|r| Record::Approval(Box::new(r)))
+                    .collect(),
+                p.next,
+            )
+        }),
+        HistoryKind::Incidents => hub.incident_history(&q).await.map_err(fail).map(|p| {
+            (
+                p.items
+                    .into_iter()
+                    .map(|r| Record::Incident(Box::new(r)))
+                    .collect(),
+                p.next,
+            )
+        }),
+        HistoryKind::Controls => hub.control_history(&q).await.map_err(fail).map(|p| {
+            (
+                p.items
+                    .into_iter()
+                    .map(|r| Record::Control(Box::new(r)))
+                    .collect(),
+                p.next,
+            )
+        }),
+    }
 }

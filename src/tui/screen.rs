@@ -33,11 +33,15 @@ pub enum Screen {
     Runbook,
     /// Shift handoff.
     Handoff,
+    /// Decided approvals, resolved incidents, ended controls.
+    History,
+    /// The audit log.
+    Audit,
 }
 
 impl Screen {
-    /// Every screen, in tab order (keys 1–7).
-    pub const ALL: [Screen; 7] = [
+    /// Every screen, in tab order (keys 1–9).
+    pub const ALL: [Screen; 9] = [
         Self::Overview,
         Self::Incidents,
         Self::Approvals,
@@ -45,6 +49,8 @@ impl Screen {
         Self::Agents,
         Self::Runbook,
         Self::Handoff,
+        Self::History,
+        Self::Audit,
     ];
 
     /// Tab title.
@@ -140,6 +146,18 @@ const META: [Meta; Screen::ALL.len()] = [
         short: "Hand",
         context: Context::Handoff,
         action: Action::ShowHandoff,
+    },
+    Meta {
+        title: "History",
+        short: "Hist",
+        context: Context::History,
+        action: Action::ShowHistory,
+    },
+    Meta {
+        title: "Audit",
+        short: "Audit",
+        context: Context::Audit,
+        action: Action::ShowAudit,
     },
 ];
 
@@ -460,7 +478,7 @@ pub fn row_ids(data: &FeedData, s: Screen, filter: &str, sort: Sort) -> Vec<Stri
         Screen::Approvals => ids(approval_rows(data, filter, sort), |x| &x.id),
         Screen::Controls => ids(control_rows(data, filter, sort), |x| &x.id),
         Screen::Agents => ids(agent_rows(data, filter, sort), |x| &x.id),
-        Screen::Handoff => Vec::new(),
+        Screen::Handoff | Screen::History | Screen::Audit => Vec::new(),
     }
 }
 
@@ -497,7 +515,7 @@ pub fn position(data: &FeedData, s: Screen, sort: Sort, ids: &[String], id: &str
         Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order_for(sort)),
         Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order_for(sort)),
         Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order_for(sort)),
-        Screen::Handoff => None,
+        Screen::Handoff | Screen::History | Screen::Audit => None,
     }
 }
 
@@ -529,7 +547,7 @@ pub fn insertion_point(data: &FeedData, s: Screen, sort: Sort, ids: &[String], i
         Screen::Approvals => search(ids, id, |k| data.approvals.get(k), approval_order_for(sort)),
         Screen::Controls => search(ids, id, |k| data.controls.get(k), control_order_for(sort)),
         Screen::Agents => search(ids, id, |k| data.agents.get(k), agent_order_for(sort)),
-        Screen::Handoff => ids.len(),
+        Screen::Handoff | Screen::History | Screen::Audit => ids.len(),
     }
 }
 
@@ -553,7 +571,7 @@ pub fn row_matches(data: &FeedData, s: Screen, id: &str, filter: &str) -> bool {
             .agents
             .get(id)
             .is_some_and(|x| agent_matches(x, filter)),
-        Screen::Handoff => false,
+        Screen::Handoff | Screen::History | Screen::Audit => false,
     }
 }
 

@@ -56,6 +56,12 @@ pub enum Effect {
     FetchHandoff,
     /// Fetch one agent's drill-down.
     FetchAgent(String),
+    /// Fetch a page of history.
+    FetchHistory(crate::tui::panes::history::HistoryFetch),
+    /// Fetch a page of the audit log.
+    FetchAudit(crate::tui::panes::audit::AuditFetch),
+    /// Ask the hub for the state of the audit chain.
+    VerifyAudit,
     /// Ring the terminal bell.
     Bell,
     /// Write the `:` line's history to its file.
@@ -275,6 +281,9 @@ impl App {
         }
         self.dirty = true;
         let mut effects: Vec<Effect> = self.panes.agent.due().into_iter().collect();
+        effects.extend(self.panes.history.due(self.screen == Screen::History));
+        let asked = self.panes.audit.due(self.screen == Screen::Audit);
+        effects.extend(self.carry_out(asked));
         if self.bell {
             let soon: Vec<String> = self
                 .data

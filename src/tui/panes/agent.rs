@@ -82,6 +82,8 @@ impl AgentPane {
             | Action::ShowAgents
             | Action::ShowRunbook
             | Action::ShowHandoff
+            | Action::ShowHistory
+            | Action::ShowAudit
             | Action::NextScreen
             | Action::PrevScreen => {
                 self.open = None;

@@ -26,10 +26,13 @@ macro_rules! list_pane {
 pub mod agent;
 pub mod agents;
 pub mod approvals;
+pub mod audit;
 pub mod controls;
 pub mod handoff;
+pub mod history;
 pub mod incidents;
 pub mod overview;
+pub mod paged;
 pub mod runbook;
 
 use std::sync::Arc;
@@ -221,6 +224,10 @@ pub struct Panes {
     pub runbook: runbook::Runbook,
     /// The shift handoff.
     pub handoff: handoff::Handoff,
+    /// Decided approvals, resolved incidents, ended controls.
+    pub history: history::History,
+    /// The audit log.
+    pub audit: audit::Audit,
     /// One agent's detail, open over the current screen.
     pub agent: agent::AgentPane,
 }
@@ -236,6 +243,8 @@ impl Panes {
             Screen::Agents => &self.agents,
             Screen::Runbook => &self.runbook,
             Screen::Handoff => &self.handoff,
+            Screen::History => &self.history,
+            Screen::Audit => &self.audit,
         }
     }
 
@@ -249,6 +258,8 @@ impl Panes {
             Screen::Agents => &mut self.agents,
             Screen::Runbook => &mut self.runbook,
             Screen::Handoff => &mut self.handoff,
+            Screen::History => &mut self.history,
+            Screen::Audit => &mut self.audit,
         }
     }
 
