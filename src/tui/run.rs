@@ -394,6 +394,31 @@ fn carry_out(
             let _ = out.write_all(b"\x07");
             let _ = out.flush();
         }
+        Effect::FetchHandoff
+        | Effect::FetchAgent(_)
+        | Effect::FetchHistory(_)
+        | Effect::FetchAudit(_)
+        | Effect::VerifyAudit => fetch(effect, app, hub, fetch_tx),
+        Effect::Presence(viewing) => {
+            if let Some(hub) = hub {
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    // Presence is a courtesy to other operators: a
+                    // lost update is replaced by the next one.
+                    let _ = hub.presence(&PresenceRequest { viewing }).await;
+                });
+            }
+        }
+    }
+    false
+}
+
+/// Asks the hub for what a screen reads on its own (the handoff summary,
+/// a drill-down, a page of history or of the audit log, the chain's
+/// state) on a task of its own; the answer comes back as [`Fetched`].
+/// Without a hub (a replay), says there is none.
+fn fetch(effect: Effect, app: &mut App, hub: Option<&Hub>, fetch_tx: &mpsc::Sender<Fetched>) {
+    match effect {
         Effect::FetchHandoff => {
             if let Some(hub) = hub {
                 let (hub, tx) = (hub.clone(), fetch_tx.clone());
@@ -460,18 +485,8 @@ fn carry_out(
                 });
             }
         }
-        Effect::Presence(viewing) => {
-            if let Some(hub) = hub {
-                let hub = hub.clone();
-                tokio::spawn(async move {
-                    // Presence is a courtesy to other operators: a
-                    // lost update is replaced by the next one.
-                    let _ = hub.presence(&PresenceRequest { viewing }).await;
-                });
-            }
-        }
+        _ => {}
     }
-    false
 }
 
 /// A page of the history `fetch` names, as the History screen lists it.

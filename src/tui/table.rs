@@ -149,6 +149,24 @@ pub fn window(len: usize, selected: Option<usize>, body: usize) -> std::ops::Ran
     start.min(end)..end
 }
 
+/// Each column's width: as declared, or for a column that must not cut
+/// its value, as wide as its widest value among `in_view`.
+fn fitted_widths<T>(columns: &[Column<'_, T>], in_view: &[&T]) -> Vec<u16> {
+    columns
+        .iter()
+        .map(|c| match &c.measure {
+            Some(measure) => in_view
+                .iter()
+                .map(|row| measure(row))
+                .max()
+                .map_or(c.width, |w| {
+                    c.width.max(w.min(usize::from(u16::MAX)) as u16)
+                }),
+            None => c.width,
+        })
+        .collect()
+}
+
 /// Renders a list as a table whose columns drop by priority on narrow
 /// screens; the `flex` column takes the width left over. `ids` are the
 /// rows in display order and `get` finds one; cells are built only for the
@@ -184,17 +202,7 @@ pub fn table<'d, T: 'd>(
     let shown = window(ids.len(), selected, body_height);
     let first = shown.start;
     let in_view: Vec<&T> = ids[shown.clone()].iter().filter_map(|id| get(id)).collect();
-    let width_of = |c: &Column<'_, T>| match &c.measure {
-        Some(measure) => in_view
-            .iter()
-            .map(|row| measure(row))
-            .max()
-            .map_or(c.width, |w| {
-                c.width.max(w.min(usize::from(u16::MAX)) as u16)
-            }),
-        None => c.width,
-    };
-    let fitted: Vec<u16> = columns.iter().map(width_of).collect();
+    let fitted = fitted_widths(columns, &in_view);
     let spec: Vec<(u16, u8)> = columns
         .iter()
         .zip(&fitted)

@@ -303,84 +303,96 @@ fn columns<'a>(ctx: &'a Ctx, theme: &'a Theme, kind: HistoryKind) -> Columns<'a,
         .add("id", 7, 1, id_col)
         .fit(|r| width(&r.key()));
     match kind {
-        HistoryKind::Approvals => base
-            .add("agent", 16, 6, |r| match r {
-                Record::Approval(a) => Cell::from(fit(&a.agent, 16)),
-                _ => Cell::default(),
-            })
-            .add("decision", 9, 2, move |r| match r {
-                Record::Approval(a) => {
-                    Cell::from(a.decision.as_str()).style(if a.decision.as_str() == "approved" {
-                        theme.ok()
-                    } else {
-                        theme.warning()
-                    })
-                }
-                _ => Cell::default(),
-            })
-            .add("by", 10, 4, |r| match r {
-                Record::Approval(a) => Cell::from(fit(a.decided_by.as_deref().unwrap_or("—"), 10)),
-                _ => Cell::default(),
-            })
-            .add("waited", 7, 5, |r| match r {
-                Record::Approval(a) => Cell::from(took(a.waited_s)),
-                _ => Cell::default(),
-            })
-            .add("action · reason", 20, 3, |r| match r {
-                Record::Approval(a) => Cell::from(fit(
-                    &format!("{} · {}", a.action, a.reason.as_deref().unwrap_or("—")),
-                    120,
-                )),
-                _ => Cell::default(),
-            }),
-        HistoryKind::Incidents => base
-            .add("SEV", 4, 2, move |r| match r {
-                Record::Incident(i) => {
-                    Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
-                }
-                _ => Cell::default(),
-            })
-            .add("title", 24, 3, |r| match r {
-                Record::Incident(i) => Cell::from(fit(&i.title, 120)),
-                _ => Cell::default(),
-            })
-            .add("owner", 10, 4, |r| match r {
-                Record::Incident(i) => Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10)),
-                _ => Cell::default(),
-            })
-            .add("MTTA", 6, 5, |r| match r {
-                Record::Incident(i) => Cell::from(i.mtta_s.map_or("—".into(), took)),
-                _ => Cell::default(),
-            })
-            .add("MTTR", 6, 6, |r| match r {
-                Record::Incident(i) => Cell::from(took(i.mttr_s)),
-                _ => Cell::default(),
-            }),
-        HistoryKind::Controls => base
-            .add("agent", 16, 2, |r| match r {
-                Record::Control(c) => Cell::from(fit(&c.agent, 16)),
-                _ => Cell::default(),
-            })
-            .add("kind", 16, 3, |r| match r {
-                Record::Control(c) => Cell::from(c.kind.as_str()),
-                _ => Cell::default(),
-            })
-            .add("ended", 8, 4, |r| match r {
-                Record::Control(c) => Cell::from(c.state.as_str()),
-                _ => Cell::default(),
-            })
-            .add("lasted", 7, 5, |r| match r {
-                Record::Control(c) => Cell::from(took(c.active_s)),
-                _ => Cell::default(),
-            })
-            .add("by · reason", 20, 6, |r| match r {
-                Record::Control(c) => Cell::from(fit(
-                    &format!("{} · {}", c.lifted_by.as_deref().unwrap_or("TTL"), c.reason),
-                    120,
-                )),
-                _ => Cell::default(),
-            }),
+        HistoryKind::Approvals => approval_columns(base, theme),
+        HistoryKind::Incidents => incident_columns(base, theme),
+        HistoryKind::Controls => control_columns(base),
     }
+}
+
+/// A decided approval's columns after the time and id.
+fn approval_columns<'a>(base: Columns<'a, Record>, theme: &'a Theme) -> Columns<'a, Record> {
+    base.add("agent", 16, 6, |r| match r {
+        Record::Approval(a) => Cell::from(fit(&a.agent, 16)),
+        _ => Cell::default(),
+    })
+    .add("decision", 9, 2, move |r| match r {
+        Record::Approval(a) => {
+            Cell::from(a.decision.as_str()).style(if a.decision.as_str() == "approved" {
+                theme.ok()
+            } else {
+                theme.warning()
+            })
+        }
+        _ => Cell::default(),
+    })
+    .add("by", 10, 4, |r| match r {
+        Record::Approval(a) => Cell::from(fit(a.decided_by.as_deref().unwrap_or("—"), 10)),
+        _ => Cell::default(),
+    })
+    .add("waited", 7, 5, |r| match r {
+        Record::Approval(a) => Cell::from(took(a.waited_s)),
+        _ => Cell::default(),
+    })
+    .add("action · reason", 20, 3, |r| match r {
+        Record::Approval(a) => Cell::from(fit(
+            &format!("{} · {}", a.action, a.reason.as_deref().unwrap_or("—")),
+            120,
+        )),
+        _ => Cell::default(),
+    })
+}
+
+/// A resolved incident's columns after the time and id.
+fn incident_columns<'a>(base: Columns<'a, Record>, theme: &'a Theme) -> Columns<'a, Record> {
+    base.add("SEV", 4, 2, move |r| match r {
+        Record::Incident(i) => {
+            Cell::from(i.severity.as_str()).style(severity_style(theme, i.severity))
+        }
+        _ => Cell::default(),
+    })
+    .add("title", 24, 3, |r| match r {
+        Record::Incident(i) => Cell::from(fit(&i.title, 120)),
+        _ => Cell::default(),
+    })
+    .add("owner", 10, 4, |r| match r {
+        Record::Incident(i) => Cell::from(fit(i.owner.as_deref().unwrap_or("—"), 10)),
+        _ => Cell::default(),
+    })
+    .add("MTTA", 6, 5, |r| match r {
+        Record::Incident(i) => Cell::from(i.mtta_s.map_or("—".into(), took)),
+        _ => Cell::default(),
+    })
+    .add("MTTR", 6, 6, |r| match r {
+        Record::Incident(i) => Cell::from(took(i.mttr_s)),
+        _ => Cell::default(),
+    })
+}
+
+/// An ended control's columns after the time and id.
+fn control_columns(base: Columns<'_, Record>) -> Columns<'_, Record> {
+    base.add("agent", 16, 2, |r| match r {
+        Record::Control(c) => Cell::from(fit(&c.agent, 16)),
+        _ => Cell::default(),
+    })
+    .add("kind", 16, 3, |r| match r {
+        Record::Control(c) => Cell::from(c.kind.as_str()),
+        _ => Cell::default(),
+    })
+    .add("ended", 8, 4, |r| match r {
+        Record::Control(c) => Cell::from(c.state.as_str()),
+        _ => Cell::default(),
+    })
+    .add("lasted", 7, 5, |r| match r {
+        Record::Control(c) => Cell::from(took(c.active_s)),
+        _ => Cell::default(),
+    })
+    .add("by · reason", 20, 6, |r| match r {
+        Record::Control(c) => Cell::from(fit(
+            &format!("{} · {}", c.lifted_by.as_deref().unwrap_or("TTL"), c.reason),
+            120,
+        )),
+        _ => Cell::default(),
+    })
 }
 
 /// A record in full, each field on its line (long text wraps).
@@ -391,108 +403,138 @@ fn detail(r: &Record, theme: &Theme) -> Vec<Line<'static>> {
             Span::raw(fit(&value, WHOLE)),
         ])
     };
-    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let or_dash = |v: Option<&str>| v.unwrap_or("—").to_string();
     match r {
-        Record::Approval(a) => {
-            let mut lines = vec![
-                field("approval", format!("{} · {}", a.id, a.decision.as_str())),
-                field("agent", format!("{} ({})", a.agent, a.workflow)),
-                field(
-                    "action",
-                    format!("{} via {}", a.action, or_dash(a.tool.as_deref())),
-                ),
-                field(
-                    "asked",
-                    format!(
-                        "{} · {}",
-                        at(a.requested_at),
-                        or_dash(a.request_reason.as_deref())
-                    ),
-                ),
-                field(
-                    "decided",
-                    format!(
-                        "{} by {} after {}",
-                        at(a.decided_at),
-                        or_dash(a.decided_by.as_deref()),
-                        took(a.waited_s)
-                    ),
-                ),
-                field("reason", or_dash(a.reason.as_deref())),
-            ];
-            for d in &a.decisions {
-                let verdict = match d.verdict {
-                    Verdict::Approve => "approve",
-                    Verdict::Reject => "reject",
-                };
-                let why = d
-                    .reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default();
-                lines.push(field(
-                    "decision",
-                    format!("{verdict} by {} at {}{why}", d.by, at(d.at)),
-                ));
-            }
-            lines.push(field("arguments", a.args.to_string()));
-            lines
-        }
-        Record::Incident(i) => vec![
-            field(
-                "incident",
-                format!("{} {} · {}", i.id, i.severity.as_str(), i.category.as_str()),
-            ),
-            field("title", i.title.clone()),
-            field("agent", or_dash(i.agent.as_deref())),
-            field("owner", or_dash(i.owner.as_deref())),
-            field("opened", at(i.opened_at)),
-            field("acknowledged", i.acknowledged_at.map_or("—".into(), at)),
-            field(
-                "resolved",
-                format!(
-                    "{} by {}",
-                    at(i.resolved_at),
-                    or_dash(i.resolved_by.as_deref())
-                ),
-            ),
-            field(
-                "MTTA · MTTR",
-                format!("{} · {}", i.mtta_s.map_or("—".into(), took), took(i.mttr_s)),
-            ),
-            field(
-                "controls",
-                if i.controls.is_empty() {
-                    "—".into()
-                } else {
-                    i.controls.join(", ")
-                },
-            ),
-            field("summary", or_dash(i.summary.as_deref())),
-        ],
-        Record::Control(c) => vec![
-            field(
-                "control",
-                format!("{} {} · {}", c.id, c.kind.as_str(), c.state.as_str()),
-            ),
-            field("agent", c.agent.clone()),
-            field(
-                "target",
-                or_dash(c.tool.as_deref().or(c.version.as_deref())),
-            ),
-            field("set", format!("{} by {}", at(c.set_at), c.set_by)),
-            field(
-                "ended",
-                format!(
-                    "{} by {} after {}",
-                    at(c.ended_at),
-                    or_dash(c.lifted_by.as_deref()),
-                    took(c.active_s)
-                ),
-            ),
-            field("incident", or_dash(c.incident.as_deref())),
-            field("reason", c.reason.clone()),
-        ],
+        Record::Approval(a) => approval_detail(a, field),
+        Record::Incident(i) => incident_detail(i, field),
+        Record::Control(c) => control_detail(c, field),
     }
+}
+
+/// A time in full.
+fn at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// A value or a dash.
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("—").to_string()
+}
+
+/// A decided approval's fields.
+fn approval_detail(
+    a: &ApprovalRecord,
+    field: impl Fn(&str, String) -> Line<'static>,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        field("approval", format!("{} · {}", a.id, a.decision.as_str())),
+        field("agent", format!("{} ({})", a.agent, a.workflow)),
+        field(
+            "action",
+            format!("{} via {}", a.action, or_dash(a.tool.as_deref())),
+        ),
+        field(
+            "asked",
+            format!(
+                "{} · {}",
+                at(a.requested_at),
+                or_dash(a.request_reason.as_deref())
+            ),
+        ),
+        field(
+            "decided",
+            format!(
+                "{} by {} after {}",
+                at(a.decided_at),
+                or_dash(a.decided_by.as_deref()),
+                took(a.waited_s)
+            ),
+        ),
+        field("reason", or_dash(a.reason.as_deref())),
+    ];
+    for d in &a.decisions {
+        let verdict = match d.verdict {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        };
+        let why = d
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        lines.push(field(
+            "decision",
+            format!("{verdict} by {} at {}{why}", d.by, at(d.at)),
+        ));
+    }
+    lines.push(field("arguments", a.args.to_string()));
+    lines
+}
+
+/// A resolved incident's fields.
+fn incident_detail(
+    i: &IncidentRecord,
+    field: impl Fn(&str, String) -> Line<'static>,
+) -> Vec<Line<'static>> {
+    vec![
+        field(
+            "incident",
+            format!("{} {} · {}", i.id, i.severity.as_str(), i.category.as_str()),
+        ),
+        field("title", i.title.clone()),
+        field("agent", or_dash(i.agent.as_deref())),
+        field("owner", or_dash(i.owner.as_deref())),
+        field("opened", at(i.opened_at)),
+        field("acknowledged", i.acknowledged_at.map_or("—".into(), at)),
+        field(
+            "resolved",
+            format!(
+                "{} by {}",
+                at(i.resolved_at),
+                or_dash(i.resolved_by.as_deref())
+            ),
+        ),
+        field(
+            "MTTA · MTTR",
+            format!("{} · {}", i.mtta_s.map_or("—".into(), took), took(i.mttr_s)),
+        ),
+        field(
+            "controls",
+            if i.controls.is_empty() {
+                "—".into()
+            } else {
+                i.controls.join(", ")
+            },
+        ),
+        field("summary", or_dash(i.summary.as_deref())),
+    ]
+}
+
+/// An ended control's fields.
+fn control_detail(
+    c: &ControlRecord,
+    field: impl Fn(&str, String) -> Line<'static>,
+) -> Vec<Line<'static>> {
+    vec![
+        field(
+            "control",
+            format!("{} {} · {}", c.id, c.kind.as_str(), c.state.as_str()),
+        ),
+        field("agent", c.agent.clone()),
+        field(
+            "target",
+            or_dash(c.tool.as_deref().or(c.version.as_deref())),
+        ),
+        field("set", format!("{} by {}", at(c.set_at), c.set_by)),
+        field(
+            "ended",
+            format!(
+                "{} by {} after {}",
+                at(c.ended_at),
+                or_dash(c.lifted_by.as_deref()),
+                took(c.active_s)
+            ),
+        ),
+        field("incident", or_dash(c.incident.as_deref())),
+        field("reason", c.reason.clone()),
+    ]
 }
