@@ -5,7 +5,6 @@
 //! checks the chain.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -49,8 +48,6 @@ pub struct Audit {
     pub entries: Paged<AuditEntry>,
     /// The chain's state as the hub last checked it, or why it could not.
     pub chain: Option<Result<AuditChain, String>>,
-    /// When the filter last changed, to ask the hub once typing pauses.
-    typed: Option<Instant>,
 }
 
 /// The hub's query for a filter typed as `actor:dana kind:approval
@@ -103,34 +100,20 @@ impl Audit {
     /// The fetch due on a tick while the screen is shown: the newest page
     /// when the filter changed (once typing has paused a moment).
     pub fn due(&mut self, shown: bool) -> Vec<Do> {
-        if !shown || self.entries.asked_with.as_deref() == Some(self.list.filter.as_str()) {
-            return Vec::new();
-        }
-        match self.typed {
-            Some(t) if t.elapsed() < std::time::Duration::from_millis(400) => Vec::new(),
-            None => {
-                self.typed = Some(Instant::now());
-                Vec::new()
-            }
-            Some(_) => {
-                self.typed = None;
-                self.restart()
-            }
+        if self.entries.filter_settled(&self.list.filter, shown) {
+            self.restart()
+        } else {
+            Vec::new()
         }
     }
 
     /// Moves the selection, and asks for the next page near the end.
     fn move_by(&mut self, delta: isize) -> Vec<Do> {
-        let ids = self.entries.ids();
-        if ids.is_empty() {
+        let Some((id, more)) = self.entries.step(self.list.selected.as_deref(), delta) else {
             return Vec::new();
-        }
-        let at = self.at().unwrap_or(0);
-        let next = (at as isize)
-            .saturating_add(delta)
-            .clamp(0, ids.len() as isize - 1) as usize;
-        self.list.selected = ids.get(next).cloned();
-        let Some((generation, cursor)) = self.entries.more(next) else {
+        };
+        self.list.selected = Some(id);
+        let Some((generation, cursor)) = more else {
             return Vec::new();
         };
         let Ok(mut query) = query(self.entries.asked_with.as_deref().unwrap_or("")) else {
@@ -145,12 +128,7 @@ impl Audit {
 
     /// Where the selection is.
     fn at(&self) -> Option<usize> {
-        let first = (!self.entries.is_empty()).then_some(0);
-        self.list
-            .selected
-            .as_deref()
-            .and_then(|id| self.entries.position(id))
-            .or(first)
+        self.entries.at(self.list.selected.as_deref())
     }
 }
 

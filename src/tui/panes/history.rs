@@ -5,7 +5,6 @@
 //! filters (the hub searches), `ret` opens one, `r` reads again.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -70,8 +69,6 @@ pub struct History {
     pub kind: HistoryKind,
     /// The rows loaded.
     pub rows: Paged<Record>,
-    /// When the filter last changed, to ask the hub once typing pauses.
-    typed: Option<Instant>,
 }
 
 impl Default for History {
@@ -80,7 +77,6 @@ impl Default for History {
             list: ListState::default(),
             kind: HistoryKind::Approvals,
             rows: Paged::default(),
-            typed: None,
         }
     }
 }
@@ -102,20 +98,9 @@ impl History {
     /// The fetch due on a tick while the screen is shown: the first page
     /// when the filter changed (once typing has paused a moment).
     pub fn due(&mut self, shown: bool) -> Option<Effect> {
-        if !shown || self.rows.asked_with.as_deref() == Some(self.list.filter.as_str()) {
-            return None;
-        }
-        match self.typed {
-            Some(t) if t.elapsed() < std::time::Duration::from_millis(400) => None,
-            None => {
-                self.typed = Some(Instant::now());
-                None
-            }
-            Some(_) => {
-                self.typed = None;
-                Some(self.restart())
-            }
-        }
+        self.rows
+            .filter_settled(&self.list.filter, shown)
+            .then(|| self.restart())
     }
 
     /// The answer to fetch `generation`.
@@ -125,34 +110,25 @@ impl History {
 
     /// Moves the selection, and asks for the next page near the end.
     fn move_by(&mut self, delta: isize) -> Vec<Do> {
-        let ids = self.rows.ids();
-        if ids.is_empty() {
+        let Some((id, more)) = self.rows.step(self.list.selected.as_deref(), delta) else {
             return Vec::new();
-        }
-        let at = self.at().unwrap_or(0);
-        let next = (at as isize)
-            .saturating_add(delta)
-            .clamp(0, ids.len() as isize - 1) as usize;
-        self.list.selected = ids.get(next).cloned();
-        match self.rows.more(next) {
-            Some((generation, cursor)) => vec![Do::Effect(Effect::FetchHistory(HistoryFetch {
+        };
+        self.list.selected = Some(id);
+        more.map(|(generation, cursor)| {
+            Do::Effect(Effect::FetchHistory(HistoryFetch {
                 kind: self.kind,
                 before: Some(cursor),
                 q: self.rows.asked_with.clone().unwrap_or_default(),
                 generation,
-            }))],
-            None => Vec::new(),
-        }
+            }))
+        })
+        .into_iter()
+        .collect()
     }
 
     /// Where the selection is.
     fn at(&self) -> Option<usize> {
-        let first = (!self.rows.is_empty()).then_some(0);
-        self.list
-            .selected
-            .as_deref()
-            .and_then(|id| self.rows.position(id))
-            .or(first)
+        self.rows.at(self.list.selected.as_deref())
     }
 }
 

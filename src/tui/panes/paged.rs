@@ -6,9 +6,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Most rows kept loaded.
 pub const MAX_ROWS: usize = 2_000;
+/// How long a filter must stay unchanged before the hub is asked with it.
+const TYPING_PAUSE: Duration = Duration::from_millis(400);
 /// Rows asked for per page.
 pub const PAGE_ROWS: usize = 200;
 /// How close to the last loaded row the selection comes before the next
@@ -39,6 +42,8 @@ pub struct Paged<T> {
     pub error: Option<String>,
     /// The filter the rows were asked with; none before the first fetch.
     pub asked_with: Option<String>,
+    /// When a changed filter was first seen, to ask once typing pauses.
+    typed: Option<Instant>,
 }
 
 impl<T> Default for Paged<T> {
@@ -52,6 +57,7 @@ impl<T> Default for Paged<T> {
             loading: false,
             error: None,
             asked_with: None,
+            typed: None,
         }
     }
 }
@@ -109,6 +115,48 @@ impl<T: Keyed> Paged<T> {
             }
             Err(e) => self.error = Some(e),
         }
+    }
+
+    /// Whether to ask for the first page again, on a tick while the
+    /// screen is `shown`: `filter` is not what the rows were asked with and
+    /// has stayed so since the tick before (typing has paused).
+    pub fn filter_settled(&mut self, filter: &str, shown: bool) -> bool {
+        if !shown || self.asked_with.as_deref() == Some(filter) {
+            self.typed = None;
+            return false;
+        }
+        match self.typed {
+            Some(t) if t.elapsed() >= TYPING_PAUSE => {
+                self.typed = None;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.typed = Some(Instant::now());
+                false
+            }
+        }
+    }
+
+    /// Where the row `selected` is, else the first row.
+    pub fn at(&self, selected: Option<&str>) -> Option<usize> {
+        let first = (!self.items.is_empty()).then_some(0);
+        selected.and_then(|id| self.position(id)).or(first)
+    }
+
+    /// The row `delta` rows from `selected` (kept within the list), and
+    /// the generation and cursor of the next page when that row is near
+    /// the end of what is loaded.
+    pub fn step(
+        &mut self,
+        selected: Option<&str>,
+        delta: isize,
+    ) -> Option<(String, Option<(u64, String)>)> {
+        let last = self.items.len().checked_sub(1)?;
+        let at = self.at(selected).unwrap_or(0);
+        let next = (at as isize).saturating_add(delta).clamp(0, last as isize) as usize;
+        let id = self.ids.get(next)?.clone();
+        Some((id, self.more(next)))
     }
 
     /// The row ids, in order.
@@ -224,5 +272,36 @@ mod tests {
         assert!(!p.loading);
         let again = p.restart("");
         assert!(again > g && p.error.is_none());
+    }
+
+    #[test]
+    fn a_changed_filter_is_asked_once_typing_pauses() {
+        let mut p: Paged<Row> = Paged::default();
+        p.restart("");
+        assert!(!p.filter_settled("", true), "the rows are for it");
+        assert!(!p.filter_settled("ref", true), "just typed");
+        assert!(!p.filter_settled("ref", false), "not shown");
+        assert!(!p.filter_settled("refund", true), "typing again");
+        std::thread::sleep(TYPING_PAUSE);
+        assert!(p.filter_settled("refund", true), "paused: ask");
+        p.restart("refund");
+        assert!(!p.filter_settled("refund", true));
+    }
+
+    #[test]
+    fn a_step_stays_in_the_list_and_asks_for_more_near_its_end() {
+        let mut p: Paged<Row> = Paged::default();
+        assert!(p.step(None, 1).is_none(), "nothing to select");
+        let g = p.restart("");
+        p.answer(g, Ok((page(0, 30), Some("c".into()))));
+        let (id, more) = p.step(None, 1).expect("a row");
+        assert_eq!((id.as_str(), more), ("R-1", None));
+        let (id, more) = p.step(Some("R-1"), 100).expect("a row");
+        assert_eq!(id, "R-29", "kept within the list");
+        assert_eq!(more, Some((g, "c".to_string())));
+        assert_eq!(
+            p.step(Some("R-3"), -10).map(|(id, _)| id).as_deref(),
+            Some("R-0")
+        );
     }
 }
