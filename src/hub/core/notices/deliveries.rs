@@ -1,7 +1,7 @@
 //! Handing due notifications to the delivery loop, grouped, and recording
 //! what the receivers answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -47,8 +47,11 @@ impl Core {
         for ((receiver, grp, _), ids) in groups {
             out.push(self.group_request(&receiver, &grp, ids));
         }
+        // Pages resolved by this pass: several resolves of one page due
+        // together send it one resolve.
+        let mut resolved: HashSet<(String, String)> = HashSet::new();
         for id in follow_ups {
-            if let Some(o) = self.follow_up_request(id) {
+            if let Some(o) = self.follow_up_request(id, &mut resolved) {
                 out.push(o);
             }
         }
@@ -123,9 +126,16 @@ impl Core {
     }
 
     /// An acknowledge or resolve for the page a subject went out under;
-    /// nothing to send when the page is already acknowledged, or still
-    /// covers other open subjects.
-    fn follow_up_request(&self, id: u64) -> Option<Outgoing> {
+    /// nothing to send when the page is already acknowledged, still
+    /// covers other open subjects, or was resolved by this pass
+    /// (`resolved`). A subject whose own resolve is queued or on its way is
+    /// not open: resolves that come due together, or while another is in
+    /// flight, must not each wait for the others and never resolve the page.
+    fn follow_up_request(
+        &self,
+        id: u64,
+        resolved: &mut HashSet<(String, String)>,
+    ) -> Option<Outgoing> {
         let n = self.notifier.as_ref()?;
         let row = n.pending.get(&id)?;
         let sent = n.sent.get(&(row.receiver.clone(), row.subject.clone()));
@@ -148,14 +158,23 @@ impl Core {
             }
             PdAction::Acknowledge
         } else {
-            let others_open = n
-                .sent
-                .iter()
-                .filter(|((recv, subj), s)| {
-                    *recv == row.receiver && *subj != row.subject && same_page(s)
+            let closing: HashSet<&str> = n
+                .pending
+                .values()
+                .filter(|r| {
+                    r.grp == FOLLOW_UP
+                        && r.event != notify::ACKNOWLEDGING
+                        && r.receiver == row.receiver
                 })
-                .count();
-            if others_open > 0 {
+                .map(|r| r.subject.as_str())
+                .collect();
+            let others_open = n.sent.iter().any(|((recv, subj), s)| {
+                *recv == row.receiver
+                    && *subj != row.subject
+                    && same_page(&s)
+                    && !closing.contains(subj.as_str())
+            });
+            if others_open || !resolved.insert((row.receiver.clone(), key.clone())) {
                 return Some(o);
             }
             PdAction::Resolve
