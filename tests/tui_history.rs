@@ -5,8 +5,6 @@
 
 mod support_tui;
 
-use std::time::Duration;
-
 use agentdeck::model::approval::{ApprovalState, Decision, Verdict};
 use agentdeck::model::audit::{AuditChain, AuditEntry, AuditOrder};
 use agentdeck::model::history::{ApprovalRecord, HistoryKind};
@@ -162,14 +160,16 @@ fn the_history_filter_is_sent_to_the_hub_once_typing_pauses() {
         history_fetches(&app.tick(now())).is_empty(),
         "typing may go on"
     );
-    std::thread::sleep(Duration::from_millis(450));
-    let fetch = history_fetches(&app.tick(now()));
+    let fetch = history_fetches(&app.tick(now() + chrono::Duration::seconds(1)));
     assert_eq!(fetch.len(), 1);
     assert_eq!(
         (fetch[0].q.as_str(), fetch[0].before.as_deref()),
         ("refund", None)
     );
-    assert!(history_fetches(&app.tick(now())).is_empty(), "asked once");
+    assert!(
+        history_fetches(&app.tick(now() + chrono::Duration::seconds(2))).is_empty(),
+        "asked once"
+    );
     // A refusal is shown where the rows were.
     app.panes.history.answer(
         fetch[0].generation,
@@ -261,8 +261,7 @@ fn audit_filters_are_actor_kind_and_agent() {
     type_text(&mut app, "nonsense");
     enter(&mut app);
     app.tick(now());
-    std::thread::sleep(Duration::from_millis(450));
-    let effects = app.tick(now());
+    let effects = app.tick(now() + chrono::Duration::seconds(1));
     assert!(
         !effects.iter().any(|e| matches!(e, Effect::FetchAudit(_))),
         "{effects:?}"

@@ -281,8 +281,9 @@ impl App {
         }
         self.dirty = true;
         let mut effects: Vec<Effect> = self.panes.agent.due().into_iter().collect();
-        effects.extend(self.panes.history.due(self.screen == Screen::History));
-        let asked = self.panes.audit.due(self.screen == Screen::Audit);
+        // The tick's own clock, not the app's (frozen in a replay).
+        effects.extend(self.panes.history.due(self.screen == Screen::History, now));
+        let asked = self.panes.audit.due(self.screen == Screen::Audit, now);
         effects.extend(self.carry_out(asked));
         if self.bell {
             let soon: Vec<String> = self

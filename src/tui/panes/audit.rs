@@ -99,8 +99,8 @@ impl Audit {
 
     /// The fetch due on a tick while the screen is shown: the newest page
     /// when the filter changed (once typing has paused a moment).
-    pub fn due(&mut self, shown: bool) -> Vec<Do> {
-        if self.entries.filter_settled(&self.list.filter, shown) {
+    pub fn due(&mut self, shown: bool, now: chrono::DateTime<chrono::Utc>) -> Vec<Do> {
+        if self.entries.filter_settled(&self.list.filter, shown, now) {
             self.restart()
         } else {
             Vec::new()

@@ -97,9 +97,9 @@ impl History {
 
     /// The fetch due on a tick while the screen is shown: the first page
     /// when the filter changed (once typing has paused a moment).
-    pub fn due(&mut self, shown: bool) -> Option<Effect> {
+    pub fn due(&mut self, shown: bool, now: chrono::DateTime<chrono::Utc>) -> Option<Effect> {
         self.rows
-            .filter_settled(&self.list.filter, shown)
+            .filter_settled(&self.list.filter, shown, now)
             .then(|| self.restart())
     }
 

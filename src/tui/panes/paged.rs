@@ -4,14 +4,14 @@
 //! for the next one. At most [`MAX_ROWS`] rows are kept: the hub holds the
 //! rest, and a filter (sent to the hub) narrows what is loaded.
 
+use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Most rows kept loaded.
 pub const MAX_ROWS: usize = 2_000;
 /// How long a filter must stay unchanged before the hub is asked with it.
-const TYPING_PAUSE: Duration = Duration::from_millis(400);
+const TYPING_PAUSE: Duration = Duration::milliseconds(400);
 /// Rows asked for per page.
 pub const PAGE_ROWS: usize = 200;
 /// How close to the last loaded row the selection comes before the next
@@ -42,8 +42,9 @@ pub struct Paged<T> {
     pub error: Option<String>,
     /// The filter the rows were asked with; none before the first fetch.
     pub asked_with: Option<String>,
-    /// When a changed filter was first seen, to ask once typing pauses.
-    typed: Option<Instant>,
+    /// A filter not yet asked with and when it was first seen as it is,
+    /// to ask once typing pauses.
+    typed: Option<(String, DateTime<Utc>)>,
 }
 
 impl<T> Default for Paged<T> {
@@ -117,22 +118,25 @@ impl<T: Keyed> Paged<T> {
         }
     }
 
-    /// Whether to ask for the first page again, on a tick while the
-    /// screen is `shown`: `filter` is not what the rows were asked with and
-    /// has stayed so since the tick before (typing has paused).
-    pub fn filter_settled(&mut self, filter: &str, shown: bool) -> bool {
+    /// Whether to ask for the first page again, on a tick at `now` while
+    /// the screen is `shown`: `filter` is not what the rows were asked with
+    /// and has not changed for a moment (typing has paused).
+    pub fn filter_settled(&mut self, filter: &str, shown: bool, now: DateTime<Utc>) -> bool {
         if !shown || self.asked_with.as_deref() == Some(filter) {
             self.typed = None;
             return false;
         }
-        match self.typed {
-            Some(t) if t.elapsed() >= TYPING_PAUSE => {
+        match &self.typed {
+            Some((seen, since)) if seen == filter => {
+                if now - *since < TYPING_PAUSE {
+                    return false;
+                }
                 self.typed = None;
                 true
             }
-            Some(_) => false,
-            None => {
-                self.typed = Some(Instant::now());
+            // New, or changed since the last tick: typing goes on.
+            _ => {
+                self.typed = Some((filter.to_string(), now));
                 false
             }
         }
@@ -278,14 +282,23 @@ mod tests {
     fn a_changed_filter_is_asked_once_typing_pauses() {
         let mut p: Paged<Row> = Paged::default();
         p.restart("");
-        assert!(!p.filter_settled("", true), "the rows are for it");
-        assert!(!p.filter_settled("ref", true), "just typed");
-        assert!(!p.filter_settled("ref", false), "not shown");
-        assert!(!p.filter_settled("refund", true), "typing again");
-        std::thread::sleep(TYPING_PAUSE);
-        assert!(p.filter_settled("refund", true), "paused: ask");
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        let later = |ms: i64| t0 + Duration::milliseconds(ms);
+        assert!(!p.filter_settled("", true, t0), "the rows are for it");
+        assert!(!p.filter_settled("ref", true, t0), "just typed");
+        assert!(!p.filter_settled("ref", false, later(500)), "not shown");
+        assert!(!p.filter_settled("refu", true, later(600)), "typing again");
+        assert!(!p.filter_settled("refund", true, later(900)), "and again");
+        assert!(
+            !p.filter_settled("refund", true, later(1_200)),
+            "a short pause"
+        );
+        assert!(
+            p.filter_settled("refund", true, later(1_300)),
+            "paused: ask"
+        );
         p.restart("refund");
-        assert!(!p.filter_settled("refund", true));
+        assert!(!p.filter_settled("refund", true, later(5_000)));
     }
 
     #[test]
