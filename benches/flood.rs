@@ -903,6 +903,8 @@ fn print_row(r: &Row) {
 }
 
 fn main() {
+    // As `agentdeck serve` does.
+    agentdeck::hub::arenas::limit_malloc_arenas();
     let options = match parse_options() {
         Ok(o) => o,
         Err(e) => {

@@ -187,6 +187,7 @@ pub fn transport(
 
 /// `agentdeck serve`.
 pub fn run(args: ServeArgs) -> ExitCode {
+    crate::hub::arenas::limit_malloc_arenas();
     init_logging("info");
     let config = match build_config(&args) {
         Ok(c) => c,

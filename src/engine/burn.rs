@@ -4,7 +4,7 @@
 use crate::model::slo::{AlertLevel, BurnRates};
 
 /// Good and total event counts over a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Good events.
     pub good: u64,

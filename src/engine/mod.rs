@@ -6,6 +6,7 @@
 //! is what lets the hub, replay and the tests share one engine.
 
 pub mod approval;
+mod as_json;
 pub mod burn;
 pub mod control;
 pub mod drift;

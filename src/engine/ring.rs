@@ -3,6 +3,8 @@
 
 use std::ops::AddAssign;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A ring of `len` buckets, each `width_s` seconds wide, indexed by absolute
 /// bucket number (`t_s / width_s`). A slot remembers which bucket it holds,
 /// so stale data from a previous lap is never counted.
@@ -96,6 +98,14 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
             };
         }
         Some(&mut slot.value)
+    }
+
+    /// The buckets that hold data, oldest lap first within each slot order.
+    fn used(&self) -> impl Iterator<Item = (i64, &T)> {
+        self.slots
+            .iter()
+            .filter(|s| s.bucket != i64::MIN)
+            .map(|s| (s.bucket, &s.value))
     }
 
     /// The bucket holding `t_s` and its slot, from the hint when `t_s` is in
@@ -221,6 +231,66 @@ impl<T: Copy + Default + AddAssign> Ring<T> {
                 T::default()
             }
         })
+    }
+}
+
+/// The longest ring a snapshot may ask for: a year of minutes.
+const MAX_SNAPSHOT_LEN: usize = 366 * 24 * 60;
+
+/// A ring as a snapshot stores it: its shape and only the buckets that hold
+/// data (most of a long ring is empty), without the lookup hint.
+#[derive(Serialize, Deserialize)]
+struct Stored<U> {
+    width_s: i64,
+    len: usize,
+    used: U,
+}
+
+struct Used<'a, T>(&'a Ring<T>);
+
+impl<T: Serialize + Copy + Default + AddAssign> Serialize for Used<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        // Counted first: compact formats write the length before the items.
+        let mut seq = serializer.serialize_seq(Some(self.0.used().count()))?;
+        for item in self.0.used() {
+            seq.serialize_element(&item)?;
+        }
+        seq.end()
+    }
+}
+
+impl<T: Serialize + Copy + Default + AddAssign> Serialize for Ring<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            width_s: self.width_s,
+            len: self.slots.len(),
+            used: Used(self),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Copy + Default + AddAssign> Deserialize<'de> for Ring<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let stored = Stored::<Vec<(i64, T)>>::deserialize(deserializer)?;
+        if stored.width_s < 1 || !(1..=MAX_SNAPSHOT_LEN).contains(&stored.len) {
+            return Err(D::Error::custom(format!(
+                "a ring of {} buckets of {} s",
+                stored.len, stored.width_s
+            )));
+        }
+        let mut ring = Self::new(stored.width_s, stored.len);
+        for (bucket, value) in stored.used {
+            let index = ring.index(bucket);
+            let slot = &mut ring.slots[index];
+            if bucket == i64::MIN || slot.bucket != i64::MIN {
+                return Err(D::Error::custom(format!("bucket {bucket} twice in a ring")));
+            }
+            *slot = Slot { bucket, value };
+        }
+        Ok(ring)
     }
 }
 

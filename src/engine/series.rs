@@ -20,7 +20,7 @@ pub const MINUTE_BUCKETS: usize = 6 * 60 + 15;
 pub const HOUR_SLACK: usize = 2;
 
 /// Good and total counts of one bucket, 32-bit to keep rings small.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BucketCounts {
     /// Good events.
     pub good: u32,
@@ -59,7 +59,7 @@ pub fn judge<R: RunView + ?Sized>(spec: &SloSpec, run: &R) -> Option<bool> {
 }
 
 /// The aggregates of one SLO series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SloSeries {
     /// Index of the spec in the engine's spec list.
     pub spec: usize,

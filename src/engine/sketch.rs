@@ -16,7 +16,7 @@
 pub const MIN_VALUE: f64 = 1e-3;
 
 /// A sketch of non-negative values (latencies in milliseconds).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sketch {
     /// `(key, count)`, sorted by key, counts > 0.
     bins: Vec<(i16, u32)>,

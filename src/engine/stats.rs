@@ -20,7 +20,7 @@ pub const SKETCH_SLOT_S: i64 = 600;
 pub const SKETCH_SLOTS_PER_HOUR: usize = 6;
 
 /// Run counters of one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunCounts {
     /// Finished runs.
     pub runs: u32,
@@ -139,7 +139,7 @@ pub fn percentiles(sketch: &Sketch) -> Percentiles {
 }
 
 /// Statistics of one agent's workflow.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct WorkflowStats {
     minutes: Ring<RunCounts>,
     hours: Ring<RunCounts>,
@@ -259,7 +259,7 @@ impl WorkflowStats {
 }
 
 /// Calls and errors of one bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CallCounts {
     /// Calls.
     pub calls: u32,
@@ -298,7 +298,7 @@ impl AddAssign<CallCounts> for CallTotals {
 }
 
 /// Call statistics of one agent's tool.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ToolStats {
     minutes: Ring<CallCounts>,
     hours: Ring<CallCounts>,

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod archive;
+pub mod arenas;
 pub mod audit;
 pub mod auth;
 pub mod body;

@@ -42,11 +42,10 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Outcome {
     req.validate().map_err(bad)?;
+    // An approval decided long ago is read from the store, so a late
+    // second decision still hears who decided.
     let mut approval = core
-        .desk
-        .approvals
-        .get(id)
-        .cloned()
+        .approval(id)?
         .ok_or_else(|| ApiError::NotFound(format!("no approval {id}")))?;
     core.policy
         .may_decide(&approval.agent, &who.name, who.role)

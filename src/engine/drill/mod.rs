@@ -41,7 +41,7 @@ const FINE_BUCKETS: usize = 84;
 /// Hour buckets: 8 days, for cost against a week ago and older changes.
 const HOUR_BUCKETS: usize = 192;
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct AgentSamples {
     fine: Ring<Tally>,
     hours: Ring<Tally>,
@@ -71,7 +71,7 @@ impl AgentSamples {
 }
 
 /// Per-agent drill-down samples for the whole fleet.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Drill {
     agents: HashMap<String, AgentSamples>,
     tools_per_agent: usize,

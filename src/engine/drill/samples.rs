@@ -21,7 +21,7 @@ const MAX_NAMES: usize = 1024;
 
 /// Run counters of one bucket: 24 bytes (the engine's `RunCounts` carries
 /// counters the drill-down never reads).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub runs: u32,
     pub success: u32,
@@ -43,7 +43,7 @@ impl AddAssign for Tally {
 }
 
 /// A ring of latency sketches, created only for buckets that get a run.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct SketchRing {
     width_s: i64,
     slots: Vec<Option<(i64, Sketch)>>,
@@ -95,10 +95,30 @@ impl SketchRing {
 }
 
 /// Workflow and tool names of one agent, each stored once.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(from = "Vec<Box<str>>")]
 pub struct Names {
     list: Vec<Box<str>>,
     index: HashMap<Box<str>, u16>,
+}
+
+// A snapshot keeps the list; the index is rebuilt from it.
+impl serde::Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(serializer)
+    }
+}
+
+impl From<Vec<Box<str>>> for Names {
+    fn from(list: Vec<Box<str>>) -> Self {
+        // Positions are what samples refer to, so they are kept as stored.
+        let mut names = Self::default();
+        for (i, name) in list.into_iter().take(MAX_NAMES).enumerate() {
+            names.index.insert(name.clone(), i as u16);
+            names.list.push(name);
+        }
+        names
+    }
 }
 
 impl Names {
@@ -124,7 +144,7 @@ impl Names {
 
 /// A run kept in a top list: names are indices into the agent's [`Names`]
 /// (56 bytes and the run id).
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub run_id: Box<str>,
     pub ts_s: i64,
@@ -137,7 +157,7 @@ pub struct Sample {
 }
 
 /// The slowest and costliest runs of one bucket.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TopBucket {
     pub bucket: i64,
     pub slowest: Vec<Sample>,
@@ -164,7 +184,7 @@ pub fn keep_top<T: Clone>(list: &mut Vec<T>, sample: &T, key: impl Fn(&T) -> f64
 /// A failed, timed-out or escalated run: names are indices, and the error
 /// and versions are shared with the failure before when they are the same
 /// (they usually are), so 50 of them cost about 5 KiB.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     pub run_id: Box<str>,
     pub ts_s: i64,
@@ -173,11 +193,12 @@ pub struct Failure {
     pub tool: Option<u16>,
     pub outcome: Outcome,
     pub error: Option<Arc<str>>,
+    #[serde(with = "crate::engine::as_json")]
     pub versions: Arc<Versions>,
 }
 
 /// The last failures of an agent, oldest first.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Failures {
     pub list: VecDeque<Failure>,
 }
@@ -209,7 +230,7 @@ impl Failures {
 }
 
 /// Tool calls and errors of one bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calls {
     pub calls: u32,
     pub errors: u32,
@@ -223,7 +244,7 @@ impl AddAssign for Calls {
 }
 
 /// One tool's calls over the last hour and day.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct ToolSamples {
     pub fine: Ring<Calls>,
     pub hours: Ring<Calls>,

@@ -1,6 +1,7 @@
 //! The engine's fold over every agent's events.
 
 mod record;
+mod snapshot;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -20,7 +21,7 @@ use super::stats::{ToolStats, WorkflowStats};
 
 /// Bounds on what the engine keeps, so a hostile or buggy sender cannot
 /// grow its memory without limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
     /// Distinct agents.
     pub agents: usize,
@@ -178,22 +179,26 @@ pub struct Alerting {
 /// colliding names cannot be worked out in advance.
 type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct WorkflowState {
     stats: WorkflowStats,
     series: Vec<usize>,
     escalation_drift: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ToolState {
     stats: ToolStats,
     spiking: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct AgentState {
     first_seen_s: i64,
     last_seen_s: i64,
     last_heartbeat_s: Option<i64>,
     health: Option<HealthStatus>,
+    #[serde(with = "crate::engine::as_json")]
     versions: Versions,
     workflows: Map<WorkflowState>,
     tools: Map<ToolState>,

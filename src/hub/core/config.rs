@@ -130,6 +130,7 @@ impl Core {
         engine.drain_signals();
         self.engine = engine;
         self.sent_slo.clear();
+        self.schedule.invalidate();
         Ok(())
     }
 }

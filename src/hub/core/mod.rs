@@ -19,6 +19,7 @@ mod presence;
 mod publisher;
 mod recent;
 mod requests;
+mod snapshot;
 mod timers;
 mod traces;
 mod views;
@@ -45,6 +46,7 @@ pub use desk::{Desk, by_id_number};
 pub use notices::{FOLLOW_UP, Notifier, Outgoing};
 pub use publisher::{Frame, Publisher, SEQ_RESERVATION, StreamLimits};
 pub use recent::RECENT_EVENT_IDS;
+pub use snapshot::{EVERY_EVENTS as SNAPSHOT_EVERY_EVENTS, Taken};
 
 use recent::RecentIds;
 
@@ -101,6 +103,8 @@ pub struct Core {
     pub(crate) metrics: std::sync::Arc<super::metrics::HubMetrics>,
     /// Why the last configuration reload was refused, and since when.
     config_error: Option<(DateTime<Utc>, String)>,
+    /// When the next engine snapshot is due.
+    schedule: snapshot::Schedule,
 }
 
 fn meta_u64(meta: &HashMap<String, String>, key: &str) -> u64 {
@@ -117,17 +121,17 @@ impl Core {
         limits: StreamLimits,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let loaded = store.load(AUDIT_TAIL)?;
+        let loaded = store.load(AUDIT_TAIL, now - desk::DECIDED_KEPT_FOR)?;
         let mut desk = Desk::default();
         for i in loaded.incidents {
             desk.next_incident = desk.next_incident.max(id_number(&i.id));
             desk.incidents.insert(i.id.clone(), i);
         }
-        for a in loaded.approvals {
+        let mut approvals = loaded.approvals;
+        approvals.sort_by_key(|a| a.closed_at);
+        for a in approvals {
             desk.next_approval = desk.next_approval.max(id_number(&a.id));
-            desk.approval_keys
-                .insert((a.agent.clone(), a.request_id.clone()), a.id.clone());
-            desk.approvals.insert(a.id.clone(), a);
+            desk.hold_approval(a);
         }
         for c in loaded.controls {
             desk.next_control = desk.next_control.max(id_number(&c.id));
@@ -167,6 +171,7 @@ impl Core {
             notifier: None,
             metrics: Default::default(),
             config_error: None,
+            schedule: snapshot::Schedule::default(),
         };
         core.set_otlp(
             crate::ingest::otlp::TraceLimits::default(),
@@ -179,28 +184,50 @@ impl Core {
 
     fn replay_journal(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let since = self.journal_horizon(now);
+        // From the newest snapshot that matches, when there is one: only
+        // the blocks after it are folded.
+        let after = match self.restore_snapshot() {
+            Ok((journal_id, taken)) => {
+                tracing::info!(journal_id, %taken, "engine state restored from a snapshot");
+                Some(journal_id)
+            }
+            Err(why) => {
+                tracing::info!(%why, "no engine snapshot used; folding the whole journal");
+                None
+            }
+        };
         let engine = &mut self.engine;
         let drill = &mut self.drill;
         // Ids of journalled events are remembered again, so a batch whose
         // answer was lost in the crash is a repeat when it is re-sent.
         let recent_ids = &mut self.recent_ids;
         let mut bad = 0u64;
-        self.store
-            .for_each_event(since, |line| match Envelope::decode(line) {
-                // A block is read whole when its newest event is in the
-                // window; its older events are not.
-                Ok(env) if env.ts.timestamp() < since => {}
-                Ok(env) => {
-                    if let Some(id) = &env.id {
-                        let fp = recent_ids.fingerprint(&env.agent, id);
-                        recent_ids.insert(fp);
-                    }
-                    if engine.apply(&env).is_ok() {
-                        drill.record(&env);
-                    }
+        let fold = |line: &str| match Envelope::decode(line) {
+            // A block is read whole when its newest event is in the
+            // window; its older events are not.
+            Ok(env) if env.ts.timestamp() < since => {}
+            Ok(env) => {
+                if let Some(id) = &env.id {
+                    let fp = recent_ids.fingerprint(&env.agent, id);
+                    recent_ids.insert(fp);
                 }
-                Err(_) => bad += 1,
-            })?;
+                if engine.apply(&env).is_ok() {
+                    drill.record(&env);
+                }
+            }
+            Err(_) => bad += 1,
+        };
+        let folded = match after {
+            Some(block) => self.store.for_each_event_after(block, since, fold)?,
+            None => self.store.for_each_event(since, fold)?,
+        };
+        tracing::info!(folded, "journal folded");
+        // A long fold is worth a snapshot at the first tick; one that
+        // came after a snapshot, when it was long.
+        self.schedule.journalled(folded);
+        if after.is_none() && folded > 0 {
+            self.schedule.invalidate();
+        }
         if bad > 0 {
             tracing::warn!(bad, "journal lines that no longer decode were skipped");
         }
@@ -297,6 +324,9 @@ impl Core {
             + change.batch.audit.len()) as u64;
         let reserved = self.publisher.reserve(&mut change.batch, deltas);
         self.store.write(&change.batch)?;
+        if let Some(block) = &change.batch.journal {
+            self.schedule.journalled(u64::from(block.events));
+        }
         if let Some(r) = reserved {
             self.publisher.reserved(r);
         }
@@ -325,10 +355,7 @@ impl Core {
             }
             self.publisher
                 .publish(&Delta::Approval(Box::new(a.clone())));
-            self.desk
-                .approval_keys
-                .insert((a.agent.clone(), a.request_id.clone()), a.id.clone());
-            self.desk.approvals.insert(a.id.clone(), a);
+            self.desk.hold_approval(a);
         }
         for c in batch.controls {
             self.publisher.publish(&Delta::Control(Box::new(c.clone())));

@@ -86,13 +86,11 @@ impl Core {
     /// Counts one decision callback's outcome under its approval's agent
     /// and action.
     fn tally_callback(&mut self, approval_id: &str, delivered: bool) {
-        let Some(a) = self.desk.approvals.get(approval_id) else {
-            return; // a control callback: not an approval metric
+        // A control callback is not an approval metric.
+        let Ok(Some(a)) = self.approval(approval_id) else {
+            return;
         };
-        let entry = self
-            .callback_tally
-            .entry((a.agent.clone(), a.action.clone()))
-            .or_default();
+        let entry = self.callback_tally.entry((a.agent, a.action)).or_default();
         if delivered {
             entry.0 += 1;
         } else {
@@ -102,17 +100,11 @@ impl Core {
 
     /// Rebuilds the callback tally from the audit log at start.
     pub(super) fn tally_callbacks_since(&mut self, since: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut seen = Vec::new();
-        self.store.for_each_audit_action(
-            &["callback.delivered", "callback.failed"],
-            since,
-            |e| {
-                seen.push((e.subject, e.action == "callback.delivered"));
-            },
-        )?;
-        for (subject, ok) in seen {
-            self.tally_callback(&subject, ok);
-        }
+        self.callback_tally = self
+            .store
+            .callback_tally_since(since)?
+            .into_iter()
+            .collect();
         Ok(())
     }
 }

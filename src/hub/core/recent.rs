@@ -41,6 +41,9 @@ impl Hasher for PassThrough {
 /// Fingerprints of the last [`RECENT_EVENT_IDS`] event ids, oldest
 /// forgotten first.
 pub struct RecentIds {
+    /// The keys' seeds, kept for a snapshot: fingerprints read back are
+    /// only comparable under the same keys.
+    seeds: [u64; 2],
     keys: (FixedState, FixedState),
     set: HashSet<Fingerprint, BuildHasherDefault<PassThrough>>,
     order: VecDeque<Fingerprint>,
@@ -53,18 +56,49 @@ impl Default for RecentIds {
         // de-duplication still works, collisions could be aimed at.
         let _ = getrandom::fill(&mut seeds);
         let seed = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([7; 8]));
+        Self::with_seeds([seed(&seeds[..8]), seed(&seeds[8..])])
+    }
+}
+
+/// The ids as a snapshot stores them: the seeds and the fingerprints,
+/// oldest first.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StoredIds {
+    seeds: [u64; 2],
+    order: Vec<Fingerprint>,
+}
+
+impl From<StoredIds> for RecentIds {
+    fn from(stored: StoredIds) -> Self {
+        let mut ids = Self::with_seeds(stored.seeds);
+        for fp in stored.order {
+            ids.insert(fp);
+        }
+        ids
+    }
+}
+
+impl RecentIds {
+    fn with_seeds(seeds: [u64; 2]) -> Self {
         Self {
+            seeds,
             keys: (
-                FixedState::with_seed(seed(&seeds[..8])),
-                FixedState::with_seed(seed(&seeds[8..])),
+                FixedState::with_seed(seeds[0]),
+                FixedState::with_seed(seeds[1]),
             ),
             set: HashSet::default(),
             order: VecDeque::new(),
         }
     }
-}
 
-impl RecentIds {
+    /// What a snapshot keeps of them.
+    pub fn stored(&self) -> StoredIds {
+        StoredIds {
+            seeds: self.seeds,
+            order: self.order.iter().copied().collect(),
+        }
+    }
+
     /// The fingerprint of an event id of `agent`.
     pub fn fingerprint(&self, agent: &str, id: &str) -> Fingerprint {
         let high = self.keys.0.hash_one((agent, id));

@@ -28,7 +28,7 @@ impl Core {
             match &env.event {
                 Event::ApprovalRequested(request) => {
                     let key = (env.agent.clone(), request.request_id.clone());
-                    if self.desk.approval_keys.contains_key(&key) || !new_keys.insert(key) {
+                    if self.approval_requested(&key) || !new_keys.insert(key) {
                         continue; // a re-sent request: already recorded
                     }
                     self.request_approval(env, request, now, change);
@@ -37,6 +37,17 @@ impl Core {
                 _ => {}
             }
         }
+    }
+
+    /// Whether `(agent, request_id)` was asked for before. A store that
+    /// cannot answer counts as no: the new approval's write then fails on
+    /// the key's uniqueness, and the request is refused, not doubled.
+    fn approval_requested(&self, key: &(String, String)) -> bool {
+        self.desk.approval_keys.contains_key(key)
+            || self
+                .store
+                .approval_by_request(&key.0, &key.1)
+                .is_ok_and(|a| a.is_some())
     }
 
     fn request_approval(

@@ -101,6 +101,8 @@ impl Core {
             self.publish_volatile(&Delta::Agent(Box::new(agent.clone())))?;
             self.sent_agents.insert(agent.id.clone(), agent);
         }
+        self.desk.retire_decided(now);
+        self.snapshot_if_due(now);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use crate::model::slo::SloStatus;
 use crate::model::stream::Snapshot;
 
 use super::{Core, Frame, by_id_number};
+use crate::hub::store::{HANDOFF_DECIDED_MAX, StoreError};
 
 impl Core {
     /// The SLO statuses last published.
@@ -125,13 +126,45 @@ impl Core {
         }
     }
 
-    /// The approval an agent asked for with `(agent, request_id)`.
-    pub fn approval_by_request(&self, key: &(String, String)) -> Option<Approval> {
-        self.desk
+    /// The approval an agent asked for with `(agent, request_id)`: from
+    /// memory, or from the store once decided long enough ago.
+    pub fn approval_by_request(
+        &self,
+        key: &(String, String),
+    ) -> Result<Option<Approval>, StoreError> {
+        let held = self
+            .desk
             .approval_keys
             .get(key)
-            .and_then(|id| self.desk.approvals.get(id))
-            .cloned()
+            .and_then(|id| self.desk.approvals.get(id));
+        match held {
+            Some(a) => Ok(Some(a.clone())),
+            None => self.store.approval_by_request(&key.0, &key.1),
+        }
+    }
+
+    /// The approval with this id: from memory, or from the store once
+    /// decided long enough ago.
+    pub fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        match self.desk.approvals.get(id) {
+            Some(a) => Ok(Some(a.clone())),
+            None => self.store.approval(id),
+        }
+    }
+
+    /// The approvals a shift's summary reads: those in memory, and those
+    /// decided since the shift began that the desk no longer holds.
+    fn approvals_of(&self, window: crate::handoff::Window) -> Result<Vec<Approval>, StoreError> {
+        let mut approvals: Vec<Approval> = self.desk.approvals.values().cloned().collect();
+        let stored = self
+            .store
+            .approvals_closed_since(window.from, HANDOFF_DECIDED_MAX)?;
+        approvals.extend(
+            stored
+                .into_iter()
+                .filter(|a| !self.desk.approvals.contains_key(&a.id)),
+        );
+        Ok(approvals)
     }
 
     /// The handoff summary of a shift.
@@ -139,9 +172,9 @@ impl Core {
         &self,
         window: crate::handoff::Window,
         now: DateTime<Utc>,
-    ) -> crate::handoff::Handoff {
+    ) -> Result<crate::handoff::Handoff, StoreError> {
         let incidents: Vec<_> = self.desk.incidents.values().cloned().collect();
-        let approvals: Vec<_> = self.desk.approvals.values().cloned().collect();
+        let approvals = self.approvals_of(window)?;
         let controls: Vec<_> = self.desk.controls.values().cloned().collect();
         let slos: Vec<_> = self
             .engine
@@ -157,7 +190,7 @@ impl Core {
                 status,
             })
             .collect();
-        crate::handoff::summarize(
+        Ok(crate::handoff::summarize(
             window,
             &incidents,
             &approvals,
@@ -165,6 +198,6 @@ impl Core {
             &slos,
             &self.desk.handoff_notes,
             now,
-        )
+        ))
     }
 }

@@ -247,7 +247,7 @@ pub async fn approval(
     require_speaks_for(&who, &agent, "reading an agent's approvals")?;
     let key = (agent.clone(), request_id.clone());
     hub.with_core(move |core| core.approval_by_request(&key))
-        .await?
+        .await??
         .map(Json)
         .ok_or_else(|| {
             ApiError::NotFound(format!("no approval request {request_id:?} from {agent}"))

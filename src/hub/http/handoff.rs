@@ -88,7 +88,9 @@ pub async fn summary(
     let format = format(&q, &headers)?;
     let now = Utc::now();
     let window = window(&q, now)?;
-    let summary = hub.with_core(move |core| core.handoff(window, now)).await?;
+    let summary = hub
+        .with_core(move |core| core.handoff(window, now))
+        .await??;
     let text = |content_type: &'static str, body: String| {
         (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
     };

@@ -24,6 +24,7 @@ use std::io::Read;
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+use super::snapshots;
 
 /// zstd level for blocks written on the request path: fast, and within a
 /// few percent of level 3's size on JSON lines.
@@ -139,22 +140,28 @@ fn unpack(id: i64, body: &[u8], bytes: u64, out: &mut Vec<u8>) -> Result<(), Sto
 
 /// Calls `f` with every journalled line in a block whose newest event is
 /// at or after `since_s` (and every legacy row at or after it), in the
-/// order they were accepted. Returns the lines read.
+/// order they were accepted. With `after`, only blocks after that one are
+/// read, and no legacy row (they all precede the first block). Returns the
+/// lines read.
 pub(super) fn for_each_line(
     conn: &Connection,
     since_s: i64,
+    after: Option<i64>,
     mut f: impl FnMut(&str),
 ) -> Result<u64, StoreError> {
     let mut n = 0;
-    let mut st = conn.prepare("SELECT line FROM events WHERE ts >= ?1 ORDER BY id")?;
-    let mut rows = st.query(params![since_s])?;
-    while let Some(row) = rows.next()? {
-        f(row.get_ref(0)?.as_str()?);
-        n += 1;
+    if after.is_none() {
+        let mut st = conn.prepare("SELECT line FROM events WHERE ts >= ?1 ORDER BY id")?;
+        let mut rows = st.query(params![since_s])?;
+        while let Some(row) = rows.next()? {
+            f(row.get_ref(0)?.as_str()?);
+            n += 1;
+        }
     }
-    let mut st =
-        conn.prepare("SELECT id, bytes, body FROM journal WHERE newest_ts >= ?1 ORDER BY id")?;
-    let mut rows = st.query(params![since_s])?;
+    let mut st = conn.prepare(
+        "SELECT id, bytes, body FROM journal WHERE newest_ts >= ?1 AND id > ?2 ORDER BY id",
+    )?;
+    let mut rows = st.query(params![since_s, after.unwrap_or(i64::MIN)])?;
     let mut text = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -188,6 +195,12 @@ struct Run {
 /// The oldest run of at least two consecutive small blocks that is big or
 /// old enough to merge, within the compaction bounds.
 fn small_run(conn: &Connection, now_s: i64) -> Result<Option<Run>, StoreError> {
+    let boundaries = snapshots::boundaries(conn)?;
+    // A snapshot ends at block `b`: blocks up to it and after it never
+    // share a run (see `snapshots`).
+    let split = |before: Option<&i64>, id: i64| {
+        before.is_some_and(|&prev| boundaries.iter().any(|&b| prev <= b && b < id))
+    };
     let mut st = conn.prepare_cached(
         "SELECT id, events, bytes, newest_ts FROM journal WHERE id > ?1 ORDER BY id LIMIT 4096",
     )?;
@@ -210,7 +223,7 @@ fn small_run(conn: &Connection, now_s: i64) -> Result<Option<Run>, StoreError> {
         for &(id, events, size, newest_ts) in &rows {
             let fits =
                 run.events + events <= COMPACT_MAX_EVENTS && bytes + size <= COMPACT_MAX_BYTES;
-            if events >= SMALL_BLOCK_EVENTS || !fits {
+            if events >= SMALL_BLOCK_EVENTS || !fits || split(run.ids.last(), id) {
                 if ready(&run, newest, now_s) {
                     return Ok(Some(run));
                 }
@@ -239,8 +252,9 @@ fn ready(run: &Run, newest: i64, now_s: i64) -> bool {
 }
 
 /// Merges the oldest run of small blocks into one (see the module's
-/// comment). The merged block takes the first block's id, so order is
-/// kept; the lines are read and compressed before the write transaction,
+/// comment). The merged block takes the last block's id, so order is
+/// kept and the newest id is never deleted (snapshots rely on ids only
+/// growing, see `snapshots`); the lines are read and compressed before the write transaction,
 /// which only swaps the rows and checks none changed meanwhile.
 pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreError> {
     let Some(run) = small_run(conn, now_s)? else {
@@ -250,9 +264,11 @@ pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreErro
     // The blocks' texts joined by `\n` are the merged block's text.
     let mut merged = Vec::new();
     let (mut oldest_ts, mut newest_ts, mut events) = (i64::MAX, i64::MIN, 0u32);
+    // The first block merged in, counting those an earlier merge holds.
+    let mut first_id = first;
     {
         let mut st = conn.prepare(
-            "SELECT id, oldest_ts, newest_ts, events, bytes, body FROM journal WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            "SELECT id, oldest_ts, newest_ts, events, bytes, body, first_id FROM journal WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
         )?;
         let mut rows = st.query(params![first, last])?;
         let mut text = Vec::new();
@@ -261,6 +277,7 @@ pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreErro
             oldest_ts = oldest_ts.min(row.get(1)?);
             newest_ts = newest_ts.max(row.get(2)?);
             events += row.get::<_, u32>(3)?;
+            first_id = first_id.min(row.get::<_, Option<i64>>(6)?.unwrap_or(id));
             let bytes = u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0);
             unpack(id, row.get_ref(5)?.as_blob()?, bytes, &mut text)?;
             if !merged.is_empty() {
@@ -277,6 +294,10 @@ pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreErro
         body: compress(&merged, COMPACT_LEVEL)?,
     };
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if snapshots::crosses(&tx, first_id, last)? {
+        // A snapshot was stored at a block inside the run meanwhile.
+        return Ok(Compacted::default());
+    }
     let deleted = tx.execute(
         "DELETE FROM journal WHERE id BETWEEN ?1 AND ?2",
         params![first, last],
@@ -287,15 +308,16 @@ pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreErro
         return Ok(Compacted::default());
     }
     tx.prepare_cached(
-        "INSERT INTO journal (id, oldest_ts, newest_ts, events, bytes, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO journal (id, oldest_ts, newest_ts, events, bytes, body, first_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        first,
+        last,
         block.oldest_ts,
         block.newest_ts,
         block.events,
         block.bytes as i64,
-        block.body
+        block.body,
+        first_id
     ])?;
     tx.commit()?;
     Ok(Compacted {
@@ -309,7 +331,9 @@ pub fn compact(conn: &mut Connection, now_s: i64) -> Result<Compacted, StoreErro
 /// left. Call it until it returns 0.
 pub fn drop_before(conn: &Connection, before_s: i64) -> Result<usize, StoreError> {
     let blocks = conn.execute(
-        "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE newest_ts < ?1 ORDER BY id LIMIT ?2)",
+        // The newest block stays, so the next block's id is past every id
+        // handed out (see `snapshots`).
+        "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE newest_ts < ?1 AND id < (SELECT max(id) FROM journal) ORDER BY id LIMIT ?2)",
         params![before_s, DROP_CHUNK as i64],
     )?;
     let legacy = conn.execute(
@@ -424,6 +448,61 @@ mod tests {
         // New requests go after the merged blocks.
         journal(&mut store, 2900, 2, 1, 1_000);
         assert_eq!(lines(&store, 0), (0..2902).map(line).collect::<Vec<_>>());
+    }
+
+    fn after(store: &Store, block: i64) -> Vec<String> {
+        let mut out = Vec::new();
+        store
+            .for_each_event_after(block, 0, |l| out.push(l.to_string()))
+            .unwrap();
+        out
+    }
+
+    /// Compacts until nothing is left to merge.
+    fn compact_all(store: &mut Store) {
+        while store
+            .compact_journal(1_000 + COMPACT_AFTER_S)
+            .unwrap()
+            .blocks
+            > 0
+        {}
+    }
+
+    /// A snapshot ends at a block: compaction never merges across it, and
+    /// a snapshot is not stored at a block a merge has already crossed,
+    /// so the blocks after a stored snapshot are exactly its events after.
+    #[test]
+    fn compaction_and_snapshots_never_cross() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("j.db")).unwrap();
+        journal(&mut store, 0, 600, 3, 1_000);
+        let at = store.journal_position().unwrap();
+        assert_eq!(at, 200);
+        assert!(store.save_snapshot(at, 1_000, b"state".to_vec()).unwrap());
+        journal(&mut store, 600, 600, 3, 1_000);
+        compact_all(&mut store);
+        assert_eq!(after(&store, at), (600..1200).map(line).collect::<Vec<_>>());
+        assert_eq!(lines(&store, 0), (0..1200).map(line).collect::<Vec<_>>());
+
+        // A merge first: blocks 401..=500 become one block 500, so a
+        // snapshot at 450 would fold 401..=450 twice.
+        journal(&mut store, 1200, 300, 3, 1_000);
+        compact_all(&mut store);
+        assert!(!store.save_snapshot(450, 1_000, b"late".to_vec()).unwrap());
+        assert_eq!(store.snapshots().unwrap().len(), 1);
+        let end = store.journal_position().unwrap();
+        assert!(store.save_snapshot(end, 1_000, b"now".to_vec()).unwrap());
+        assert_eq!(after(&store, end), Vec::<String>::new());
+        // Ids only grow: a block written now comes after every snapshot.
+        journal(&mut store, 1500, 1, 1, 1_000);
+        assert_eq!(after(&store, end), vec![line(1500)]);
+        let kept: Vec<_> = store
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.state)
+            .collect();
+        assert_eq!(kept, vec![b"now".to_vec(), b"state".to_vec()]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::StoreError;
-use super::journal;
+use super::{journal, snapshots};
 
 /// How often the WAL is checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -42,15 +42,33 @@ pub struct Upkeep {
     pub retain: Duration,
 }
 
-/// The running maintenance thread; stopped and joined when dropped.
+/// Work handed to the maintenance thread.
+pub(super) enum Job {
+    /// Store an engine snapshot (compressing it here, off the request path).
+    Snapshot {
+        journal_id: i64,
+        taken_at_s: i64,
+        state: Vec<u8>,
+    },
+}
+
+/// The running maintenance thread; stopped and joined when dropped, after
+/// the jobs already handed to it.
 pub struct Maintenance {
-    stop: Option<mpsc::Sender<()>>,
+    jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    /// Hands `job` to the thread; false when it has stopped.
+    pub(super) fn send(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
+    }
 }
 
 impl Drop for Maintenance {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        drop(self.jobs.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -62,14 +80,14 @@ pub fn start(path: &Path, upkeep: Upkeep) -> Result<Maintenance, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| StoreError(format!("cannot open {} for upkeep: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    let (stop, stopped) = mpsc::channel();
+    let (jobs, received) = mpsc::channel();
     let wal = wal_path(path);
     let thread = std::thread::Builder::new()
         .name("agentdeck-store".into())
-        .spawn(move || run(conn, &wal, upkeep, &stopped))
+        .spawn(move || run(conn, &wal, upkeep, &received))
         .map_err(|e| StoreError(format!("cannot start storage upkeep: {e}")))?;
     Ok(Maintenance {
-        stop: Some(stop),
+        jobs: Some(jobs),
         thread: Some(thread),
     })
 }
@@ -104,14 +122,15 @@ impl Failing {
     }
 }
 
-fn run(mut conn: Connection, wal: &Path, upkeep: Upkeep, stopped: &mpsc::Receiver<()>) {
+fn run(mut conn: Connection, wal: &Path, upkeep: Upkeep, received: &mpsc::Receiver<Job>) {
     let (mut last_compact, mut last_retain) = (Instant::now(), None::<Instant>);
     let (mut checkpoint_fails, mut compact_fails, mut retain_fails) =
         (Failing::default(), Failing::default(), Failing::default());
     loop {
-        match stopped.recv_timeout(CHECKPOINT_EVERY) {
+        match received.recv_timeout(CHECKPOINT_EVERY) {
+            Ok(job) => do_job(&mut conn, job),
             Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
+            Err(RecvTimeoutError::Disconnected) => return,
         }
         checkpoint_fails.note("checkpoint", checkpoint(&conn, wal));
         if last_compact.elapsed() >= COMPACT_EVERY {
@@ -132,10 +151,40 @@ fn run(mut conn: Connection, wal: &Path, upkeep: Upkeep, stopped: &mpsc::Receive
             let before = chrono::Utc::now().timestamp().saturating_sub(window);
             while let Some(n) = retain_fails.note("retention", journal::drop_before(&conn, before))
             {
-                let paused = stopped.recv_timeout(RETAIN_PAUSE);
-                if n == 0 || !matches!(paused, Err(RecvTimeoutError::Timeout)) {
+                if n == 0 {
                     break;
                 }
+                match received.recv_timeout(RETAIN_PAUSE) {
+                    Ok(job) => do_job(&mut conn, job),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        }
+    }
+}
+
+fn do_job(conn: &mut Connection, job: Job) {
+    match job {
+        Job::Snapshot {
+            journal_id,
+            taken_at_s,
+            state,
+        } => {
+            let started = Instant::now();
+            match snapshots::save(conn, journal_id, taken_at_s, &state) {
+                Ok(Some(stored)) => tracing::info!(
+                    journal_id,
+                    state_bytes = state.len(),
+                    stored_bytes = stored,
+                    ms = started.elapsed().as_millis() as u64,
+                    "engine snapshot stored"
+                ),
+                Ok(None) => tracing::info!(
+                    journal_id,
+                    "engine snapshot not stored: the journal was compacted across it; the next one will be"
+                ),
+                Err(e) => tracing::warn!(error = %e, "engine snapshot not stored"),
             }
         }
     }

@@ -7,15 +7,19 @@
 
 mod audit_reads;
 mod backup;
+mod decided;
 mod history;
 mod journal;
 mod maintenance;
 mod notices;
+mod snapshots;
 
 pub use backup::{BackedUp, backup};
+pub use decided::HANDOFF_DECIDED_MAX;
 pub use journal::{Block, Compacted, MAX_BLOCK_BYTES, SMALL_BLOCK_EVENTS};
 pub use maintenance::{Maintenance, Upkeep, WAL_RESTART_BYTES};
 pub use notices::{NoticeRow, NoticeState};
+pub use snapshots::SnapshotRow;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -97,6 +101,7 @@ CREATE INDEX journal_newest_ts ON journal (newest_ts);
 "#,
     notices::MIGRATION,
     history::MIGRATION,
+    snapshots::MIGRATION,
 ];
 
 /// Spans of one trace waiting for the rest of it (see
@@ -442,8 +447,13 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Everything the hub keeps in memory.
-    pub fn load(&self, audit_tail: usize) -> Result<Loaded, StoreError> {
+    /// Everything the hub keeps in memory: of the approvals, the open ones
+    /// and those decided at or after `decided_since`.
+    pub fn load(
+        &self,
+        audit_tail: usize,
+        decided_since: DateTime<Utc>,
+    ) -> Result<Loaded, StoreError> {
         let mut loaded = Loaded {
             audit_head: (0, GENESIS_HASH.to_string()),
             ..Loaded::default()
@@ -452,8 +462,11 @@ impl Store {
         for body in st.query_map([], |r| r.get::<_, String>(0))? {
             loaded.incidents.push(serde_json::from_str(&body?)?);
         }
-        let mut st = self.conn.prepare("SELECT body FROM approvals")?;
-        for body in st.query_map([], |r| r.get::<_, String>(0))? {
+        let mut st = self
+            .conn
+            .prepare("SELECT body FROM approvals WHERE closed_us IS NULL OR closed_us >= ?1")?;
+        let since = decided_since.timestamp_micros();
+        for body in st.query_map([since], |r| r.get::<_, String>(0))? {
             loaded.approvals.push(serde_json::from_str(&body?)?);
         }
         let mut st = self.conn.prepare("SELECT body FROM controls")?;
@@ -520,7 +533,52 @@ impl Store {
     /// accepted, from each request whose newest event is at or after
     /// `since_s` (so a few older events of the same requests come too).
     pub fn for_each_event(&self, since_s: i64, f: impl FnMut(&str)) -> Result<u64, StoreError> {
-        journal::for_each_line(&self.conn, since_s, f)
+        journal::for_each_line(&self.conn, since_s, None, f)
+    }
+
+    /// Like [`Store::for_each_event`], for the blocks after journal block
+    /// `after` only (the events a snapshot at `after` does not hold).
+    pub fn for_each_event_after(
+        &self,
+        after: i64,
+        since_s: i64,
+        f: impl FnMut(&str),
+    ) -> Result<u64, StoreError> {
+        journal::for_each_line(&self.conn, since_s, Some(after), f)
+    }
+
+    /// The last journal block written: the point a snapshot taken now
+    /// includes everything up to.
+    pub fn journal_position(&self) -> Result<i64, StoreError> {
+        snapshots::position(&self.conn)
+    }
+
+    /// Stores an engine snapshot at journal block `journal_id`: on the
+    /// maintenance thread once it runs (compressed there, off the lock),
+    /// else here. Returns whether it was handed on or stored.
+    pub fn save_snapshot(
+        &mut self,
+        journal_id: i64,
+        taken_at_s: i64,
+        state: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        if let Some(m) = &self.maintenance {
+            let job = maintenance::Job::Snapshot {
+                journal_id,
+                taken_at_s,
+                state,
+            };
+            if m.send(job) {
+                return Ok(true);
+            }
+            return Err(StoreError("storage upkeep has stopped".into()));
+        }
+        Ok(snapshots::save(&mut self.conn, journal_id, taken_at_s, &state)?.is_some())
+    }
+
+    /// The stored engine snapshots, newest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotRow>, StoreError> {
+        snapshots::load(&self.conn)
     }
 
     /// Journal size: (events, blocks, bytes on disk, bytes of lines).
