@@ -46,6 +46,9 @@ pub enum Command {
     /// Copy the hub's database to a new file while the hub runs, and check
     /// the copy.
     Backup(BackupArgs),
+    /// The hub database's schema: migrate it to this version, or report it.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Manage hub tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -349,6 +352,27 @@ pub enum AuditCommand {
     },
 }
 
+/// Subcommands of `agentdeck db`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Bring the schema to this agentdeck's version (hubs also do at
+    /// start); run it once before upgrading replicas that share a
+    /// PostgreSQL database.
+    Migrate {
+        /// SQLite database file, or `postgres://user@host:5432/agentdeck`
+        /// (password from the URL, `PGPASSWORD` or `~/.pgpass`).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Print the schema version and whether it is this agentdeck's (exit
+    /// 0), older or newer (exit 1).
+    Status {
+        /// SQLite database file, or a `postgres://` URL.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+}
+
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
@@ -358,6 +382,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Some(Command::Audit(AuditCommand::Verify { db })) => crate::cmd::serve::audit_verify(db),
         Some(Command::Backup(args)) => crate::cmd::serve::backup(args),
+        Some(Command::Db(DbCommand::Migrate { db })) => crate::cmd::db::migrate(db),
+        Some(Command::Db(DbCommand::Status { db })) => crate::cmd::db::status(db),
         Some(Command::Keys(args)) => crate::cmd::keys::run(args),
         Some(Command::Config(ConfigCommand::Path)) => crate::cmd::keys::config_path(),
         None => crate::cmd::tui::run(cli.tui),

@@ -1,6 +1,7 @@
 //! The subcommands: each turns parsed flags into running work and an exit
 //! code.
 
+pub mod db;
 pub mod demo;
 pub mod handoff;
 pub mod keys;

@@ -32,6 +32,10 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         Some(p) => p.clone(),
         None => default_db_path().ok_or("no data directory on this machine; give --db PATH")?,
     };
+    if crate::hub::pg::is_url(&db) {
+        // Refused here rather than opened as a file path named "postgres:".
+        return Err("--db postgres://: this hub does not yet serve from PostgreSQL; `agentdeck db migrate --db URL` prepares the schema, and `serve` needs a SQLite file (--db PATH)".into());
+    }
     if db.as_os_str() == ":memory:" {
         return Err("--db :memory: is refused: an in-memory database loses every incident, approval and audit entry when the hub stops; give a file path".into());
     }

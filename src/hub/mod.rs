@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod pg;
 pub mod policy;
 pub mod reload;
 pub mod steps;

@@ -318,6 +318,16 @@ impl Store {
         })
     }
 
+    /// The schema version recorded in the existing database at `path`
+    /// (0 for a new file), read without changing it.
+    pub fn schema_version(path: &Path) -> Result<usize, StoreError> {
+        let store = Self::open_read_only(path)?;
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok(usize::try_from(version).unwrap_or(0))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

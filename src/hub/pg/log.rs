@@ -1,0 +1,145 @@
+//! The one ordered log that replicas share: every delta any replica
+//! publishes, under an id the database hands out, so that an id means the
+//! same delta on every replica and `Last-Event-ID` from one resumes on
+//! another.
+//!
+//! **Commit order is id order.** Ids come from `log_head`'s one row,
+//! updated in the writing transaction: its row lock is held until commit,
+//! so the next writer waits for the previous one's commit (or rollback)
+//! before it reads the counter. A reader therefore never sees id n
+//! committed before ids below n: whatever holds them committed earlier. A
+//! rolled-back write rolls the counter back with it, so ids stay
+//! contiguous. The cost is that appends to the log are serialised for the
+//! length of one writing transaction; with one transaction per request
+//! (1,000 events, or one operator action) that is one short wait per
+//! request. (Reading only below the oldest transaction in flight, the
+//! other known answer, lets writers overlap but makes every reader
+//! track in-flight transactions, and still leaves gaps on rollback.)
+//!
+//! Each append notifies `agentdeck_log` with the new head, in the same
+//! transaction (delivered at commit); replicas listen, and poll as a
+//! backstop, then read the ids above the last one they applied.
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, GenericClient, Transaction};
+
+use super::PgTarget;
+use super::schema::pg_error;
+use crate::hub::store::StoreError;
+
+/// The channel appends notify, with the new head id as payload.
+pub const CHANNEL: &str = "agentdeck_log";
+
+/// One delta of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Its id, the same on every replica.
+    pub id: i64,
+    /// When it was appended, Unix microseconds.
+    pub at_us: i64,
+    /// The delta as JSON.
+    pub body: String,
+}
+
+/// Appends `bodies` in order inside `tx` and returns their ids' range
+/// (first, last); nothing is visible, and no id is used, until `tx`
+/// commits. An empty slice takes no id and no lock.
+pub async fn append(
+    tx: &Transaction<'_>,
+    at_us: i64,
+    bodies: &[String],
+) -> Result<Option<(i64, i64)>, StoreError> {
+    if bodies.is_empty() {
+        return Ok(None);
+    }
+    let count = i64::try_from(bodies.len()).unwrap_or(i64::MAX);
+    let first: i64 = tx
+        .query_one(
+            "UPDATE log_head SET next_id = next_id + $1 RETURNING next_id - $1",
+            &[&count],
+        )
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    tx.execute(
+        "INSERT INTO log (id, at_us, body) \
+         SELECT $1 + t.n - 1, $2, t.body FROM UNNEST($3::text[]) WITH ORDINALITY AS t(body, n)",
+        &[&first, &at_us, &bodies],
+    )
+    .await
+    .map_err(pg_error)?;
+    let last = first + count - 1;
+    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
+        .await
+        .map_err(pg_error)?;
+    Ok(Some((first, last)))
+}
+
+/// Up to `limit` entries with ids above `after`, in id order: always a
+/// contiguous run starting at `after + 1` (see the module's note).
+pub async fn read_after(
+    client: &impl GenericClient,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT id, at_us, body FROM log WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &limit],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| LogEntry {
+            id: row.get(0),
+            at_us: row.get(1),
+            body: row.get(2),
+        })
+        .collect())
+}
+
+/// The last id committed (0 for an empty log).
+pub async fn head(client: &impl GenericClient) -> Result<i64, StoreError> {
+    let next: i64 = client
+        .query_one("SELECT next_id FROM log_head", &[])
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    Ok(next - 1)
+}
+
+/// Opens a connection that listens on [`CHANNEL`] and returns it with the
+/// heads it hears of. The receiver ends when the connection does; a
+/// listener that falls behind loses only wake-ups (the channel holds 64),
+/// never entries, since a reader reads every id above its last.
+pub async fn listen(target: &PgTarget) -> Result<(Client, mpsc::Receiver<i64>), StoreError> {
+    let (client, mut connection) = target.connect_raw().await?;
+    let (heads, rx) = mpsc::channel(64);
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == CHANNEL => {
+                    let Ok(head) = n.payload().parse::<i64>() else {
+                        continue;
+                    };
+                    if heads.try_send(head).is_err() && heads.is_closed() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("PostgreSQL listener ended: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(pg_error)?;
+    Ok((client, rx))
+}

@@ -1,0 +1,153 @@
+//! The hub's store on PostgreSQL, for several hub replicas over one
+//! database: where to connect (`--db postgres://…`), the schema and its
+//! migrations.
+//!
+//! The driver is `tokio-postgres`: asynchronous, maintained with the
+//! synchronous `postgres` crate by the same people, speaks `LISTEN/NOTIFY`
+//! (how replicas hear of each other's writes) and adds no query macros or
+//! build-time database, which `sqlx` would.
+
+pub mod lease;
+pub mod log;
+pub mod pgpass;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{Client, Config, NoTls, Socket};
+
+use crate::hub::store::StoreError;
+
+/// A connection's I/O half, as [`PgTarget::connect_raw`] returns it.
+pub type Connection = tokio_postgres::Connection<Socket, NoTlsStream>;
+
+/// How long a connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a `--db` value names a PostgreSQL database rather than a
+/// SQLite file: a `postgres://` or `postgresql://` URL.
+pub fn is_url(db: &Path) -> bool {
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// A PostgreSQL database to connect to, from a `--db` URL, with libpq's
+/// defaults filled in: the user from `PGUSER` or the login name, the
+/// database named after the user, the password from the URL, `PGPASSWORD`
+/// or the password file (see [`pgpass`]).
+#[derive(Clone)]
+pub struct PgTarget {
+    config: Config,
+    /// `user@host:port/database`, for messages: never the password.
+    shown: String,
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgTarget({})", self.shown)
+    }
+}
+
+impl PgTarget {
+    /// Parses a `postgres://` URL; the error names what is wrong without
+    /// repeating the URL (it may hold a password).
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError(format!("the --db PostgreSQL URL: {e}")))?;
+        if config.get_hosts().is_empty() {
+            config.host("localhost");
+        }
+        if config.get_user().is_none() {
+            let user = ["PGUSER", "USER", "LOGNAME"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .ok_or_else(|| {
+                    StoreError(
+                        "the --db PostgreSQL URL names no user, and neither PGUSER nor USER is set"
+                            .into(),
+                    )
+                })?;
+            config.user(user);
+        }
+        let user = config.get_user().unwrap_or_default().to_string();
+        if config.get_dbname().is_none() {
+            config.dbname(user.clone());
+        }
+        let host = match &config.get_hosts()[0] {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(dir) => dir.display().to_string(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let database = config.get_dbname().unwrap_or_default().to_string();
+        if config.get_password().is_none() {
+            let from_env = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
+            let from_file = || {
+                let lookup = pgpass::Lookup {
+                    host: &host,
+                    port,
+                    database: &database,
+                    user: &user,
+                };
+                pgpass::path().and_then(|path| pgpass::read(&path, lookup))
+            };
+            if let Some(password) = from_env.or_else(from_file) {
+                config.password(password);
+            }
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.application_name("agentdeck");
+        Ok(Self {
+            config,
+            shown: format!("{user}@{host}:{port}/{database}"),
+        })
+    }
+
+    /// `user@host:port/database`.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Opens one connection; its I/O runs on a task of the current
+    /// runtime until the client is dropped.
+    pub async fn connect(&self) -> Result<Client, StoreError> {
+        let (client, connection) = self.connect_raw().await?;
+        let shown = self.shown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("PostgreSQL connection to {shown} ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Opens one connection and leaves driving it to the caller (a
+    /// listener reads its notifications).
+    pub async fn connect_raw(&self) -> Result<(Client, Connection), StoreError> {
+        if self.config.get_ssl_mode() == SslMode::Require {
+            return Err(StoreError(format!(
+                "{}: sslmode=require, and TLS to PostgreSQL is not supported yet; use sslmode=disable on a trusted network or a TLS tunnel",
+                self.shown
+            )));
+        }
+        self.config
+            .connect(NoTls)
+            .await
+            .map_err(|e| StoreError(format!("{}: {}", self.shown, schema::pg_error(e).0)))
+    }
+
+    /// Connects and brings the schema to this binary's version; returns
+    /// the version the database was at.
+    pub async fn open(&self) -> Result<(Client, usize), StoreError> {
+        let mut client = self.connect().await?;
+        let was = schema::migrate(&mut client)
+            .await
+            .map_err(|e| StoreError(format!("{}: {}", self.shown, e.0)))?;
+        Ok((client, was))
+    }
+}

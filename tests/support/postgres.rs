@@ -1,0 +1,241 @@
+//! A throwaway PostgreSQL server for tests that run the store on
+//! PostgreSQL: `initdb` into a temporary directory, `pg_ctl start` on a free
+//! loopback port (its socket in the same directory, `fsync` off: the data
+//! dies with the test), stopped and removed when dropped. Connections over
+//! TCP need the password ([`PASSWORD`], SCRAM), as a real server's do.
+//!
+//! The binaries come from `tests/postgres/setup.sh` (Debian's
+//! postgresql-15). Without them a test skips with a message saying so,
+//! unless `AGENTDECK_REQUIRE_POSTGRES` is set (as `.ci/run` does), when it
+//! fails. As root (CI), the server runs as the `postgres` user: PostgreSQL
+//! refuses to run as root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The password of the `agentdeck` user.
+pub const PASSWORD: &str = "throwaway-pw";
+
+/// A running throwaway server.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    run_as: Option<&'static str>,
+    port: u16,
+}
+
+/// Where `initdb`, `pg_ctl` and `postgres` are: `AGENTDECK_PG_BIN`, then
+/// Debian's layout (newest major first), then `PATH`.
+fn find_bin() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("AGENTDECK_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut majors: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file())
+        .collect();
+    majors.sort();
+    if let Some(bin) = majors.pop() {
+        return Some(bin);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file())
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    listener.local_addr().expect("bound address").port()
+}
+
+impl PgServer {
+    /// Starts a server, or returns `None` (after saying why on stderr) when
+    /// PostgreSQL is not installed and `AGENTDECK_REQUIRE_POSTGRES` is not
+    /// set.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = find_bin() else {
+            let why = "PostgreSQL not installed (bash tests/postgres/setup.sh installs it)";
+            assert!(
+                std::env::var_os("AGENTDECK_REQUIRE_POSTGRES").is_none(),
+                "AGENTDECK_REQUIRE_POSTGRES is set but {why}"
+            );
+            eprintln!("skipped: {why}");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("agentdeck-pg-")
+            .tempdir()
+            .expect("a temporary directory");
+        let run_as = is_root().then_some("postgres");
+        if let Some(user) = run_as {
+            // The server's user must reach its data directory.
+            run(Command::new("chmod").arg("755").arg(dir.path()));
+            run(Command::new("chown").arg(user).arg(dir.path()));
+        }
+        let mut server = Self {
+            dir,
+            bin,
+            run_as,
+            port: 0,
+        };
+        let data = server.data();
+        let pwfile = server.dir.path().join("pwfile");
+        std::fs::write(&pwfile, PASSWORD).expect("password file written");
+        server.pg(
+            "initdb",
+            &[
+                "-D",
+                path_str(&data),
+                "-U",
+                "agentdeck",
+                "--pwfile",
+                path_str(&pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        );
+        // A port is free when asked and may be taken by the time the server
+        // binds it; a few tries make that race harmless.
+        for _ in 0..5 {
+            server.port = free_port();
+            let options = format!(
+                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                server.port,
+                path_str(server.dir.path())
+            );
+            let log = server.dir.path().join("server.log");
+            let started = server.pg_output(
+                "pg_ctl",
+                &[
+                    "-D",
+                    path_str(&data),
+                    "-l",
+                    path_str(&log),
+                    "-o",
+                    &options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            );
+            if started.status.success() {
+                return Some(server);
+            }
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !log_text.contains("Address already in use") {
+                panic!(
+                    "pg_ctl start failed: {}\n{log_text}",
+                    String::from_utf8_lossy(&started.stderr)
+                );
+            }
+        }
+        panic!("pg_ctl start: no free port after five tries");
+    }
+
+    /// `postgres://agentdeck:PASSWORD@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// The URL of database `name` on this server, password included.
+    pub fn url_for(&self, name: &str) -> String {
+        format!(
+            "postgres://agentdeck:{PASSWORD}@127.0.0.1:{}/{name}",
+            self.port
+        )
+    }
+
+    /// The URL of database `name` without the password, for tests of
+    /// where else it comes from.
+    pub fn url_without_password(&self, name: &str) -> String {
+        format!("postgres://agentdeck@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Creates database `name` (empty) and returns its URL: one per test,
+    /// so tests sharing a server do not see each other's rows.
+    pub fn create_database(&self, name: &str) -> String {
+        self.pg(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "agentdeck",
+                name,
+            ],
+        );
+        self.url_for(name)
+    }
+
+    /// The TCP port it listens on (loopback only).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        }
+    }
+
+    fn pg_output(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .env("PGPASSWORD", PASSWORD)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+    }
+
+    fn pg(&self, program: &str, args: &[&str]) {
+        let out = self.pg_output(program, args);
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self.pg_output(
+            "pg_ctl",
+            &["-D", path_str(&data), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().expect("command runs");
+    assert!(status.success(), "{command:?} failed");
+}
