@@ -105,7 +105,9 @@ pub enum TokenCommand {
 /// Flags of the operator TUI.
 #[derive(Debug, Args, Default)]
 pub struct TuiArgs {
-    /// Hub URL, e.g. http://127.0.0.1:7400.
+    /// Hub URL, e.g. http://127.0.0.1:7400; several separated by commas
+    /// (replicas of one hub): on failure the next is used, resuming from
+    /// the last event seen.
     #[arg(long, env = "AGENTDECK_HUB")]
     pub hub: Option<String>,
     /// Operator token (never shown on screen or in logs). Prefer
@@ -209,7 +211,8 @@ pub struct ServeArgs {
 /// Flags of the simulated fleet.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Hub URL.
+    /// Hub URL; several separated by commas (replicas of one hub): on
+    /// failure the fleet posts to the next.
     #[arg(long)]
     pub hub: Option<String>,
     /// Agent token.

@@ -146,3 +146,83 @@ async fn a_hub_that_is_down_is_retried_with_backoff() {
     }
     assert!(waits[2] > waits[0], "backoff grows: {waits:?}");
 }
+
+/// `--hub A,B`: when A stops answering, the feed moves to B at once (no
+/// backoff while another address is left) and follows B's live changes,
+/// and every other request of the process goes to B with it; a request
+/// that finds its address dead moves the list on, so its retry reaches
+/// the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_hub_addresses_fail_over_to_the_next() {
+    use agentdeck::client::hub::{Hub, HubError};
+    use agentdeck::client::hubs::HubList;
+    use agentdeck::model::stream::Delta;
+    use std::sync::Arc;
+
+    let a = start().await;
+    let b = start().await;
+    let (a_url, b_url) = (a.hub.url(), b.hub.url());
+    let hubs = Arc::new(HubList::parse(&format!("{a_url}, {b_url}/")).unwrap());
+    let (tx, mut rx) = mpsc::channel(4096);
+    tokio::spawn(feed::run_hubs(
+        hubs.clone(),
+        a.token("approver").to_string(),
+        tx,
+        feed::FeedConfig {
+            idle_timeout: Duration::from_secs(2),
+        },
+    ));
+    next(&mut rx, "a snapshot from A", |m| {
+        matches!(m, FeedMsg::Snapshot(_))
+    })
+    .await;
+    assert_eq!(hubs.current().1, a_url);
+
+    a.hub.stop().await;
+    let FeedMsg::Reconnecting {
+        error, retry_in, ..
+    } = next(&mut rx, "reconnecting", |m| {
+        matches!(m, FeedMsg::Reconnecting { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(error.contains(&format!("next {b_url}")), "{error}");
+    assert_eq!(retry_in, Duration::ZERO, "another address is tried at once");
+    next(&mut rx, "connected to B", |m| {
+        matches!(m, FeedMsg::Connected)
+    })
+    .await;
+    assert_eq!(hubs.current().1, b_url);
+
+    // What happens on B reaches the feed.
+    let now = Utc::now();
+    b.post_events(
+        "agent",
+        approval_line("refund-bot", "after-failover", now, now + Span::minutes(5)),
+    )
+    .await;
+    next(
+        &mut rx,
+        "B's approval",
+        |m| matches!(m, FeedMsg::Delta(_, Delta::Approval(a)) if a.request_id == "after-failover"),
+    )
+    .await;
+
+    // The process's other requests follow the same list: they go to B now.
+    let http = agentdeck::client::http_client().unwrap();
+    let client = Hub::over(http.clone(), hubs.clone(), b.token("approver"));
+    assert_eq!(client.me().await.unwrap().name, "approver");
+
+    // A request that finds its address dead moves the list on; the retry
+    // is answered by the next.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let list = Arc::new(HubList::parse(&format!("{dead_url},{b_url}")).unwrap());
+    let client = Hub::over(http, list.clone(), b.token("approver"));
+    assert!(matches!(client.me().await, Err(HubError::Unreachable(_))));
+    assert_eq!(list.current().1, b_url);
+    assert_eq!(client.me().await.unwrap().name, "approver");
+}

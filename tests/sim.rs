@@ -19,11 +19,17 @@ struct Fleet {
 
 impl Fleet {
     fn start(h: &support::TestHub, scenario: Scenario, rate: f64) -> Self {
+        Self::start_at(h.hub.url(), h, scenario, rate)
+    }
+
+    /// A fleet posting to `hub` (one address or several) with `h`'s
+    /// agent token.
+    fn start_at(hub: String, h: &support::TestHub, scenario: Scenario, rate: f64) -> Self {
         let stats = Arc::new(SimStats::default());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(agentdeck::sim::runner::run(
             SimConfig {
-                hub: h.hub.url(),
+                hub,
                 token: h.token("agent").to_string(),
                 scenario,
                 rate,
@@ -329,4 +335,37 @@ async fn batches_refused_with_503_are_sent_again_and_counted_once() {
         hub_runs, report.runs,
         "runs counted by the hub vs run by the fleet: {report}"
     );
+}
+
+/// `simulate --hub DEAD,LIVE`: the fleet finds the first address dead,
+/// moves on, and every batch lands on the live one, counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_given_several_addresses_posts_to_one_that_answers() {
+    let h = support::start().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let fleet = Fleet::start_at(
+        format!("{dead_url},{}", h.hub.url()),
+        &h,
+        Scenario::Steady,
+        50.0,
+    );
+    let state = h
+        .wait_state("runs from the fleet and its registrations", |s| {
+            let agents = s["agents"].as_array().map_or(0, Vec::len);
+            let runs: u64 = s["slos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|slo| slo["good"].as_u64())
+                .sum();
+            agents > 0 && runs > 0
+        })
+        .await;
+    let report = fleet.stop().await;
+    assert_eq!(report.failed_posts, 0, "{report}");
+    assert_eq!(report.rejected, 0, "{report}");
+    assert!(report.accepted > 0, "{report}");
+    assert!(!state["agents"].as_array().unwrap().is_empty());
 }

@@ -416,3 +416,77 @@ fn postgres_lease_has_one_holder_and_fences_the_last() {
         );
     });
 }
+
+/// Whether the connection to `url` is encrypted, as the server sees it.
+async fn encrypted(url: &str) -> Result<bool, String> {
+    let target = PgTarget::parse(url).map_err(|e| e.0)?;
+    let client = target.connect().await.map_err(|e| e.0)?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.get(0))
+}
+
+/// TLS as libpq's `sslmode` means it: `require` encrypts without checking
+/// the certificate, `verify-ca` checks who issued it, `verify-full` also
+/// the name; `disable` stays plain; `require` to a server without TLS
+/// fails rather than going plain.
+#[test]
+fn postgres_tls_as_sslmode_asks() {
+    let issued = support::pki::issue(&["db.example"], "agentdeck test database");
+    let Some(server) = PgServer::start_tls(&issued.cert, &issued.key) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, issued.ca).unwrap();
+    let other = support::pki::issue(&["db.example"], "agentdeck test database");
+    let other_ca_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca_file, other.ca).unwrap();
+    let url = server.url();
+    let with = |query: String| format!("{url}?{query}");
+    let ca_path = ca_file.to_str().unwrap();
+    let other_path = other_ca_file.to_str().unwrap();
+
+    block_on(async {
+        assert_eq!(encrypted(&with("sslmode=disable".into())).await, Ok(false));
+        assert_eq!(
+            encrypted(&url).await,
+            Ok(true),
+            "prefer takes TLS when offered"
+        );
+        assert_eq!(encrypted(&with("sslmode=require".into())).await, Ok(true));
+        assert_eq!(
+            encrypted(&with(format!("sslmode=verify-ca&sslrootcert={ca_path}"))).await,
+            Ok(true),
+            "verify-ca: issued by the CA, whatever the name"
+        );
+        let wrong_name = encrypted(&with(format!("sslmode=verify-full&sslrootcert={ca_path}")))
+            .await
+            .unwrap_err();
+        assert!(wrong_name.contains("not valid for name"), "{wrong_name}");
+        let wrong_ca = encrypted(&with(format!("sslmode=verify-ca&sslrootcert={other_path}")))
+            .await
+            .unwrap_err();
+        assert!(wrong_ca.contains("invalid peer certificate"), "{wrong_ca}");
+        let no_ca = encrypted(&with(
+            "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem".into(),
+        ))
+        .await
+        .unwrap_err();
+        assert!(
+            no_ca.contains("cannot read the CA file /nonexistent/ca.pem"),
+            "{no_ca}"
+        );
+    });
+
+    let Some(plain) = PgServer::start() else {
+        return;
+    };
+    let refused = block_on(encrypted(&format!("{}?sslmode=require", plain.url()))).unwrap_err();
+    assert!(refused.to_lowercase().contains("tls"), "{refused}");
+}

@@ -14,10 +14,6 @@ use agentdeck::client::feed::FeedMsg;
 use agentdeck::engine::spec::default_specs;
 use agentdeck::hub::policy::Policy;
 use agentdeck::hub::{HubConfig, RunningHub};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-
 /// PEM files of a private CA and of a server certificate it issued for
 /// `localhost` and `127.0.0.1`, in a temporary directory.
 struct Pki {
@@ -27,22 +23,10 @@ struct Pki {
 impl Pki {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "agentdeck test CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut server =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        server
-            .distinguished_name
-            .push(DnType::CommonName, "agentdeck test hub");
-        let cert = server.signed_by(&key, &ca).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.path().join("hub.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("hub.key"), key.serialize_pem()).unwrap();
+        let issued = support::pki::issue(&["localhost", "127.0.0.1"], "agentdeck test hub");
+        std::fs::write(dir.path().join("ca.pem"), issued.ca).unwrap();
+        std::fs::write(dir.path().join("hub.pem"), issued.cert).unwrap();
+        std::fs::write(dir.path().join("hub.key"), issued.key).unwrap();
         Self { dir }
     }
 
@@ -211,7 +195,7 @@ fn bad_tls_files_are_named_with_what_was_expected() {
     // A key that is not the certificate's.
     std::fs::write(
         pki.path("other.key"),
-        KeyPair::generate().unwrap().serialize_pem(),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
     )
     .unwrap();
     let e = agentdeck::hub::tls::load(&pki.path("hub.pem"), &pki.path("other.key")).unwrap_err();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::hub::{Hub, HubError};
+use super::hubs::HubList;
 
 /// An HTTP method the actions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,21 @@ pub async fn run(
 pub async fn run_with(
     hub: String,
     token: String,
+    rx: mpsc::Receiver<Request>,
+    tx: mpsc::Sender<(u64, Outcome)>,
+    cancelled: Cancelled,
+    config: ActionConfig,
+) {
+    let hubs = Arc::new(HubList::one(&hub));
+    run_hubs(hubs, token, rx, tx, cancelled, config).await;
+}
+
+/// [`run_with`] over several addresses of the hub: an attempt that gets
+/// no answer moves to the next address, and the retry (same idempotency
+/// key) goes there.
+pub async fn run_hubs(
+    hubs: Arc<HubList>,
+    token: String,
     mut rx: mpsc::Receiver<Request>,
     tx: mpsc::Sender<(u64, Outcome)>,
     cancelled: Cancelled,
@@ -103,7 +119,7 @@ pub async fn run_with(
             return;
         }
     };
-    let hub = Hub::new(client, &hub, &token);
+    let hub = Hub::over(client, hubs, &token);
     while let Some(req) = rx.recv().await {
         let hub = hub.clone();
         let tx = tx.clone();

@@ -2,12 +2,14 @@
 //! reconnected with capped exponential backoff and jitter, resumed with
 //! `Last-Event-ID`, and given up on only when the token is refused.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use super::hubs::HubList;
 use crate::model::stream::{Delta, Snapshot};
 
 /// A stream silent for this long (no event, no heartbeat) is dropped and
@@ -324,6 +326,19 @@ pub async fn run(hub: String, token: String, tx: mpsc::Sender<FeedMsg>) {
 
 /// [`run`] with a chosen configuration (tests shorten the idle timeout).
 pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, config: FeedConfig) {
+    run_hubs(Arc::new(HubList::one(&hub)), token, tx, config).await;
+}
+
+/// [`run_with`] over several addresses of the hub: a failed attempt moves
+/// to the next address at once (and moves the process's other requests
+/// with it), resuming from the last id; the backoff grows with each round
+/// in which every address failed.
+pub async fn run_hubs(
+    hubs: Arc<HubList>,
+    token: String,
+    tx: mpsc::Sender<FeedMsg>,
+    config: FeedConfig,
+) {
     let client = match super::http_client() {
         Ok(c) => c,
         Err(e) => {
@@ -333,11 +348,7 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
             return;
         }
     };
-    let url = format!(
-        "{}{}",
-        hub.trim_end_matches('/'),
-        crate::model::api::STREAM.path(&[])
-    );
+    let path = crate::model::api::STREAM.path(&[]);
     let mut last_id: Option<u64> = None;
     let mut attempt = 0u32;
     let mut seed = std::process::id() as u64 ^ 0x9E37_79B9_7F4A_7C15;
@@ -346,7 +357,8 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
         if tx.send(FeedMsg::Connecting { attempt }).await.is_err() {
             return;
         }
-        let mut req = client.get(&url).bearer_auth(&token);
+        let (at, base) = hubs.current();
+        let mut req = client.get(format!("{base}{path}")).bearer_auth(&token);
         if let Some(id) = last_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
@@ -380,7 +392,21 @@ pub async fn run_with(hub: String, token: String, tx: mpsc::Sender<FeedMsg>, con
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let jitter = (seed % 1000) as f64 / 1000.0;
-        let retry_in = backoff(attempt.max(1), jitter);
+        let (error, retry_in) = if hubs.len() > 1 {
+            let next = hubs.failed(at);
+            // A stream that broke after working counts as the first
+            // attempt of a new round (`attempt` was reset on success).
+            let tried = attempt.max(1);
+            let round = tried.div_ceil(hubs.len() as u32);
+            let wait = if (tried as usize).is_multiple_of(hubs.len()) {
+                backoff(round, jitter)
+            } else {
+                Duration::ZERO
+            };
+            (format!("{base}: {error}; next {next}"), wait)
+        } else {
+            (error, backoff(attempt.max(1), jitter))
+        };
         if tx
             .send(FeedMsg::Reconnecting {
                 attempt: attempt.max(1),

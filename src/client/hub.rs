@@ -2,6 +2,7 @@
 //! and [`Call`], the operator actions as typed requests. Paths come from
 //! [`crate::model::api`]; refusals come back as the hub's [`ErrorBody`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::model::history::{
 use crate::runbook::{RunbookList, StepRequest};
 
 use super::actions::{Method, Request};
+use super::hubs::HubList;
 
 /// Time allowed for a read.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,32 +72,53 @@ pub fn error_body(bytes: &[u8]) -> ErrorBody {
     })
 }
 
-/// One hub, reached with one token.
+/// One hub, reached with one token, at one address or several (a request
+/// that cannot reach the current address moves the process on to the
+/// next; the caller's retry goes there).
 #[derive(Debug, Clone)]
 pub struct Hub {
     http: reqwest::Client,
-    base: String,
+    hubs: Arc<HubList>,
     token: String,
 }
 
 impl Hub {
     /// A client of the hub at `base` (e.g. `http://127.0.0.1:7070`).
     pub fn new(http: reqwest::Client, base: &str, token: &str) -> Self {
+        Self::over(http, Arc::new(HubList::one(base)), token)
+    }
+
+    /// A client of the hub at any of `hubs`, sharing which one is current
+    /// with everything else that holds them.
+    pub fn over(http: reqwest::Client, hubs: Arc<HubList>, token: &str) -> Self {
         Self {
             http,
-            base: base.trim_end_matches('/').to_string(),
+            hubs,
             token: token.to_string(),
         }
     }
 
-    /// The hub's base URL, without a trailing slash.
+    /// The base URL in use, without a trailing slash.
     pub fn base(&self) -> &str {
-        &self.base
+        self.hubs.current().1
     }
 
-    /// The full URL of `path`.
+    /// The full URL of `path` at the address in use.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.base())
+    }
+
+    /// `path` at the address in use, and a way to report it unreachable.
+    fn target(&self, path: &str) -> (usize, String) {
+        let (at, base) = self.hubs.current();
+        (at, format!("{base}{path}"))
+    }
+
+    /// A request that got no answer: the next one goes to the next
+    /// address.
+    fn unreachable(&self, at: usize, e: &reqwest::Error) -> HubError {
+        self.hubs.failed(at);
+        HubError::Unreachable(super::feed::describe(e))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HubError> {
@@ -112,14 +135,15 @@ impl Hub {
     }
 
     async fn get_bytes(&self, path: &str, timeout: Duration) -> Result<Vec<u8>, HubError> {
+        let (at, url) = self.target(path);
         let r = self
             .http
-            .get(self.url(path))
+            .get(url)
             .bearer_auth(&self.token)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| HubError::Unreachable(super::feed::describe(&e)))?;
+            .map_err(|e| self.unreachable(at, &e))?;
         answer(r).await
     }
 
@@ -195,15 +219,16 @@ impl Hub {
 
     /// `POST /v1/presence`: what the operator is looking at.
     pub async fn presence(&self, body: &PresenceRequest) -> Result<(), HubError> {
+        let (at, url) = self.target(&api::PRESENCE.path(&[]));
         let r = self
             .http
-            .post(self.url(&api::PRESENCE.path(&[])))
+            .post(url)
             .bearer_auth(&self.token)
             .json(body)
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| HubError::Unreachable(super::feed::describe(&e)))?;
+            .map_err(|e| self.unreachable(at, &e))?;
         answer(r).await.map(drop)
     }
 
@@ -214,7 +239,7 @@ impl Hub {
         request: &Request,
         timeout: Duration,
     ) -> Result<serde_json::Value, HubError> {
-        let url = self.url(&request.path);
+        let (at, url) = self.target(&request.path);
         let mut builder = match request.method {
             Method::Post => self.http.post(&url),
             Method::Delete => self.http.delete(&url),
@@ -225,10 +250,7 @@ impl Hub {
         if let Some(body) = &request.body {
             builder = builder.json(body);
         }
-        let r = builder
-            .send()
-            .await
-            .map_err(|e| HubError::Unreachable(super::feed::describe(&e)))?;
+        let r = builder.send().await.map_err(|e| self.unreachable(at, &e))?;
         let bytes = answer(r).await?;
         Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod feed;
 pub mod hub;
+pub mod hubs;
 
 use std::path::Path;
 use std::sync::OnceLock;

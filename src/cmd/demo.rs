@@ -173,7 +173,7 @@ async fn front_end(args: &DemoArgs, hub: &RunningHub, lead_token: &str, stats: &
             Ok((theme, keymap)) => {
                 let options = crate::tui::run::Options {
                     source: crate::tui::run::Source::Hub {
-                        url: hub.url(),
+                        hubs: std::sync::Arc::new(crate::client::hubs::HubList::one(&hub.url())),
                         token: lead_token.to_string(),
                     },
                     read_only: false,

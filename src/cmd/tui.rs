@@ -176,8 +176,14 @@ pub fn run(args: TuiArgs) -> ExitCode {
             "no token: set AGENTDECK_TOKEN, give --token-file PATH (or --token), or token = \"…\" in the config file",
         );
     };
-    if let Err(e) = check_transport(&hub, args.insecure) {
-        return fail(e);
+    let hubs = match crate::client::hubs::HubList::parse(&hub) {
+        Ok(h) => h,
+        Err(e) => return fail(e),
+    };
+    for url in hubs.urls() {
+        if let Err(e) = check_transport(url, args.insecure) {
+            return fail(e);
+        }
     }
     if let Some(path) = &args.ca_cert
         && let Err(e) = crate::client::trust_ca_file(path)
@@ -201,7 +207,10 @@ pub fn run(args: TuiArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let options = Options {
-        source: Source::Hub { url: hub, token },
+        source: Source::Hub {
+            hubs: std::sync::Arc::new(hubs),
+            token,
+        },
         read_only: args.read_only,
         theme,
         keymap,

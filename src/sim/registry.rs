@@ -3,6 +3,7 @@
 //! one acts autonomously on money, so the Agents screen shows real
 //! findings.
 
+use crate::client::hubs::HubList;
 use crate::model::profile::{
     Access, AgentProfile, Autonomy, Contact, Criticality, Sensitivity, ToolAccess,
 };
@@ -91,9 +92,11 @@ pub fn registration(p: &Profile, id: &str) -> Option<AgentProfile> {
 
 /// Registers every agent of the fleet that has a registration, logging
 /// (not failing on) refusals: a fleet keeps running without its inventory.
+/// An address that does not answer moves the fleet on to the next, where
+/// the registration is sent again (once per address at most).
 pub async fn register(
     http: &reqwest::Client,
-    hub: &str,
+    hubs: &HubList,
     token: &str,
     agents: &[(Profile, String)],
 ) {
@@ -101,18 +104,26 @@ pub async fn register(
         let Some(reg) = registration(profile, id) else {
             continue;
         };
-        let sent = http
-            .put(format!("{hub}{}", crate::model::api::AGENT.path(&[id])))
-            .bearer_auth(token)
-            .json(&reg)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(agent = %id, status = r.status().as_u16(), "hub refused a registration")
+        for _ in 0..hubs.len() {
+            let (at, hub) = hubs.current();
+            let sent = http
+                .put(format!("{hub}{}", crate::model::api::AGENT.path(&[id])))
+                .bearer_auth(token)
+                .json(&reg)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    tracing::warn!(agent = %id, status = r.status().as_u16(), "hub refused a registration")
+                }
+                Err(e) => {
+                    tracing::warn!(agent = %id, error = %e, "could not register an agent");
+                    hubs.failed(at);
+                    continue;
+                }
             }
-            Err(e) => tracing::warn!(agent = %id, error = %e, "could not register an agent"),
+            break;
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 
+use crate::client::hubs::HubList;
 use crate::model::approval::{Approval, ApprovalState};
 use crate::model::control::Control;
 use crate::model::envelope::{Envelope, Event};
@@ -198,7 +199,9 @@ enum Note {
 
 struct Shared {
     http: reqwest::Client,
-    hub: String,
+    /// The hub's address, or several (`--hub URL1,URL2`): a request that
+    /// gets no answer moves the fleet on to the next.
+    hubs: HubList,
     token: String,
     stats: Arc<SimStats>,
     posts: Arc<Semaphore>,
@@ -215,6 +218,13 @@ const POST_ATTEMPTS: u32 = 5;
 const FIRST_RESEND_PAUSE: Duration = Duration::from_millis(500);
 
 impl Shared {
+    /// `path` at the hub's address in use, and its position for
+    /// [`HubList::failed`].
+    fn at(&self, path: &str) -> (usize, String) {
+        let (at, base) = self.hubs.current();
+        (at, format!("{base}{path}"))
+    }
+
     /// Posts a batch in the background. Every event gets an id first, so
     /// that a batch sent again after a failure the hub may have applied
     /// (a lost answer) is counted once (protocol.md §2.10: the hub
@@ -246,9 +256,10 @@ impl Shared {
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             let mut pause = FIRST_RESEND_PAUSE;
             for attempt in 1..=POST_ATTEMPTS {
+                let (at, url) = me.at(&crate::model::api::EVENTS.path(&[]));
                 let sent = me
                     .http
-                    .post(format!("{}{}", me.hub, crate::model::api::EVENTS.path(&[])))
+                    .post(url)
                     .bearer_auth(&me.token)
                     .header("content-type", "application/x-ndjson")
                     .body(body.clone())
@@ -268,7 +279,10 @@ impl Shared {
                         return;
                     }
                     Ok(r) => format!("hub answered {}", r.status()),
-                    Err(e) => format!("could not post: {e}"),
+                    Err(e) => {
+                        let next = me.hubs.failed(at);
+                        format!("could not post: {e}; next {next}")
+                    }
                 };
                 if attempt == POST_ATTEMPTS {
                     tracing::warn!(%failure, attempts = attempt, "gave up on a batch");
@@ -317,7 +331,7 @@ pub async fn run(
         .build()?;
     let shared = Arc::new(Shared {
         http,
-        hub: config.hub.trim_end_matches('/').to_string(),
+        hubs: HubList::parse(&config.hub).map_err(anyhow::Error::msg)?,
         token: config.token.clone(),
         stats: stats.clone(),
         posts: Arc::new(Semaphore::new(4)),
@@ -332,7 +346,7 @@ pub async fn run(
         .iter()
         .map(|a| (a.profile.clone(), a.id.clone()))
         .collect();
-    super::registry::register(&shared.http, &shared.hub, &shared.token, &known).await;
+    super::registry::register(&shared.http, &shared.hubs, &shared.token, &known).await;
     let (notes_tx, mut notes) = mpsc::channel::<Note>(1024);
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -526,18 +540,13 @@ fn spawn_control_poll(
     let me = shared.clone();
     let agent = agent.to_string();
     tokio::spawn(async move {
-        let mut req = me
-            .http
-            .get(format!(
-                "{}{}",
-                me.hub,
-                crate::model::api::AGENT_CONTROLS.path(&[&agent])
-            ))
-            .bearer_auth(&me.token);
+        let (at, url) = me.at(&crate::model::api::AGENT_CONTROLS.path(&[&agent]));
+        let mut req = me.http.get(url).bearer_auth(&me.token);
         if let Some(tag) = &etag {
             req = req.header("If-None-Match", tag);
         }
         let Ok(r) = req.send().await else {
+            me.hubs.failed(at);
             return;
         };
         if r.status().as_u16() == 304 || !r.status().is_success() {
@@ -567,17 +576,9 @@ fn spawn_approval_poll(
     let agent = agent.to_string();
     let request_id = request_id.to_string();
     tokio::spawn(async move {
-        let Ok(r) = me
-            .http
-            .get(format!(
-                "{}{}",
-                me.hub,
-                crate::model::api::AGENT_APPROVAL.path(&[&agent, &request_id])
-            ))
-            .bearer_auth(&me.token)
-            .send()
-            .await
-        else {
+        let (at, url) = me.at(&crate::model::api::AGENT_APPROVAL.path(&[&agent, &request_id]));
+        let Ok(r) = me.http.get(url).bearer_auth(&me.token).send().await else {
+            me.hubs.failed(at);
             return;
         };
         if !r.status().is_success() {

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::client::actions::{self, Cancelled};
 use crate::client::feed::{self, FeedMsg};
 use crate::client::hub::Hub;
+use crate::client::hubs::HubList;
 use crate::model::action::PresenceRequest;
 
 use super::app::{App, Effect, Level, Operator};
@@ -95,8 +96,8 @@ pub type HistoryAnswer = Result<(Vec<crate::tui::panes::history::Record>, Option
 pub enum Source {
     /// A hub.
     Hub {
-        /// Base URL.
-        url: String,
+        /// Its address, or several (`--hub URL1,URL2`).
+        hubs: Arc<HubList>,
         /// Token (never shown).
         token: String,
     },
@@ -131,20 +132,26 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut hub: Option<Hub> = None;
     let replay = matches!(options.source, Source::Local(_));
     let hub_url = match &options.source {
-        Source::Hub { url, .. } => Some(url.clone()),
+        Source::Hub { hubs, .. } => Some(hubs.urls().join(", ")),
         Source::Local(_) => None,
     };
     match options.source {
-        Source::Hub { url, token } => {
-            tokio::spawn(feed::run(url.clone(), token.clone(), feed_tx));
-            tokio::spawn(actions::run(
-                url.clone(),
+        Source::Hub { hubs, token } => {
+            tokio::spawn(feed::run_hubs(
+                hubs.clone(),
+                token.clone(),
+                feed_tx,
+                feed::FeedConfig::default(),
+            ));
+            tokio::spawn(actions::run_hubs(
+                hubs.clone(),
                 token.clone(),
                 req_rx,
                 out_tx,
                 cancelled.clone(),
+                actions::ActionConfig::default(),
             ));
-            let client = Hub::new(http, &url, &token);
+            let client = Hub::over(http, hubs, &token);
             ask_once(&client, fetch_tx.clone(), who_tx);
             hub = Some(client);
         }

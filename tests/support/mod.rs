@@ -1,6 +1,7 @@
 //! Shared helpers for tests that run a real hub on loopback.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;

@@ -60,6 +60,16 @@ impl PgServer {
     /// PostgreSQL is not installed and `AGENTDECK_REQUIRE_POSTGRES` is not
     /// set.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`PgServer::start`] with TLS on (connections may still choose plain
+    /// TCP): `tls` is the server's certificate chain and key, in PEM.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Self> {
         let Some(bin) = find_bin() else {
             let why = "PostgreSQL not installed (bash tests/postgres/setup.sh installs it)";
             assert!(
@@ -104,12 +114,29 @@ impl PgServer {
                 "--no-sync",
             ],
         );
+        let mut tls_options = String::new();
+        if let Some((cert_pem, key_pem)) = tls {
+            let cert = server.dir.path().join("server.crt");
+            let key = server.dir.path().join("server.key");
+            std::fs::write(&cert, cert_pem).expect("certificate written");
+            std::fs::write(&key, key_pem).expect("key written");
+            // PostgreSQL refuses a key others may read.
+            run(Command::new("chmod").arg("600").arg(&key));
+            if let Some(user) = server.run_as {
+                run(Command::new("chown").arg(user).arg(&cert).arg(&key));
+            }
+            tls_options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                path_str(&cert),
+                path_str(&key)
+            );
+        }
         // A port is free when asked and may be taken by the time the server
         // binds it; a few tries make that race harmless.
         for _ in 0..5 {
             server.port = free_port();
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_options}",
                 server.port,
                 path_str(server.dir.path())
             );

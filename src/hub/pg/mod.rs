@@ -11,18 +11,19 @@ pub mod lease;
 pub mod log;
 pub mod pgpass;
 pub mod schema;
+pub mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, Config, NoTls, Socket};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, Socket};
 
 use crate::hub::store::StoreError;
+use tls::{PgTlsStream, SslMode};
 
 /// A connection's I/O half, as [`PgTarget::connect_raw`] returns it.
-pub type Connection = tokio_postgres::Connection<Socket, NoTlsStream>;
+pub type Connection = tokio_postgres::Connection<Socket, PgTlsStream>;
 
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,10 +38,13 @@ pub fn is_url(db: &Path) -> bool {
 /// A PostgreSQL database to connect to, from a `--db` URL, with libpq's
 /// defaults filled in: the user from `PGUSER` or the login name, the
 /// database named after the user, the password from the URL, `PGPASSWORD`
-/// or the password file (see [`pgpass`]).
+/// or the password file (see [`pgpass`]); TLS as `sslmode` asks (see
+/// [`tls`]).
 #[derive(Clone)]
 pub struct PgTarget {
     config: Config,
+    ssl_mode: SslMode,
+    ssl_root: Option<PathBuf>,
     /// `user@host:port/database`, for messages: never the password.
     shown: String,
 }
@@ -55,6 +59,7 @@ impl PgTarget {
     /// Parses a `postgres://` URL; the error names what is wrong without
     /// repeating the URL (it may hold a password).
     pub fn parse(url: &str) -> Result<Self, StoreError> {
+        let (url, ssl_mode, ssl_root) = tls::split_url(url)?;
         let mut config: Config = url
             .parse()
             .map_err(|e| StoreError(format!("the --db PostgreSQL URL: {e}")))?;
@@ -102,8 +107,11 @@ impl PgTarget {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("agentdeck");
+        config.ssl_mode(ssl_mode.driver_mode());
         Ok(Self {
             config,
+            ssl_mode,
+            ssl_root,
             shown: format!("{user}@{host}:{port}/{database}"),
         })
     }
@@ -129,14 +137,10 @@ impl PgTarget {
     /// Opens one connection and leaves driving it to the caller (a
     /// listener reads its notifications).
     pub async fn connect_raw(&self) -> Result<(Client, Connection), StoreError> {
-        if self.config.get_ssl_mode() == SslMode::Require {
-            return Err(StoreError(format!(
-                "{}: sslmode=require, and TLS to PostgreSQL is not supported yet; use sslmode=disable on a trusted network or a TLS tunnel",
-                self.shown
-            )));
-        }
+        let tls = tls::connector(self.ssl_mode, self.ssl_root.as_deref())
+            .map_err(|e| StoreError(format!("{}: {}", self.shown, e.0)))?;
         self.config
-            .connect(NoTls)
+            .connect(tls)
             .await
             .map_err(|e| StoreError(format!("{}: {}", self.shown, schema::pg_error(e).0)))
     }
