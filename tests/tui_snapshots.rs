@@ -980,3 +980,20 @@ fn handoff_summary_lines() {
         });
     }
 }
+
+/// With several addresses of the hub (`--hub A,B`), the status line names
+/// the one the stream is connected to, so an operator sees a failover;
+/// with one address it says only "connected".
+#[test]
+fn the_status_line_names_the_address_in_use_when_there_are_several() {
+    let t = Theme::dark();
+    let mut app = app();
+    let one = buffer_text(&render(&app, &t, 80, 24));
+    assert!(one.contains("● connected "), "{one}");
+    assert!(!one.contains("connected to"), "{one}");
+    app.hub_in_use = Some("http://hub-b.internal:7400".to_string());
+    let b = render(&app, &t, 80, 24);
+    let (x, y) = find(&b, "● connected to hub-b.internal:7400");
+    assert_eq!(y, 23, "on the status line");
+    assert_eq!(b[(x, y)].fg, t.ok);
+}

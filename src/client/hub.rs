@@ -103,6 +103,11 @@ impl Hub {
         self.hubs.current().1
     }
 
+    /// How many addresses the hub was given.
+    pub fn addresses(&self) -> usize {
+        self.hubs.len()
+    }
+
     /// The full URL of `path` at the address in use.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base())

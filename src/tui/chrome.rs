@@ -207,7 +207,13 @@ fn connection(app: &App, theme: &Theme) -> Span<'static> {
     match &app.connection {
         Connection::Connected => match app.stale_for() {
             Some(q) => Span::styled(format!(" ⚠ stale {}s ", q.as_secs()), theme.critical()),
-            None => Span::styled(" ● connected ", theme.ok()),
+            None => match &app.hub_in_use {
+                Some(hub) => {
+                    let host = hub.split_once("://").map_or(hub.as_str(), |(_, h)| h);
+                    Span::styled(format!(" ● connected to {} ", fit(host, 40)), theme.ok())
+                }
+                None => Span::styled(" ● connected ", theme.ok()),
+            },
         },
         Connection::Connecting { attempt } => Span::styled(
             format!(" ◌ connecting (attempt {attempt}) "),

@@ -303,7 +303,14 @@ where
                 None => break,
             },
             msg = feed_rx.recv(), if feed_open => match msg {
-                Some(m) => app.apply_feed(m),
+                Some(m) => {
+                    if matches!(m, FeedMsg::Connected) {
+                        app.hub_in_use = hub
+                            .filter(|h| h.addresses() > 1)
+                            .map(|h| h.base().to_string());
+                    }
+                    app.apply_feed(m)
+                }
                 None => {
                     feed_open = false;
                     if let super::app::Connection::Replay { clock, .. } = app.connection {

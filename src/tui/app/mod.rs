@@ -178,6 +178,9 @@ pub struct App {
     heard_at: Option<DateTime<Utc>>,
     /// The hub's address, for messages that must name it.
     pub hub_url: Option<String>,
+    /// With several addresses of the hub (`--hub A,B`), the one the stream
+    /// is connected to, for the status line.
+    pub hub_in_use: Option<String>,
     /// Sorted lists and counts, so a frame never sorts.
     rows: Rows,
     /// Bulk actions waiting for answers.
@@ -231,6 +234,7 @@ impl App {
             lost_at: None,
             heard_at: None,
             hub_url: None,
+            hub_in_use: None,
             batches: Default::default(),
         }
     }
