@@ -490,3 +490,21 @@ fn postgres_tls_as_sslmode_asks() {
     let refused = block_on(encrypted(&format!("{}?sslmode=require", plain.url()))).unwrap_err();
     assert!(refused.to_lowercase().contains("tls"), "{refused}");
 }
+
+/// A `--db` URL naming a Unix socket directory (percent-encoded, as libpq
+/// takes it) connects there, without TCP.
+#[test]
+fn postgres_over_a_unix_socket() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    server.create_database("conformance_socket");
+    let url = server.socket_url("conformance_socket");
+    let migrated = agentdeck(&["db", "migrate", "--db", &url], &[]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    assert!(
+        text(&migrated).contains("schema migrated from version 0"),
+        "{}",
+        text(&migrated)
+    );
+}

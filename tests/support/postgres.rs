@@ -266,3 +266,12 @@ fn run(command: &mut Command) {
     let status = command.status().expect("command runs");
     assert!(status.success(), "{command:?} failed");
 }
+
+impl PgServer {
+    /// The URL of database `name` over the server's Unix socket (in its
+    /// temporary directory; trusted there, as a local socket often is).
+    pub fn socket_url(&self, name: &str) -> String {
+        let dir = path_str(self.dir.path()).replace('/', "%2F");
+        format!("postgres://agentdeck@{dir}:{}/{name}", self.port)
+    }
+}

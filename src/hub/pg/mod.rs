@@ -91,8 +91,13 @@ impl PgTarget {
         if config.get_password().is_none() {
             let from_env = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
             let from_file = || {
+                // libpq matches a socket directory as "localhost".
+                let pgpass_host = match &config.get_hosts()[0] {
+                    Host::Tcp(_) => host.as_str(),
+                    Host::Unix(_) => "localhost",
+                };
                 let lookup = pgpass::Lookup {
-                    host: &host,
+                    host: pgpass_host,
                     port,
                     database: &database,
                     user: &user,

@@ -260,8 +260,12 @@ impl MakeTlsConnect<Socket> for PgTls {
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<PgTlsConnect, io::Error> {
+        // Asked for every connection, a Unix socket's too (with no name),
+        // before the server says whether it speaks TLS at all (it never
+        // does on a socket): a name TLS cannot use fails only if a
+        // handshake is really attempted.
         let name = ServerName::try_from(domain.to_string())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            .map_err(|e| format!("{domain:?} cannot be checked by TLS ({e})"));
         Ok(PgTlsConnect {
             connector: self.connector.clone(),
             name,
@@ -272,7 +276,7 @@ impl MakeTlsConnect<Socket> for PgTls {
 /// One connection's handshake.
 pub struct PgTlsConnect {
     connector: TlsConnector,
-    name: ServerName<'static>,
+    name: Result<ServerName<'static>, String>,
 }
 
 impl TlsConnect<Socket> for PgTlsConnect {
@@ -282,7 +286,10 @@ impl TlsConnect<Socket> for PgTlsConnect {
 
     fn connect(self, stream: Socket) -> Self::Future {
         Box::pin(async move {
-            let stream = self.connector.connect(self.name, stream).await?;
+            let name = self
+                .name
+                .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+            let stream = self.connector.connect(name, stream).await?;
             Ok(PgTlsStream(Box::new(stream)))
         })
     }
