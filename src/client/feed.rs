@@ -392,24 +392,25 @@ pub async fn run_hubs(
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let jitter = (seed % 1000) as f64 / 1000.0;
-        let (error, retry_in) = if hubs.len() > 1 {
-            let next = hubs.failed(at);
-            // A stream that broke after working counts as the first
-            // attempt of a new round (`attempt` was reset on success).
-            let tried = attempt.max(1);
-            let round = tried.div_ceil(hubs.len() as u32);
-            let wait = if (tried as usize).is_multiple_of(hubs.len()) {
-                backoff(round, jitter)
-            } else {
-                Duration::ZERO
-            };
-            (format!("{base}: {error}; next {next}"), wait)
+        // Another address is tried at once; the backoff grows with each
+        // round in which every address failed. A stream that broke after
+        // working counts as the first attempt of a round (`attempt` was
+        // reset on success).
+        let tried = attempt.max(1);
+        let next = hubs.failed(at);
+        let retry_in = if (tried as usize).is_multiple_of(hubs.len()) {
+            backoff(tried.div_ceil(hubs.len() as u32), jitter)
         } else {
-            (error, backoff(attempt.max(1), jitter))
+            Duration::ZERO
+        };
+        let error = if hubs.len() > 1 {
+            format!("{base}: {error}; next {next}")
+        } else {
+            error
         };
         if tx
             .send(FeedMsg::Reconnecting {
-                attempt: attempt.max(1),
+                attempt: tried,
                 retry_in,
                 error,
             })

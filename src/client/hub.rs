@@ -113,12 +113,6 @@ impl Hub {
         format!("{}{path}", self.base())
     }
 
-    /// `path` at the address in use, and a way to report it unreachable.
-    fn target(&self, path: &str) -> (usize, String) {
-        let (at, base) = self.hubs.current();
-        (at, format!("{base}{path}"))
-    }
-
     /// A request that got no answer: the next one goes to the next
     /// address.
     fn unreachable(&self, at: usize, e: &reqwest::Error) -> HubError {
@@ -140,7 +134,7 @@ impl Hub {
     }
 
     async fn get_bytes(&self, path: &str, timeout: Duration) -> Result<Vec<u8>, HubError> {
-        let (at, url) = self.target(path);
+        let (at, url) = self.hubs.at(path);
         let r = self
             .http
             .get(url)
@@ -224,7 +218,7 @@ impl Hub {
 
     /// `POST /v1/presence`: what the operator is looking at.
     pub async fn presence(&self, body: &PresenceRequest) -> Result<(), HubError> {
-        let (at, url) = self.target(&api::PRESENCE.path(&[]));
+        let (at, url) = self.hubs.at(&api::PRESENCE.path(&[]));
         let r = self
             .http
             .post(url)
@@ -244,7 +238,7 @@ impl Hub {
         request: &Request,
         timeout: Duration,
     ) -> Result<serde_json::Value, HubError> {
-        let (at, url) = self.target(&request.path);
+        let (at, url) = self.hubs.at(&request.path);
         let mut builder = match request.method {
             Method::Post => self.http.post(&url),
             Method::Delete => self.http.delete(&url),

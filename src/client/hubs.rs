@@ -63,6 +63,13 @@ impl HubList {
         (at, &self.urls[at])
     }
 
+    /// `path` at the address in use, with that address's position for
+    /// [`HubList::failed`].
+    pub fn at(&self, path: &str) -> (usize, String) {
+        let (at, base) = self.current();
+        (at, format!("{base}{path}"))
+    }
+
     /// The address at `at` did not answer: moves to the next, unless
     /// someone already has (several requests failing on the same dead hub
     /// move on once). Returns the address now in use.

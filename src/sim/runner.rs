@@ -218,13 +218,6 @@ const POST_ATTEMPTS: u32 = 5;
 const FIRST_RESEND_PAUSE: Duration = Duration::from_millis(500);
 
 impl Shared {
-    /// `path` at the hub's address in use, and its position for
-    /// [`HubList::failed`].
-    fn at(&self, path: &str) -> (usize, String) {
-        let (at, base) = self.hubs.current();
-        (at, format!("{base}{path}"))
-    }
-
     /// Posts a batch in the background. Every event gets an id first, so
     /// that a batch sent again after a failure the hub may have applied
     /// (a lost answer) is counted once (protocol.md §2.10: the hub
@@ -256,7 +249,7 @@ impl Shared {
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             let mut pause = FIRST_RESEND_PAUSE;
             for attempt in 1..=POST_ATTEMPTS {
-                let (at, url) = me.at(&crate::model::api::EVENTS.path(&[]));
+                let (at, url) = me.hubs.at(&crate::model::api::EVENTS.path(&[]));
                 let sent = me
                     .http
                     .post(url)
@@ -540,7 +533,9 @@ fn spawn_control_poll(
     let me = shared.clone();
     let agent = agent.to_string();
     tokio::spawn(async move {
-        let (at, url) = me.at(&crate::model::api::AGENT_CONTROLS.path(&[&agent]));
+        let (at, url) = me
+            .hubs
+            .at(&crate::model::api::AGENT_CONTROLS.path(&[&agent]));
         let mut req = me.http.get(url).bearer_auth(&me.token);
         if let Some(tag) = &etag {
             req = req.header("If-None-Match", tag);
@@ -576,7 +571,9 @@ fn spawn_approval_poll(
     let agent = agent.to_string();
     let request_id = request_id.to_string();
     tokio::spawn(async move {
-        let (at, url) = me.at(&crate::model::api::AGENT_APPROVAL.path(&[&agent, &request_id]));
+        let (at, url) = me
+            .hubs
+            .at(&crate::model::api::AGENT_APPROVAL.path(&[&agent, &request_id]));
         let Ok(r) = me.http.get(url).bearer_auth(&me.token).send().await else {
             me.hubs.failed(at);
             return;
