@@ -38,11 +38,17 @@
 //! runtime, so they share the machine's cores: an honest worst case for the
 //! hub, printed with the results.
 //!
+//! (d) restart from the journal and from a snapshot, and (e) the same
+//!     ingest and delay runs on each store backend, SQLite and PostgreSQL
+//!     with one and three replicas (`hub/backends.rs`).
+//!
 //! Environment: `AGENTDECK_BENCH_EVENTS` (default 500000) sets the events
 //! of each throughput run; `AGENTDECK_BENCH_CLIENTS` (default `2,4`) the
 //! concurrent client counts to try; `AGENTDECK_BENCH_APPROVALS` (default
 //! 300) the approvals of each delay run.
 
+#[path = "hub/backends.rs"]
+mod backends;
 mod common;
 
 use std::collections::HashMap;
@@ -191,6 +197,12 @@ struct Hub {
 
 impl Hub {
     async fn start() -> Self {
+        Self::start_on(None).await
+    }
+
+    /// A hub on `db` (a `postgres://` URL), or on a SQLite file in a
+    /// temporary directory.
+    async fn start_on(db: Option<std::path::PathBuf>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut tokens = TokenStore::default();
         for (token, name, role) in [
@@ -202,7 +214,7 @@ impl Hub {
         }
         let hub = agentdeck::hub::start(HubConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
-            db: dir.path().join("hub.db"),
+            db: db.unwrap_or_else(|| dir.path().join("hub.db")),
             tokens,
             specs: default_specs(),
             policy: Policy::default(),
@@ -418,7 +430,10 @@ fn serde_rate(bodies: &[String]) -> f64 {
 }
 
 async fn throughput(clients: usize, events: u64) -> (Throughput, Hub) {
-    let hub = Hub::start().await;
+    throughput_on(Hub::start().await, clients, events).await
+}
+
+async fn throughput_on(hub: Hub, clients: usize, events: u64) -> (Throughput, Hub) {
     let generated = Instant::now();
     let all = bodies(&format!("a{clients}"), events, BATCH, 42 + clients as u64);
     let generated = generated.elapsed();
@@ -1049,6 +1064,10 @@ fn breakdown(core: &std::sync::Mutex<agentdeck::hub::core::Core>, rounds: usize)
 // ---------------------------------------------------------------- main
 
 fn main() {
+    if std::env::var("AGENTDECK_BENCH_HUB_ONLY").as_deref() == Ok("backends") {
+        backends::run();
+        return;
+    }
     if std::env::var("AGENTDECK_BENCH_HUB_ONLY").as_deref() == Ok("restart") {
         let events = env_u64("AGENTDECK_BENCH_RESTART_EVENTS", DEFAULT_RESTART_EVENTS);
         report_restart(&restart(events));
@@ -1111,6 +1130,7 @@ fn main() {
         report(cores, &runs, &[d0, d1, d2], &b);
         report_restart(&r);
     });
+    backends::run();
 }
 
 /// Journaled events of the (d) restart run.

@@ -150,7 +150,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub listen: String,
-    /// SQLite database file.
+    /// SQLite database file, or `postgres://user@host:5432/agentdeck`:
+    /// several hubs on one PostgreSQL database form one, one serving and
+    /// the others standing by (password from the URL, `PGPASSWORD` or
+    /// `~/.pgpass`; TLS as `sslmode` asks).
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Tokens file (TOML).
@@ -349,7 +352,7 @@ pub struct BackupArgs {
 pub enum AuditCommand {
     /// Check the audit log's hash chain and name the first broken entry.
     Verify {
-        /// SQLite database file of the hub.
+        /// SQLite database file of the hub, or its `postgres://` URL.
         #[arg(long)]
         db: Option<PathBuf>,
     },

@@ -388,7 +388,13 @@ async fn drill_down_answers_match_a_hand_count() {
     let top = &detail["slowest"]["runs"][0];
     assert_eq!(top["dominant"]["tool"], "lookup_order");
     assert!(
-        close(&top["dominant"]["share"], 1500.0 / 2019.0, 1e-9),
+        // The slowest inside the window: which run that is depends on the
+        // time of day the test runs at (the window starts at a bucket edge).
+        close(
+            &top["dominant"]["share"],
+            1500.0 / recent[0].latency_ms as f64,
+            1e-9
+        ),
         "{top}"
     );
     recent.sort_by(|a, b| b.cost.total_cmp(&a.cost));

@@ -379,10 +379,20 @@ async fn a_full_disk_refuses_writes_with_503_serves_reads_and_recovers() {
     storage_fault(
         |h| {
             // The cap cannot go below the pages in use: this is "full now".
-            lock(&h.hub.core).store().set_max_pages(Some(1)).unwrap();
+            lock(&h.hub.core)
+                .store()
+                .sqlite()
+                .expect("a SQLite hub")
+                .set_max_pages(Some(1))
+                .unwrap();
         },
         |h| {
-            lock(&h.hub.core).store().set_max_pages(None).unwrap();
+            lock(&h.hub.core)
+                .store()
+                .sqlite()
+                .expect("a SQLite hub")
+                .set_max_pages(None)
+                .unwrap();
         },
         "database or disk is full",
         false,
@@ -393,8 +403,22 @@ async fn a_full_disk_refuses_writes_with_503_serves_reads_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_database_refuses_writes_with_503_serves_reads_and_recovers() {
     storage_fault(
-        |h| lock(&h.hub.core).store().set_read_only(true).unwrap(),
-        |h| lock(&h.hub.core).store().set_read_only(false).unwrap(),
+        |h| {
+            lock(&h.hub.core)
+                .store()
+                .sqlite()
+                .expect("a SQLite hub")
+                .set_read_only(true)
+                .unwrap()
+        },
+        |h| {
+            lock(&h.hub.core)
+                .store()
+                .sqlite()
+                .expect("a SQLite hub")
+                .set_read_only(false)
+                .unwrap()
+        },
         "read-only",
         true,
     )

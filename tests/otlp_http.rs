@@ -820,6 +820,8 @@ async fn storage_refusal_is_a_503_to_retry() {
     let hub = support::start().await;
     agentdeck::hub::lock(&hub.hub.core)
         .store()
+        .sqlite()
+        .expect("a SQLite hub")
         .set_read_only(true)
         .unwrap();
     let body = request("svc", agent_run(1, "refund-bot"));
@@ -840,6 +842,8 @@ async fn storage_refusal_is_a_503_to_retry() {
 
     agentdeck::hub::lock(&hub.hub.core)
         .store()
+        .sqlite()
+        .expect("a SQLite hub")
         .set_read_only(false)
         .unwrap();
     export_ok(&hub, "agent", &body).await;

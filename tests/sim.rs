@@ -290,6 +290,8 @@ async fn batches_refused_with_503_are_sent_again_and_counted_once() {
 
     agentdeck::hub::lock(&h.hub.core)
         .store()
+        .sqlite()
+        .expect("a SQLite hub")
         .set_read_only(true)
         .unwrap();
     let refused = h
@@ -302,6 +304,8 @@ async fn batches_refused_with_503_are_sent_again_and_counted_once() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     agentdeck::hub::lock(&h.hub.core)
         .store()
+        .sqlite()
+        .expect("a SQLite hub")
         .set_read_only(false)
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;

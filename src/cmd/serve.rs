@@ -33,8 +33,8 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         None => default_db_path().ok_or("no data directory on this machine; give --db PATH")?,
     };
     if crate::hub::pg::is_url(&db) {
-        // Refused here rather than opened as a file path named "postgres:".
-        return Err("--db postgres://: this hub does not yet serve from PostgreSQL; `agentdeck db migrate --db URL` prepares the schema, and `serve` needs a SQLite file (--db PATH)".into());
+        // Checked now, so a bad URL is named before anything starts.
+        crate::hub::pg::PgTarget::parse(&db.to_string_lossy()).map_err(|e| e.0)?;
     }
     if db.as_os_str() == ":memory:" {
         return Err("--db :memory: is refused: an in-memory database loses every incident, approval and audit entry when the hub stops; give a file path".into());
@@ -220,7 +220,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
-        let db = config.db.clone();
+        let db = shown_db(&config.db);
         let started = match tls {
             Some(tls) => crate::hub::start_tls(config, tls).await,
             None => crate::hub::start(config).await,
@@ -238,14 +238,38 @@ pub fn run(args: ServeArgs) -> ExitCode {
         println!(
             "agentdeck hub listening on {} (database {}{grpc})",
             hub.url(),
-            db.display()
+            db
         );
         hub.reload_on_sighup();
-        crate::shutdown::shutdown_signal().await;
-        eprintln!("agentdeck: stopping");
-        hub.stop().await;
-        ExitCode::SUCCESS
+        tokio::select! {
+            () = crate::shutdown::shutdown_signal() => {
+                eprintln!("agentdeck: stopping");
+                hub.stop().await;
+                ExitCode::SUCCESS
+            }
+            why = hub.lease_lost() => {
+                // Another replica serves now; writing on would be two hubs
+                // at once. A supervisor restarts this one as a standby.
+                tracing::error!(%why, "lost the hub lease; stopping");
+                eprintln!("agentdeck: stopping: {why}");
+                hub.stop().await;
+                ExitCode::from(LEASE_LOST)
+            }
+        }
     })
+}
+
+/// Exit status of a hub that lost its PostgreSQL lease (`EX_TEMPFAIL`:
+/// start it again, it stands by).
+const LEASE_LOST: u8 = 75;
+
+/// The database as a log line may show it: a PostgreSQL URL without its
+/// password.
+fn shown_db(db: &std::path::Path) -> String {
+    match crate::hub::pg::PgTarget::parse(&db.to_string_lossy()) {
+        Ok(target) if crate::hub::pg::is_url(db) => format!("postgres://{}", target.shown()),
+        _ => db.display().to_string(),
+    }
 }
 
 /// `agentdeck token new`.
@@ -283,12 +307,16 @@ pub fn token_new(name: &str, role: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `agentdeck audit verify`.
 /// `agentdeck backup`.
 pub fn backup(args: crate::cli::BackupArgs) -> ExitCode {
     let Some(path) = args.db.or_else(default_db_path) else {
         return fail("no data directory on this machine; give --db PATH");
     };
+    if crate::hub::pg::is_url(&path) {
+        return fail(
+            "`agentdeck backup` copies a SQLite file; back a PostgreSQL database up with pg_dump or the server's own backups (docs/operations.md, High availability)",
+        );
+    }
     match crate::hub::store::backup(&path, &args.out) {
         Ok(done) => {
             println!(
@@ -306,11 +334,13 @@ pub fn backup(args: crate::cli::BackupArgs) -> ExitCode {
     }
 }
 
+/// `agentdeck audit verify`: walks the whole chain in the database, a
+/// SQLite file or the PostgreSQL database every replica writes.
 pub fn audit_verify(db: Option<PathBuf>) -> ExitCode {
     let Some(path) = db.or_else(default_db_path) else {
         return fail("no data directory on this machine; give --db PATH");
     };
-    let store = match crate::hub::store::Store::open_read_only(&path) {
+    let store = match crate::hub::store::Backend::open_read_only(&path) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

@@ -13,12 +13,13 @@ use chrono::{DateTime, Utc};
 use crate::model::audit::AuditChain;
 
 use super::audit::ChainCheck;
-use super::store::{Store, StoreError};
+use super::pg::{PgStore, PgTarget};
+use super::store::{Backend, Store, StoreError};
 
 /// The read-only side of the hub's store.
 pub struct Archive {
     /// History pages and audit pages.
-    reader: Mutex<Store>,
+    reader: Mutex<Backend>,
     /// The chain check, on its own connection: a whole walk takes a while
     /// and must not hold up pages.
     chain: Mutex<ChainCheck>,
@@ -29,14 +30,23 @@ impl Archive {
     /// hub has already created and migrated.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
-            reader: Mutex::new(Store::open_reader(path)?),
+            reader: Mutex::new(Store::open_reader(path)?.into()),
             chain: Mutex::new(ChainCheck::new(Store::open_reader(path)?)),
+        })
+    }
+
+    /// Opens two reading connections on the PostgreSQL database the hub
+    /// has already migrated.
+    pub fn postgres(target: &PgTarget) -> Result<Self, StoreError> {
+        Ok(Self {
+            reader: Mutex::new(PgStore::open_reader(target)?.into()),
+            chain: Mutex::new(ChainCheck::new(PgStore::open_reader(target)?)),
         })
     }
 
     /// Runs `f` on the reading connection (blocking: call it off the async
     /// runtime).
-    pub fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+    pub fn read<T>(&self, f: impl FnOnce(&Backend) -> T) -> T {
         let store = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         f(&store)
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::model::audit::{AuditChain, AuditEntry};
 use crate::model::role::Role;
 
-use super::store::{Store, StoreError};
+use super::store::{Backend, StoreError};
 
 /// `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -148,7 +148,7 @@ impl ChainError {
 /// edit further back is found by the next whole walk. A break, once found,
 /// is the answer until a whole walk finds the chain intact again.
 pub struct ChainCheck {
-    store: Store,
+    store: Backend,
     head: (u64, String),
     broken: Option<(u64, String)>,
     full_check_at: Option<DateTime<Utc>>,
@@ -157,9 +157,9 @@ pub struct ChainCheck {
 impl ChainCheck {
     /// A check reading through `store` (the hub's database, opened
     /// read-only); nothing is verified yet.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: impl Into<Backend>) -> Self {
         Self {
-            store,
+            store: store.into(),
             head: (0, GENESIS_HASH.to_string()),
             broken: None,
             full_check_at: None,

@@ -127,6 +127,8 @@ pub struct RunningHub {
     state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    /// The PostgreSQL lease it serves under, if it serves from PostgreSQL.
+    lease: Option<pg::active::Active>,
 }
 
 impl RunningHub {
@@ -165,12 +167,25 @@ impl RunningHub {
         }
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, and waits; then
+    /// releases the PostgreSQL lease, if any, so a standby takes over.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         let _ = self.task.await;
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+
+    /// Resolves, with the reason, when this hub loses its PostgreSQL lease
+    /// (another replica serves now); never for a SQLite hub.
+    pub async fn lease_lost(&self) -> String {
+        match &self.lease {
+            Some(lease) => lease.lost().await,
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -178,6 +193,30 @@ impl RunningHub {
 pub fn default_db_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "agentdeck", "agentdeck")
         .map(|d| d.data_dir().join("hub.db"))
+}
+
+/// Opens the database `--db` names, a SQLite file or a `postgres://` URL,
+/// migrating it, and the archive's reading connections beside it.
+fn open_store(
+    db: &std::path::Path,
+    retain: std::time::Duration,
+    lease: Option<pg::lease::Held>,
+) -> Result<(store::Backend, archive::Archive), store::StoreError> {
+    if let Some(url) = db.to_str().filter(|_| pg::is_url(db)) {
+        let target = pg::PgTarget::parse(url)?;
+        let mut store = pg::PgStore::open(&target)?;
+        if let Some(held) = lease {
+            store.set_fence(held);
+        }
+        store.set_retention(Some(i64::try_from(retain.as_secs()).unwrap_or(i64::MAX)));
+        let archive = archive::Archive::postgres(&target)?;
+        tracing::info!(db = %target.shown(), "serving from PostgreSQL");
+        return Ok((store.into(), archive));
+    }
+    let mut store = Store::open(db)?;
+    store.start_maintenance(store::Upkeep { retain })?;
+    let archive = archive::Archive::open(db)?;
+    Ok((store.into(), archive))
 }
 
 /// Opens the store, replays the journal, binds and starts serving plain
@@ -205,11 +244,18 @@ async fn start_serving(
     let runbooks = crate::runbook::Library::new(config.runbooks);
     let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
     let retain = config.retain_events;
+    let lease = match db.to_str().filter(|_| pg::is_url(&db)) {
+        Some(url) => {
+            let target = pg::PgTarget::parse(url)?;
+            let holder = pg::active::holder_name(config.listen);
+            Some(pg::active::take_lease(&target, &holder).await?)
+        }
+        None => None,
+    };
+    let held = lease.as_ref().map(|l| l.held.clone());
     let (core, archive) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         warn_short_retention(&specs, retain);
-        let mut store = Store::open(&db)?;
-        store.start_maintenance(store::Upkeep { retain })?;
-        let archive = archive::Archive::open(&db)?;
+        let (store, archive) = open_store(&db, retain, held)?;
         let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
         core.set_runbooks(runbooks);
         core.set_otlp(trace_limits, prices);
@@ -297,6 +343,7 @@ async fn start_serving(
         state: state.clone(),
         shutdown: Some(shutdown_tx),
         task,
+        lease,
     })
 }
 

@@ -19,9 +19,21 @@ impl ServeProcess {
     /// Starts `agentdeck serve --listen 127.0.0.1:0 --db DIR/hub.db` with
     /// `args` after, in `dir`, with `envs` set and logging at `warn`.
     pub fn start<S: AsRef<OsStr>>(dir: &Path, args: &[S], envs: &[(&str, &str)]) -> Self {
+        Self::start_on(dir, dir.join("hub.db").as_os_str(), args, envs)
+    }
+
+    /// Like [`ServeProcess::start`] on the database `db` (a file or a
+    /// `postgres://` URL). Returns once the hub serves: a replica standing
+    /// by prints that first and is waited for.
+    pub fn start_on<S: AsRef<OsStr>>(
+        dir: &Path,
+        db: &OsStr,
+        args: &[S],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(dir.join("hub.db"))
+            .arg(db)
             .args(args)
             .current_dir(dir)
             .envs(envs.iter().copied())
@@ -31,21 +43,33 @@ impl ServeProcess {
             .spawn()
             .expect("agentdeck serve starts");
         let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        reader
-            .read_line(&mut line)
-            .expect("the hub prints its address");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("the hub printed {line:?}"))
-            .to_string();
+        let url = loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .expect("the hub prints its address");
+            assert!(n > 0, "the hub stopped before it served");
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                break url.to_string();
+            }
+            assert!(line.contains("standing by"), "the hub printed {line:?}");
+        };
         // Keep reading so the hub never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = reader.read_to_end(&mut sink);
         });
         Self { child, url }
+    }
+
+    /// Stops it as an operator would (`SIGTERM`) and waits for it.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(ok.success(), "SIGTERM delivered");
+        self.child.wait().expect("the hub exits")
     }
 
     /// Kills it at once (`SIGKILL`) and reaps it.

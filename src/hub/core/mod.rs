@@ -39,7 +39,7 @@ use crate::model::slo::SloStatus;
 use crate::model::stream::Delta;
 
 use super::policy::Policy;
-use super::store::{Batch, Block, CallbackRow, Store, StoreError};
+use super::store::{Backend, Batch, Block, CallbackRow, StoreError};
 
 pub use change::{CallbackJob, Change, approval_callback};
 pub use desk::{Desk, by_id_number};
@@ -74,7 +74,7 @@ pub struct Core {
     pub(crate) desk: Desk,
     /// Approval policy.
     pub(crate) policy: Policy,
-    store: Store,
+    store: Backend,
     audit_head: (u64, String),
     audit_tail: VecDeque<AuditEntry>,
     publisher: Publisher,
@@ -115,12 +115,13 @@ impl Core {
     /// Builds the state from the store, replaying the event journal into a
     /// fresh engine.
     pub fn open(
-        store: Store,
+        store: impl Into<Backend>,
         engine: Engine,
         policy: Policy,
         limits: StreamLimits,
         now: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
+        let store = store.into();
         let loaded = store.load(AUDIT_TAIL, now - desk::DECIDED_KEPT_FOR)?;
         let mut desk = Desk::default();
         for i in loaded.incidents {
@@ -292,7 +293,7 @@ impl Core {
     }
 
     /// Read access to the store (audit paging, idempotency look-ups).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Backend {
         &self.store
     }
 
@@ -471,11 +472,15 @@ impl Core {
         Ok(outcome)
     }
 
-    /// Drops idempotency records older than a day (the journal's
-    /// retention is the store's maintenance thread's job).
+    /// Drops idempotency records older than a day, finished notifications
+    /// older than a month and, on PostgreSQL, journal events past their
+    /// retention (SQLite's maintenance thread drops those).
     pub fn prune(&mut self, now: DateTime<Utc>) {
         if let Err(e) = self.store.prune_idempotency(now.timestamp() - 86_400) {
             tracing::warn!(error = %e, "could not prune idempotency records");
+        }
+        if let Err(e) = self.store.upkeep(now) {
+            tracing::warn!(error = %e, "could not drop journal events past retention");
         }
         let month_ms = 30 * 86_400 * 1000;
         if let Err(e) = self.store.prune_notices(now.timestamp_millis() - month_ms) {

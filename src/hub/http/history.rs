@@ -11,7 +11,7 @@ use crate::model::history::{
 };
 
 use super::super::error::ApiError;
-use super::super::store::{Store, StoreError};
+use super::super::store::{Backend, StoreError};
 use super::AppState;
 use super::extract::{Allowed, ReadingHistory};
 
@@ -44,7 +44,7 @@ impl Page {
 
 /// How one history is read from the store.
 type Read<T> =
-    fn(&Store, Option<&Cursor>, Option<&str>, usize) -> Result<HistoryPage<T>, StoreError>;
+    fn(&Backend, Option<&Cursor>, Option<&str>, usize) -> Result<HistoryPage<T>, StoreError>;
 
 async fn page<T: Send + 'static>(
     hub: AppState,
@@ -67,7 +67,7 @@ pub async fn approvals(
     Allowed(_, _): Allowed<ReadingHistory>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage<ApprovalRecord>>, ApiError> {
-    page(hub, HistoryKind::Approvals, q, Store::approval_history).await
+    page(hub, HistoryKind::Approvals, q, Backend::approval_history).await
 }
 
 /// `GET /v1/history/incidents?limit=&before=&q=`: resolved incidents.
@@ -76,7 +76,7 @@ pub async fn incidents(
     Allowed(_, _): Allowed<ReadingHistory>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage<IncidentRecord>>, ApiError> {
-    page(hub, HistoryKind::Incidents, q, Store::incident_history).await
+    page(hub, HistoryKind::Incidents, q, Backend::incident_history).await
 }
 
 /// `GET /v1/history/controls?limit=&before=&q=`: lifted and expired
@@ -86,5 +86,5 @@ pub async fn controls(
     Allowed(_, _): Allowed<ReadingHistory>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage<ControlRecord>>, ApiError> {
-    page(hub, HistoryKind::Controls, q, Store::control_history).await
+    page(hub, HistoryKind::Controls, q, Backend::control_history).await
 }

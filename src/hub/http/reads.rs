@@ -66,7 +66,7 @@ pub async fn healthz(State(hub): State<AppState>) -> Response {
         .with_core(|core| {
             let store = core.store();
             (
-                store.path().exists(),
+                store.present(),
                 store.write_failure().cloned(),
                 core.config_error().cloned(),
             )

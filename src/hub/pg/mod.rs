@@ -7,11 +7,17 @@
 //! (how replicas hear of each other's writes) and adds no query macros or
 //! build-time database, which `sqlx` would.
 
+pub mod active;
+mod journal;
 pub mod lease;
 pub mod log;
 pub mod pgpass;
+mod reads;
 pub mod schema;
+mod store;
 pub mod tls;
+
+pub use store::PgStore;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +33,10 @@ pub type Connection = tokio_postgres::Connection<Socket, PgTlsStream>;
 
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server ends a session of ours that sits inside a transaction this
+/// long without a word: a hub cut off mid-transaction must not keep the
+/// lease row locked (see `active`) until the server's TCP timeout.
+const IDLE_IN_TRANSACTION_MS: u32 = 5_000;
 
 /// Whether a `--db` value names a PostgreSQL database rather than a
 /// SQLite file: a `postgres://` or `postgresql://` URL.
@@ -111,6 +121,18 @@ impl PgTarget {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        // A peer gone without a word (a split, a dead machine) is noticed
+        // in seconds rather than the system's two hours.
+        config
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3);
+        let session = format!("-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}");
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {session}"),
+            None => session,
+        };
+        config.options(options);
         config.application_name("agentdeck");
         config.ssl_mode(ssl_mode.driver_mode());
         Ok(Self {

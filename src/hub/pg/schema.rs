@@ -52,6 +52,10 @@ CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch BIGINT N
 /// the version it was at, or refuses a database newer than this binary.
 pub async fn migrate(client: &mut Client) -> Result<usize, StoreError> {
     let tx = client.transaction().await.map_err(pg_error)?;
+    // `CREATE … IF NOT EXISTS` on a migrated database is not news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(pg_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(pg_error)?;
@@ -120,5 +124,11 @@ pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
             }
             StoreError(text)
         }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        pg_error(e)
     }
 }

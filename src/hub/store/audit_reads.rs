@@ -57,7 +57,7 @@ pub(super) fn backfill(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError>
 /// The bounds a `kind` filter matches: the action itself, and the range of
 /// actions that start with it and a dot (`approval` and `approval.` both
 /// give `approval.` up to, not including, `approval/`).
-fn kind_range(kind: &str) -> (String, String) {
+pub(crate) fn kind_range(kind: &str) -> (String, String) {
     let prefix = if kind.ends_with('.') {
         kind.to_string()
     } else {
@@ -207,16 +207,16 @@ impl Store {
     }
 }
 
-pub(super) struct RawAudit {
-    seq: i64,
-    ts: String,
-    actor: String,
-    role: Option<String>,
-    action: String,
-    subject: String,
-    details: String,
-    prev_hash: String,
-    hash: String,
+pub(crate) struct RawAudit {
+    pub(crate) seq: i64,
+    pub(crate) ts: String,
+    pub(crate) actor: String,
+    pub(crate) role: Option<String>,
+    pub(crate) action: String,
+    pub(crate) subject: String,
+    pub(crate) details: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
 }
 
 pub(super) fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAudit> {
@@ -234,7 +234,7 @@ pub(super) fn row_to_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAudit> {
 }
 
 impl RawAudit {
-    fn into_entry(self) -> Result<AuditEntry, StoreError> {
+    pub(crate) fn into_entry(self) -> Result<AuditEntry, StoreError> {
         let ts = DateTime::parse_from_rfc3339(&self.ts)
             .map_err(|e| {
                 StoreError(format!(

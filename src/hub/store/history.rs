@@ -46,14 +46,14 @@ CREATE INDEX audit_agent ON audit (agent, seq) WHERE agent IS NOT NULL;
 pub(super) type HistoryColumns = (Option<i64>, Option<String>);
 
 /// The history columns of an approval.
-pub(super) fn approval_columns(a: &Approval) -> HistoryColumns {
+pub(crate) fn approval_columns(a: &Approval) -> HistoryColumns {
     ApprovalRecord::of(a).map_or((None, None), |r| {
         (Some(r.decided_at.timestamp_micros()), Some(r.search_text()))
     })
 }
 
 /// The history columns of an incident.
-pub(super) fn incident_columns(i: &Incident) -> HistoryColumns {
+pub(crate) fn incident_columns(i: &Incident) -> HistoryColumns {
     IncidentRecord::of(i).map_or((None, None), |r| {
         (
             Some(r.resolved_at.timestamp_micros()),
@@ -63,7 +63,7 @@ pub(super) fn incident_columns(i: &Incident) -> HistoryColumns {
 }
 
 /// The history columns of a control.
-pub(super) fn control_columns(c: &Control) -> HistoryColumns {
+pub(crate) fn control_columns(c: &Control) -> HistoryColumns {
     ControlRecord::of(c).map_or((None, None), |r| {
         (Some(r.ended_at.timestamp_micros()), Some(r.search_text()))
     })

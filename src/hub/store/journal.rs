@@ -119,7 +119,12 @@ fn compress(text: &[u8], level: i32) -> Result<Vec<u8>, StoreError> {
 
 /// Inflates a block's body into `out` (cleared first), refusing one that
 /// inflates past its recorded size.
-fn unpack(id: i64, body: &[u8], bytes: u64, out: &mut Vec<u8>) -> Result<(), StoreError> {
+pub(crate) fn unpack(
+    id: i64,
+    body: &[u8],
+    bytes: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
     out.clear();
     let limit = bytes.min(MAX_BLOCK_BYTES);
     let corrupt = |why: String| StoreError(format!("journal block {id} is corrupt: {why}"));

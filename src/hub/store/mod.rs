@@ -6,6 +6,7 @@
 //! transaction, so a request is either wholly stored or not at all.
 
 mod audit_reads;
+mod backend;
 mod backup;
 mod decided;
 mod history;
@@ -14,12 +15,25 @@ mod maintenance;
 mod notices;
 mod snapshots;
 
+pub use backend::Backend;
 pub use backup::{BackedUp, backup};
-pub use decided::HANDOFF_DECIDED_MAX;
+pub use decided::{CallbackTally, HANDOFF_DECIDED_MAX};
 pub use journal::{Block, Compacted, MAX_BLOCK_BYTES, SMALL_BLOCK_EVENTS};
 pub use maintenance::{Maintenance, Upkeep, WAL_RESTART_BYTES};
 pub use notices::{NoticeRow, NoticeState};
 pub use snapshots::SnapshotRow;
+
+/// What the PostgreSQL backend (`hub::pg::store`) shares with this one, so
+/// each rule has one home: the columns derived from an object, how an
+/// audit row reads, how blocks and snapshots are packed.
+pub(crate) mod shared {
+    pub(crate) use super::FailingWrites;
+    pub(crate) use super::audit_reads::{RawAudit, kind_range};
+    pub(crate) use super::history::{approval_columns, control_columns, incident_columns};
+    pub(crate) use super::journal::unpack;
+    pub(crate) use super::rfc3339;
+    pub(crate) use super::snapshots::{KEEP as SNAPSHOTS_KEPT, LEVEL as SNAPSHOT_LEVEL, inflate};
+}
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -227,7 +241,7 @@ pub struct Store {
     path: PathBuf,
     /// Since when writes fail and why; cleared by the next write that
     /// succeeds, so the hub recovers by itself when the disk does.
-    failing: Option<(DateTime<Utc>, String)>,
+    failing: FailingWrites,
     /// Checkpoints, compaction and retention, once started.
     maintenance: Option<Maintenance>,
 }
@@ -248,10 +262,41 @@ pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Since when writes fail and why; cleared by the next write that
+/// succeeds, so the hub recovers by itself when the database does. The
+/// first failure and the recovery are logged once each.
+#[derive(Debug, Default)]
+pub(crate) struct FailingWrites(Option<(DateTime<Utc>, String)>);
+
+impl FailingWrites {
+    /// Records how a write went.
+    pub(crate) fn note(&mut self, written: &Result<(), StoreError>) {
+        match written {
+            Ok(()) => {
+                if let Some((since, _)) = self.0.take() {
+                    tracing::info!(%since, "storage writes work again");
+                }
+            }
+            Err(e) => {
+                if self.0.is_none() {
+                    tracing::error!(error = %e, "storage refuses writes; requests that change state get 503 until it recovers");
+                }
+                let since = self.0.as_ref().map_or_else(Utc::now, |f| f.0);
+                self.0 = Some((since, e.to_string()));
+            }
+        }
+    }
+
+    /// Since when writes fail and why, or none while they succeed.
+    pub(crate) fn since(&self) -> Option<&(DateTime<Utc>, String)> {
+        self.0.as_ref()
+    }
+}
+
 /// `max_page_count` without a cap: SQLite's own limit.
 const NO_PAGE_CAP: u64 = 0xffff_fffe;
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -279,7 +324,7 @@ impl Store {
         let mut store = Self {
             conn,
             path: path.to_path_buf(),
-            failing: None,
+            failing: FailingWrites::default(),
             maintenance: None,
         };
         store.migrate()?;
@@ -296,7 +341,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
-            failing: None,
+            failing: FailingWrites::default(),
             maintenance: None,
         })
     }
@@ -313,7 +358,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
-            failing: None,
+            failing: FailingWrites::default(),
             maintenance: None,
         })
     }
@@ -379,7 +424,7 @@ impl Store {
     /// Since when writes fail and why (the message a refused request gets),
     /// or none while they succeed.
     pub fn write_failure(&self) -> Option<&(DateTime<Utc>, String)> {
-        self.failing.as_ref()
+        self.failing.since()
     }
 
     /// Caps the database at `pages` pages (SQLite's `max_page_count`, never
@@ -413,20 +458,7 @@ impl Store {
             return Ok(());
         }
         let written = self.write_batch(batch);
-        match &written {
-            Ok(()) => {
-                if let Some((since, _)) = self.failing.take() {
-                    tracing::info!(%since, "storage writes work again");
-                }
-            }
-            Err(e) => {
-                if self.failing.is_none() {
-                    tracing::error!(error = %e, "storage refuses writes; requests that change state get 503 until it recovers");
-                }
-                let since = self.failing.as_ref().map_or_else(Utc::now, |f| f.0);
-                self.failing = Some((since, e.to_string()));
-            }
-        }
+        self.failing.note(&written);
         written
     }
 

@@ -39,7 +39,7 @@ impl NoticeState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "delivered" => Self::Delivered,
             "merged" => Self::Merged,

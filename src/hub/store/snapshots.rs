@@ -29,10 +29,10 @@ CREATE TABLE engine_snapshots (id INTEGER PRIMARY KEY, journal_id INTEGER NOT NU
 
 /// Snapshots kept: the newest, and the one before in case the newest
 /// cannot be read.
-const KEEP: i64 = 2;
+pub(crate) const KEEP: i64 = 2;
 /// zstd level: the state is mostly small integers, and this runs off the
 /// request path.
-const LEVEL: i32 = 3;
+pub(crate) const LEVEL: i32 = 3;
 
 /// A stored snapshot, inflated.
 pub struct SnapshotRow {
@@ -104,7 +104,7 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<SnapshotRow>, StoreError> {
     Ok(out)
 }
 
-fn inflate(body: &[u8], bytes: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn inflate(body: &[u8], bytes: u64) -> Result<Vec<u8>, String> {
     let limit = bytes.min(MAX_BLOCK_BYTES);
     let mut out = Vec::new();
     zstd::stream::read::Decoder::with_buffer(body)

@@ -1,0 +1,213 @@
+//! One active hub per PostgreSQL database, the others standing by.
+//!
+//! Every `serve` on a PostgreSQL database first takes the `hub` lease (see
+//! [`super::lease`]); the one holding it serves, the others wait without
+//! listening, so a load balancer's health check and a client's address
+//! list (`--hub A,B`) both skip them. The holder renews every
+//! [`RENEW_EVERY`]; a standby asks every [`POLL_EVERY`] and takes the lease
+//! once it has expired, [`TTL`] after the holder's last renewal: within
+//! ten seconds of the holder's death. A hub that stops cleanly releases
+//! the lease, and a standby takes over within a second.
+//!
+//! Every write transaction checks the lease first, under a row lock (see
+//! [`fence_check`]): a holder that was cut off from the database, or
+//! paused, past its lease finds its epoch gone, writes nothing, and stops
+//! (exit status 75), so two hubs never write over each other.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_postgres::GenericClient;
+
+use super::lease::{self, Held};
+use super::{PgTarget, schema::pg_error};
+use crate::hub::store::StoreError;
+
+/// The lease the serving hub holds.
+pub const HUB_LEASE: &str = "hub";
+/// How long a lease lasts without renewal.
+pub const TTL: Duration = Duration::from_secs(8);
+/// How often the holder renews it.
+pub const RENEW_EVERY: Duration = Duration::from_secs(2);
+/// How often a standby asks for it.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// The lease this hub serves under, kept renewed by a task.
+pub struct Active {
+    /// The lease and its epoch, which every write checks.
+    pub held: Held,
+    /// Who holds it: `host:pid` and the address served.
+    pub holder: String,
+    /// Turns to the reason once the lease is lost.
+    lost: watch::Receiver<Option<String>>,
+    renewing: tokio::task::JoinHandle<()>,
+    target: PgTarget,
+}
+
+/// This process as a lease holder: host, process id and the address it
+/// serves, so an operator reading `leases` knows which machine serves.
+pub fn holder_name(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}@{listen}", std::process::id())
+}
+
+/// Brings the schema to this binary's version (replicas starting together
+/// migrate once), waits until this process holds the `hub` lease, then
+/// keeps it renewed.
+pub async fn take_lease(target: &PgTarget, holder: &str) -> Result<Active, StoreError> {
+    let (mut client, _) = target.open().await?;
+    let mut told = false;
+    loop {
+        if client.is_closed() {
+            match target.connect().await {
+                Ok(c) => client = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "standby: cannot reach PostgreSQL; retrying");
+                    tokio::time::sleep(POLL_EVERY).await;
+                    continue;
+                }
+            }
+        }
+        // Bounded: the row may be locked by a serving hub's write that
+        // the server has not yet given up on.
+        let asked =
+            tokio::time::timeout(POLL_EVERY, lease::acquire(&client, HUB_LEASE, holder, TTL))
+                .await
+                .unwrap_or_else(|_| Err(StoreError("PostgreSQL did not answer in time".into())));
+        match asked {
+            Ok(Some(held)) => {
+                tracing::info!(
+                    epoch = held.epoch,
+                    "holding the hub lease: this replica serves"
+                );
+                let (tx, lost) = watch::channel(None);
+                let renewing = tokio::spawn(renew(target.clone(), client, held.clone(), tx));
+                return Ok(Active {
+                    held,
+                    holder: holder.to_string(),
+                    lost,
+                    renewing,
+                    target: target.clone(),
+                });
+            }
+            Ok(None) if !told => {
+                told = true;
+                let by = current_holder(&client).await.unwrap_or_default();
+                tracing::info!(serving = %by, "standby: another replica serves; taking over when its lease lapses");
+                println!("agentdeck hub standing by: {by} serves from this database");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "standby: cannot ask for the hub lease; retrying"),
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Who holds the `hub` lease now.
+async fn current_holder(client: &impl GenericClient) -> Result<String, StoreError> {
+    Ok(client
+        .query_opt("SELECT holder FROM leases WHERE name = $1", &[&HUB_LEASE])
+        .await
+        .map_err(pg_error)?
+        .map(|r| r.get(0))
+        .unwrap_or_default())
+}
+
+/// Renews `held` until it is lost: taken by another replica, or not
+/// renewed for a whole [`TTL`] (the database unreachable).
+async fn renew(
+    target: PgTarget,
+    mut client: tokio_postgres::Client,
+    held: Held,
+    lost: watch::Sender<Option<String>>,
+) {
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        if client.is_closed() {
+            // The database restarted or failed over: renew on a new
+            // connection while the lease still holds.
+            match target.connect().await {
+                Ok(c) => client = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach PostgreSQL to renew the hub lease")
+                }
+            }
+        }
+        let outcome =
+            match tokio::time::timeout(RENEW_EVERY, lease::renew(&client, &held, TTL)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(StoreError(format!(
+                    "PostgreSQL did not answer within {RENEW_EVERY:?}"
+                ))),
+            };
+        let why = match outcome {
+            Ok(true) => {
+                renewed = Instant::now();
+                continue;
+            }
+            Ok(false) => "another replica took the hub lease".to_string(),
+            Err(e) if renewed.elapsed() >= TTL => {
+                format!("the hub lease could not be renewed for {TTL:?}: {e}")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the hub lease; retrying");
+                continue;
+            }
+        };
+        let _ = lost.send(Some(why));
+        return;
+    }
+}
+
+impl Active {
+    /// Resolves with the reason once the lease is lost.
+    pub async fn lost(&self) -> String {
+        let mut lost = self.lost.clone();
+        match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => "the lease's renewal stopped".into(),
+        }
+    }
+
+    /// Stops renewing and releases the lease, so a standby takes over at
+    /// once (a clean stop).
+    pub async fn release(self) {
+        self.renewing.abort();
+        match self.target.connect().await {
+            Ok(client) => {
+                if let Err(e) = lease::release(&client, &self.held).await {
+                    tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses")
+            }
+        }
+    }
+}
+
+/// Inside a write transaction: fails unless `held` is still current, and
+/// keeps it so until the transaction ends (the row lock makes a takeover
+/// wait for this commit).
+pub async fn fence_check(tx: &impl GenericClient, held: &Held) -> Result<(), StoreError> {
+    let current = tx
+        .query_opt(
+            "SELECT 1 FROM leases WHERE name = $1 AND epoch = $2
+             AND expires_us > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint FOR SHARE",
+            &[&held.name, &held.epoch],
+        )
+        .await
+        .map_err(pg_error)?;
+    match current {
+        Some(_) => Ok(()),
+        None => Err(StoreError(format!(
+            "this hub no longer holds the PostgreSQL lease {:?} (epoch {}): another replica serves",
+            held.name, held.epoch
+        ))),
+    }
+}
