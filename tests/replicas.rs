@@ -17,18 +17,20 @@ use agentdeck::hub::pg::{PgStore, PgTarget, lease};
 use chrono::{Duration as Span, Utc};
 use serde_json::{Value, json};
 use support::postgres::PgServer;
-use support::serve::ServeProcess;
+use support::serve::{ServeProcess, Starting};
 use support::{approval_line, run_line};
 
 const AGENT: &str = "adk_replica_agent";
 const APPROVER: &str = "adk_replica_approver";
 const LEAD: &str = "adk_replica_lead";
+const APPROVER2: &str = "adk_replica_approver2";
 
 fn tokens(dir: &Path) {
     let mut text = String::new();
     for (name, role, token) in [
         ("fleet", "agent", AGENT),
         ("ann", "approver", APPROVER),
+        ("bo", "approver", APPROVER2),
         ("lee", "lead", LEAD),
     ] {
         text.push_str(&format!(
@@ -54,10 +56,57 @@ fn replica(dir: &Path, db: &OsString) -> ServeProcess {
     ServeProcess::start_on(dir, db, &args, &[])
 }
 
-/// Starts a replica on a thread of its own: it stands by until it serves.
-fn standby(dir: &Path, db: &OsString) -> std::thread::JoinHandle<ServeProcess> {
-    let (dir, db) = (dir.to_path_buf(), db.clone());
-    std::thread::spawn(move || replica(&dir, &db))
+/// A replica started and standing by; killed when dropped unless it was
+/// joined once serving.
+struct Standby {
+    pid: u32,
+    handle: Option<std::thread::JoinHandle<Option<ServeProcess>>>,
+}
+
+impl Standby {
+    /// Starts a replica at `listen` whose serving is awaited on a thread.
+    fn start_at(dir: &Path, listen: &str, db: &OsString) -> Self {
+        let tokens = dir.join("tokens.toml");
+        let args = [
+            OsString::from("--otlp-grpc-listen"),
+            "off".into(),
+            "--tokens".into(),
+            tokens.into(),
+        ];
+        let starting = Starting::spawn(dir, listen, db, &args, &[]);
+        let pid = starting.pid();
+        Self {
+            pid,
+            handle: Some(std::thread::spawn(move || starting.try_serving())),
+        }
+    }
+
+    fn is_serving(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| h.is_finished())
+    }
+
+    fn join(mut self) -> ServeProcess {
+        let handle = self.handle.take().expect("not joined yet");
+        handle.join().ok().flatten().expect("the standby serves")
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+            if let Ok(Some(hub)) = handle.join() {
+                drop(hub);
+            }
+        }
+    }
+}
+
+/// A replica on any free port, standing by until it serves.
+fn standby(dir: &Path, db: &OsString) -> Standby {
+    Standby::start_at(dir, "127.0.0.1:0", db)
 }
 
 async fn call(
@@ -96,10 +145,10 @@ async fn state(http: &reqwest::Client, hub: &ServeProcess) -> Value {
     call(http, reqwest::Method::GET, url, LEAD, None).await.1
 }
 
-fn waits(handle: &std::thread::JoinHandle<ServeProcess>, for_: Duration) -> bool {
+fn waits(standby: &Standby, for_: Duration) -> bool {
     let until = Instant::now() + for_;
     while Instant::now() < until {
-        if handle.is_finished() {
+        if standby.is_serving() {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -152,7 +201,7 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
     // expires.
     let killed = Instant::now();
     first.kill();
-    let mut second = second.join().expect("the standby serves");
+    let mut second = second.join();
     let took = killed.elapsed();
     eprintln!("kill -9 to the standby serving: {took:?}");
     assert!(
@@ -197,7 +246,7 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
     assert!(waits(&third, Duration::from_secs(2)));
     let stopped = Instant::now();
     assert!(second.stop().success());
-    let third = third.join().expect("the standby serves");
+    let third = third.join();
     eprintln!("clean stop to the standby serving: {:?}", stopped.elapsed());
     let s = state(&http, &third).await;
     let decided: Vec<&str> = s["audit"]
@@ -299,4 +348,242 @@ fn a_hub_whose_lease_is_taken_stops() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(75));
+}
+
+/// Sends a request to whichever of `urls` serves: on no answer (a replica
+/// killed, or standing by and not listening) or a 503, the next, round and
+/// round for up to a minute, with the same idempotency key; as the TUI and
+/// the fleet do.
+async fn any(
+    http: &reqwest::Client,
+    urls: &[String],
+    path: &str,
+    token: &str,
+    body: Option<(String, Option<String>)>,
+) -> (u16, Value) {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        for url in urls {
+            let mut req = match &body {
+                Some(_) => http.post(format!("{url}{path}")),
+                None => http.get(format!("{url}{path}")),
+            }
+            .bearer_auth(token);
+            if let Some((text, key)) = &body {
+                req = req
+                    .body(text.clone())
+                    .header("content-type", "application/json");
+                if let Some(k) = key {
+                    req = req.header("Idempotency-Key", k.as_str());
+                }
+            }
+            if let Ok(r) = req.send().await
+                && r.status().as_u16() != 503
+            {
+                let status = r.status().as_u16();
+                return (status, r.json().await.unwrap_or(Value::Null));
+            }
+        }
+        assert!(Instant::now() < until, "no replica answered {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits for the first of `standbys` to serve and returns it.
+async fn next_serving(standbys: &mut Vec<Standby>) -> ServeProcess {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(i) = standbys.iter().position(Standby::is_serving) {
+            return standbys.remove(i).join();
+        }
+        assert!(Instant::now() < until, "no standby took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Three replicas on one database under a fleet's load; the serving one
+/// is killed (`kill -9`), then, once the killed one is back as a standby,
+/// the next serving one too. Meanwhile 200 approvals are raced by two
+/// approvers who reach the replicas in opposite orders, retrying with
+/// their idempotency keys: each is decided exactly once. Approvals with a
+/// short deadline expire once, by the hub serving when they lapse. The
+/// fleet loses no post, and the audit chain verifies across the replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_lose_two_and_decide_every_race_once() {
+    let Some(pg) = PgServer::start() else { return };
+    let db = OsString::from(pg.create_database("three"));
+    let dir = tempfile::tempdir().unwrap();
+    tokens(dir.path());
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+    let reversed: Vec<String> = urls.iter().rev().cloned().collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+
+    let mut standbys = vec![Standby::start_at(dir.path(), &addrs[0], &db)];
+    let mut serving = next_serving(&mut standbys).await;
+    standbys.push(Standby::start_at(dir.path(), &addrs[1], &db));
+    standbys.push(Standby::start_at(dir.path(), &addrs[2], &db));
+
+    // The fleet, posting across the three addresses for the whole test.
+    let fleet = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["simulate", "--hub", &urls.join(","), "--scenario", "steady"])
+        .args(["--agents", "10", "--rate", "100", "--duration", "45s"])
+        .env("AGENTDECK_AGENT_TOKEN", AGENT)
+        .env("AGENTDECK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let now = Utc::now();
+    let mut lines: Vec<String> = (1..=200)
+        .map(|i| {
+            approval_line(
+                "refund-bot",
+                &format!("race-{i}"),
+                now,
+                now + Span::minutes(30),
+            )
+        })
+        .collect();
+    // Three that lapse during the test: their expiry fires once.
+    lines.extend((1..=3).map(|i| {
+        approval_line(
+            "refund-bot",
+            &format!("lapse-{i}"),
+            now,
+            now + Span::seconds(12),
+        )
+    }));
+    let (s, body) = any(
+        &http,
+        &urls,
+        "/v1/events",
+        AGENT,
+        Some((lines.join("\n"), None)),
+    )
+    .await;
+    assert_eq!((s, &body["accepted"]), (200, &json!(203)), "{body}");
+
+    let mut outcomes = Vec::new();
+    for i in 1..=200u32 {
+        if i == 60 || i == 130 {
+            // kill -9 the serving replica; bring it back as a standby.
+            let killed_at = serving.url.trim_start_matches("http://").to_string();
+            serving.kill();
+            standbys.push(Standby::start_at(dir.path(), &killed_at, &db));
+        }
+        let path = format!("/v1/approvals/APR-{i}/decision");
+        let approve = json!({"decision": "approve", "reason": "checked"}).to_string();
+        let reject = json!({"decision": "reject", "reason": "not this one"}).to_string();
+        let (a, b) = tokio::join!(
+            any(
+                &http,
+                &urls,
+                &path,
+                APPROVER,
+                Some((approve, Some(format!("a-{i}"))))
+            ),
+            any(
+                &http,
+                &reversed,
+                &path,
+                APPROVER2,
+                Some((reject, Some(format!("b-{i}"))))
+            ),
+        );
+        outcomes.push((i, a.0, b.0));
+        if i == 60 || i == 130 {
+            serving = next_serving(&mut standbys).await;
+            eprintln!("race {i}: {} serves after the kill", serving.url);
+        }
+    }
+    for (i, a, b) in &outcomes {
+        let mut got = [*a, *b];
+        got.sort();
+        assert_eq!(got, [200, 409], "APR-{i}: {a} and {b}");
+    }
+
+    // The short approvals lapse (12 s after they were asked) and expire.
+    let until = Instant::now() + Duration::from_secs(40);
+    let audit = loop {
+        let (_, page) = any(
+            &http,
+            &urls,
+            "/v1/audit?limit=1000&kind=approval",
+            LEAD,
+            None,
+        )
+        .await;
+        let expired = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "approval.expired")
+            .count();
+        if expired >= 3 || Instant::now() > until {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut per_approval: std::collections::HashMap<(String, String), usize> = Default::default();
+    for e in audit["entries"].as_array().unwrap() {
+        let key = (
+            e["subject"].as_str().unwrap().to_string(),
+            e["action"].as_str().unwrap().to_string(),
+        );
+        *per_approval.entry(key).or_default() += 1;
+    }
+    for i in 1..=203 {
+        let id = format!("APR-{i}");
+        let closed = ["approval.decided", "approval.expired"]
+            .iter()
+            .map(|a| {
+                per_approval
+                    .get(&(id.clone(), (*a).to_string()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum::<usize>();
+        assert_eq!(closed, 1, "{id} closed {closed} times");
+    }
+    for i in 201..=203 {
+        let key = (format!("APR-{i}"), "approval.expired".to_string());
+        assert_eq!(per_approval.get(&key), Some(&1), "APR-{i} expired once");
+    }
+
+    // The fleet lost no post across the two takeovers.
+    let out = tokio::task::spawn_blocking(move || fleet.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{summary}");
+    assert!(summary.contains("failed posts 0"), "{summary}");
+    eprintln!("{summary}");
+
+    drop(serving);
+    drop(standbys);
+    let verify = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["audit", "verify", "--db"])
+        .arg(&db)
+        .env("AGENTDECK_LOG", "warn")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && out.contains("audit log intact"),
+        "{out}"
+    );
 }

@@ -212,10 +212,14 @@ struct Shared {
     next_id: AtomicU64,
 }
 
-/// How many times a batch is sent before it is given up.
-const POST_ATTEMPTS: u32 = 5;
-/// The pause before the first resend; doubled for each one after.
+/// How many times a batch is sent before it is given up: with the pauses
+/// below, about 30 s of trying, longer than a standby replica takes to
+/// serve after the serving one died (under 10 s) or a hub restart.
+const POST_ATTEMPTS: u32 = 10;
+/// The pause before the first resend; doubled for each one after, up to
+/// [`LONGEST_RESEND_PAUSE`].
 const FIRST_RESEND_PAUSE: Duration = Duration::from_millis(500);
+const LONGEST_RESEND_PAUSE: Duration = Duration::from_secs(4);
 
 impl Shared {
     /// Posts a batch in the background. Every event gets an id first, so
@@ -285,7 +289,7 @@ impl Shared {
                 tracing::info!(%failure, attempt, "sending a batch again");
                 me.stats.resent_posts.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(LONGEST_RESEND_PAUSE);
             }
         });
     }

@@ -31,35 +31,19 @@ impl ServeProcess {
         args: &[S],
         envs: &[(&str, &str)],
     ) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(args)
-            .current_dir(dir)
-            .envs(envs.iter().copied())
-            .env("AGENTDECK_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("agentdeck serve starts");
-        let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let url = loop {
-            let mut line = String::new();
-            let n = reader
-                .read_line(&mut line)
-                .expect("the hub prints its address");
-            assert!(n > 0, "the hub stopped before it served");
-            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                break url.to_string();
-            }
-            assert!(line.contains("standing by"), "the hub printed {line:?}");
-        };
-        // Keep reading so the hub never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
-        });
-        Self { child, url }
+        Self::start_at(dir, "127.0.0.1:0", db, args, envs)
+    }
+
+    /// Like [`ServeProcess::start_on`], listening on `listen` (a replica
+    /// whose address clients know before it serves).
+    pub fn start_at<S: AsRef<OsStr>>(
+        dir: &Path,
+        listen: &str,
+        db: &OsStr,
+        args: &[S],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        Starting::spawn(dir, listen, db, args, envs).serving()
     }
 
     /// Stops it as an operator would (`SIGTERM`) and waits for it.
@@ -85,6 +69,75 @@ impl ServeProcess {
             .status()
             .expect("kill runs");
         assert!(ok.success(), "SIGHUP delivered");
+    }
+}
+
+/// An `agentdeck serve` started and not yet serving (a replica standing
+/// by until it holds the lease).
+pub struct Starting {
+    child: Child,
+    reader: BufReader<std::process::ChildStdout>,
+}
+
+impl Starting {
+    /// Starts `agentdeck serve --listen LISTEN --db DB` with `args` after,
+    /// in `dir`, with `envs` set and logging at `warn`.
+    pub fn spawn<S: AsRef<OsStr>>(
+        dir: &Path,
+        listen: &str,
+        db: &OsStr,
+        args: &[S],
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+            .args(["serve", "--listen", listen, "--db"])
+            .arg(db)
+            .args(args)
+            .current_dir(dir)
+            .envs(envs.iter().copied())
+            .env("AGENTDECK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("agentdeck serve starts");
+        let reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Self { child, reader }
+    }
+
+    /// Its process id (to kill it while it stands by).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until it serves: a replica standing by prints that first.
+    pub fn serving(self) -> ServeProcess {
+        self.try_serving()
+            .expect("the hub stopped before it served")
+    }
+
+    /// Like [`Starting::serving`]; `None` when it stopped first (killed
+    /// while it stood by).
+    pub fn try_serving(self) -> Option<ServeProcess> {
+        let Self { child, mut reader } = self;
+        let url = loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .expect("the hub prints its address");
+            if n == 0 {
+                return None;
+            }
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                break url.to_string();
+            }
+            assert!(line.contains("standing by"), "the hub printed {line:?}");
+        };
+        // Keep reading so the hub never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        Some(ServeProcess { child, url })
     }
 }
 

@@ -44,15 +44,30 @@ pub struct Active {
     target: PgTarget,
 }
 
-/// This process as a lease holder: host, process id and the address it
-/// serves, so an operator reading `leases` knows which machine serves.
+/// This hub as a lease holder: host, process id and the address it
+/// serves, so an operator reading `leases` knows which machine serves, and
+/// a random tag, so that no two hubs ever share a name (a lease is
+/// re-taken at once by its own holder).
 pub fn holder_name(listen: std::net::SocketAddr) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}@{listen}", std::process::id())
+    let mut tag = [0u8; 4];
+    if getrandom::fill(&mut tag).is_err() {
+        // Without randomness, the time stands in: still distinct enough
+        // for hubs that start apart.
+        tag = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()))
+        .to_le_bytes();
+    }
+    format!(
+        "{host}:{}@{listen}#{}",
+        std::process::id(),
+        hex::encode(tag)
+    )
 }
 
 /// Brings the schema to this binary's version (replicas starting together
