@@ -353,6 +353,7 @@ async fn start_hub(db: PathBuf, clients: usize) -> RunningHub {
         retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         notify: None,
         sources: None,
+        advertise: None,
     })
     .await
     .expect("hub starts")

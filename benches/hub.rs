@@ -225,6 +225,7 @@ impl Hub {
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
             notify: None,
             sources: None,
+            advertise: None,
         })
         .await
         .expect("hub starts");

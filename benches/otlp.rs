@@ -347,6 +347,7 @@ async fn post_all(bodies: &[Vec<u8>], content_type: &str, gz: bool) -> (f64, u64
         retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
         notify: None,
         sources: None,
+        advertise: None,
     })
     .await
     .expect("hub");

@@ -150,6 +150,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7400")]
     pub listen: String,
+    /// Where the other replicas on the same PostgreSQL database reach this
+    /// one, e.g. `https://hub-a.internal:7400`: standbys forward requests
+    /// there while it serves [default: the --listen address].
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// SQLite database file, or `postgres://user@host:5432/agentdeck`:
     /// several hubs on one PostgreSQL database form one, one serving and
     /// the others standing by (password from the URL, `PGPASSWORD` or

@@ -447,6 +447,34 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
         .spawn()
         .unwrap();
 
+    // A standby answers too: it forwards to the replica that serves.
+    let (s, state) = any(&http, &urls[2..], "/v1/state", LEAD, None).await;
+    assert_eq!(s, 200, "{state}");
+    assert!(state["approvals"].is_array(), "{state}");
+    // A live stream through a standby: the serving replica's, forwarded.
+    let streamed = {
+        let r = http
+            .get(format!("{}/v1/stream", urls[2]))
+            .bearer_auth(LEAD)
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut body = r.bytes_stream();
+            let mut seen = String::new();
+            let until = tokio::time::Instant::now() + Duration::from_secs(20);
+            while !seen.contains("\"race-1\"") {
+                match tokio::time::timeout_at(until, body.next()).await {
+                    Ok(Some(Ok(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                    _ => break,
+                }
+            }
+            seen
+        })
+    };
     let now = Utc::now();
     let mut lines: Vec<String> = (1..=200)
         .map(|i| {
@@ -476,6 +504,16 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
     )
     .await;
     assert_eq!((s, &body["accepted"]), (200, &json!(203)), "{body}");
+
+    let seen = streamed.await.unwrap();
+    assert!(
+        seen.starts_with("id: ") || seen.contains("event: snapshot"),
+        "{seen:.300}"
+    );
+    assert!(
+        seen.contains("\"race-1\""),
+        "the forwarded stream carried the new approval"
+    );
 
     let mut outcomes = Vec::new();
     for i in 1..=200u32 {
@@ -586,4 +624,101 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
         verify.status.success() && out.contains("audit log intact"),
         "{out}"
     );
+}
+
+/// A network split between the serving replica and the database (a proxy
+/// between them stops forwarding, sockets left open): its writes fail with
+/// 503 instead of hanging the hub; a standby that still reaches the
+/// database takes over once the lease lapses; the cut-off hub stops with
+/// exit status 75; nothing it acknowledged is lost and nothing is written
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_from_the_database_yields_to_a_standby() {
+    let Some(pg) = PgServer::start() else { return };
+    let direct = pg.create_database("split");
+    let proxy =
+        support::proxy::Proxy::start(format!("127.0.0.1:{}", pg.port()).parse().unwrap()).await;
+    let through_proxy = direct.replace(
+        &format!("127.0.0.1:{}/", pg.port()),
+        &format!("{}/", proxy.addr),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    tokens(dir.path());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    let cut_off = Standby::start_at(dir.path(), "127.0.0.1:0", &OsString::from(&through_proxy));
+    let until = Instant::now() + Duration::from_secs(30);
+    while !cut_off.is_serving() {
+        assert!(Instant::now() < until, "the first replica serves");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = cut_off.join();
+    let other = Standby::start_at(dir.path(), "127.0.0.1:0", &OsString::from(&direct));
+    let now = Utc::now();
+    let (s, body) = call(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/v1/events", first.url),
+        AGENT,
+        Some((
+            approval_line("refund-bot", "q-1", now, now + Span::minutes(30)),
+            None,
+        )),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+
+    proxy.blackhole();
+    let split = Instant::now();
+    // A decision on the cut-off hub: refused (503), never taken.
+    let (s, body) = decide(&http, &first, "APR-1", "k-split").await;
+    eprintln!(
+        "decision on the cut-off hub: {s} after {:?}",
+        split.elapsed()
+    );
+    assert_eq!(s, 503, "{body}");
+    let until = Instant::now() + Duration::from_secs(40);
+    while !other.is_serving() {
+        assert!(Instant::now() < until, "the standby took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("split to the standby serving: {:?}", split.elapsed());
+    let second = other.join();
+    let mut first = first;
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            split.elapsed() < Duration::from_secs(60),
+            "the cut-off hub went on"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("split to the cut-off hub stopping: {:?}", split.elapsed());
+    assert_eq!(status.code(), Some(75));
+    proxy.heal();
+
+    // The decision refused on the cut-off hub is taken by the new one with
+    // the same key, once.
+    let (s, body) = decide(&http, &second, "APR-1", "k-split").await;
+    assert_eq!(s, 200, "{body}");
+    let (_, audit) = call(
+        &http,
+        reqwest::Method::GET,
+        format!("{}/v1/audit?limit=100", second.url),
+        LEAD,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["approval.requested", "approval.decided"]);
 }

@@ -52,6 +52,7 @@ async fn start_tls_hub(pki: &Pki, db: &Path) -> RunningHub {
             retain_events: agentdeck::hub::DEFAULT_RETAIN_EVENTS,
             notify: None,
             sources: None,
+            advertise: None,
         },
         tls,
     )

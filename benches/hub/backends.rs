@@ -129,6 +129,19 @@ fn report(rows: &[Row]) {
             t.counts.failed_requests,
         );
     }
+    println!(
+        "  where the ingest run's time went (CPU in % of one core; the lock: share of samples that found the core's lock held):"
+    );
+    for r in rows {
+        let t = &r.ingest;
+        println!(
+            "  {:<15} hub process {:>4.0} %, other processes (the database server) {:>4.0} %, core lock held {:>4.0} %",
+            r.backend,
+            t.cpu,
+            t.others,
+            100.0 * t.lock_busy
+        );
+    }
 }
 
 fn eps(t: &Throughput) -> f64 {

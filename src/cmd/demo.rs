@@ -140,6 +140,7 @@ async fn start_hub(db: PathBuf) -> Result<(RunningHub, String, String), String> 
         retain_events: crate::hub::DEFAULT_RETAIN_EVENTS,
         notify: None,
         sources: None,
+        advertise: None,
     })
     .await
     .map_err(|e| e.to_string())?;

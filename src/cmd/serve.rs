@@ -81,6 +81,7 @@ fn build_config(args: &ServeArgs) -> Result<HubConfig, String> {
         retain_events,
         notify: files.notify,
         sources: Some(sources),
+        advertise: args.advertise.clone(),
     })
 }
 

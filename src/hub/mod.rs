@@ -10,6 +10,7 @@ pub mod body;
 pub mod callbacks;
 pub mod core;
 pub mod error;
+pub mod forward;
 pub mod http;
 pub mod intake;
 pub mod inventory;
@@ -77,6 +78,9 @@ pub struct HubConfig {
     /// The files `SIGHUP` and `POST /v1/reload` read again (`None`: the
     /// configuration was built in code and is not reloaded).
     pub sources: Option<reload::ConfigSources>,
+    /// Where other replicas reach this one (`serve --advertise`); default:
+    /// the address it listens on.
+    pub advertise: Option<String>,
 }
 
 /// How long journalled events are kept by default.
@@ -244,13 +248,35 @@ async fn start_serving(
     let runbooks = crate::runbook::Library::new(config.runbooks);
     let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
     let retain = config.retain_events;
-    let lease = match db.to_str().filter(|_| pg::is_url(&db)) {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    let stop: Stop = Box::pin(async move {
+        let _ = shutdown_rx.await;
+        // Streams never finish by themselves: end them, or the graceful
+        // shutdown waits for every operator to disconnect.
+        let _ = stopping_tx.send(true);
+    });
+    let (door, lease) = match db.to_str().filter(|_| pg::is_url(&db)) {
         Some(url) => {
-            let target = pg::PgTarget::parse(url)?;
-            let holder = pg::active::holder_name(config.listen);
-            Some(pg::active::take_lease(&target, &holder).await?)
+            let advertise = config.advertise.as_deref();
+            let (door, lease) = stand_by(
+                url,
+                advertise,
+                config.max_body_bytes,
+                listener,
+                tls.clone(),
+                stop,
+                scheme,
+            )
+            .await?;
+            (door, Some(lease))
         }
-        None => None,
+        None => (Door::Direct(listener, stop), None),
     };
     let held = lease.as_ref().map(|l| l.held.clone());
     let (core, archive) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -267,7 +293,6 @@ async fn start_serving(
     let first_check = archive.clone();
     tokio::task::spawn_blocking(move || first_check.check_at_start());
     let (cb_tx, cb_rx) = mpsc::channel(10_000);
-    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
         core: core.clone(),
         archive,
@@ -278,10 +303,6 @@ async fn start_serving(
         max_body_bytes: config.max_body_bytes,
         ingest_slots: Arc::new(tokio::sync::Semaphore::new(http::INGEST_SLOTS)),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr()?;
     let app = http::router(state.clone(), config.max_body_bytes);
     let grpc_listener = bind_grpc(&config.otlp).await?;
     let grpc_addr = match &grpc_listener {
@@ -290,7 +311,6 @@ async fn start_serving(
     };
     let pager = match config.notify {
         Some(notify) => {
-            let scheme = if tls.is_some() { "https" } else { "http" };
             let wake = lock(&core).set_notify(
                 Arc::new(notify),
                 format!("{scheme}://{addr}"),
@@ -300,7 +320,6 @@ async fn start_serving(
         }
         None => None,
     };
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let ticker = tokio::spawn(tick_loop(state.clone()));
     let deliveries = tokio::spawn(callbacks::run(cb_rx, core.clone()));
     let serves_tls = tls.is_some();
@@ -316,15 +335,18 @@ async fn start_serving(
             }
         })
     });
+    let server = match door {
+        Door::Direct(listener, stop) => tokio::spawn(serve(listener, tls, app, stop)),
+        Door::Front(front, server) => {
+            front.serve(app);
+            server
+        }
+    };
     let task = tokio::spawn(async move {
-        let stop = async move {
-            let _ = shutdown_rx.await;
-            // Streams never finish by themselves: end them, or the
-            // graceful shutdown waits for every operator to disconnect.
-            let _ = stopping_tx.send(true);
-        };
-        if let Err(e) = serve(listener, tls, app, stop).await {
-            tracing::error!(error = %e, "hub server stopped with an error");
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "hub server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "hub server failed"),
         }
         if let Some(t) = grpc_task {
             let _ = t.await;
@@ -345,6 +367,38 @@ async fn start_serving(
         task,
         lease,
     })
+}
+
+/// What ends the listener's server: the hub stopping.
+type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// How the listener is served: by the hub's router once it is built (a
+/// SQLite hub), or by a front door already serving while the replica
+/// stood by (PostgreSQL), which takes the router once it is built.
+enum Door {
+    Direct(tokio::net::TcpListener, Stop),
+    Front(forward::Front, tokio::task::JoinHandle<std::io::Result<()>>),
+}
+
+/// On PostgreSQL: serves the listener with a front door that forwards to
+/// the replica serving, and waits for the `hub` lease (see `pg::active`).
+async fn stand_by(
+    url: &str,
+    advertise: Option<&str>,
+    max_body_bytes: usize,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    stop: Stop,
+    scheme: &str,
+) -> anyhow::Result<(Door, pg::active::Active)> {
+    let target = pg::PgTarget::parse(url)?;
+    let addr = listener.local_addr()?;
+    let advertise = advertise.map_or_else(|| format!("{scheme}://{addr}"), str::to_string);
+    let front = forward::Front::new(target.clone(), advertise.clone(), max_body_bytes)?;
+    let server = tokio::spawn(serve(listener, tls, front.clone().router(), stop));
+    let holder = pg::active::holder_name(addr);
+    let lease = pg::active::take_lease(&target, &holder, &advertise).await?;
+    Ok((Door::Front(front, server), lease))
 }
 
 /// Warns when an SLO window is longer than the journal keeps events: after

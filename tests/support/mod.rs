@@ -115,6 +115,7 @@ pub async fn start_with(options: Options) -> TestHub {
         retain_events: options.retain_events,
         notify: options.notify,
         sources: None,
+        advertise: None,
     })
     .await
     .unwrap();

@@ -127,10 +127,13 @@ impl Starting {
             if n == 0 {
                 return None;
             }
-            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                break url.to_string();
+            if line.contains("standing by") {
+                continue;
             }
-            assert!(line.contains("standing by"), "the hub printed {line:?}");
+            match line.split_whitespace().find(|w| w.starts_with("http://")) {
+                Some(url) => break url.to_string(),
+                None => panic!("the hub printed {line:?}"),
+            }
         };
         // Keep reading so the hub never blocks on a full pipe.
         std::thread::spawn(move || {

@@ -1,9 +1,9 @@
 //! One active hub per PostgreSQL database, the others standing by.
 //!
 //! Every `serve` on a PostgreSQL database first takes the `hub` lease (see
-//! [`super::lease`]); the one holding it serves, the others wait without
-//! listening, so a load balancer's health check and a client's address
-//! list (`--hub A,B`) both skip them. The holder renews every
+//! [`super::lease`]); the one holding it serves, the others stand by and
+//! forward every request to it (`hub::forward`), so any replica's address
+//! reaches the hub. The holder renews every
 //! [`RENEW_EVERY`]; a standby asks every [`POLL_EVERY`] and takes the lease
 //! once it has expired, [`TTL`] after the holder's last renewal: within
 //! ten seconds of the holder's death. A hub that stops cleanly releases
@@ -73,7 +73,11 @@ pub fn holder_name(listen: std::net::SocketAddr) -> String {
 /// Brings the schema to this binary's version (replicas starting together
 /// migrate once), waits until this process holds the `hub` lease, then
 /// keeps it renewed.
-pub async fn take_lease(target: &PgTarget, holder: &str) -> Result<Active, StoreError> {
+pub async fn take_lease(
+    target: &PgTarget,
+    holder: &str,
+    address: &str,
+) -> Result<Active, StoreError> {
     let (mut client, _) = target.open().await?;
     let mut told = false;
     loop {
@@ -95,6 +99,14 @@ pub async fn take_lease(target: &PgTarget, holder: &str) -> Result<Active, Store
                 .unwrap_or_else(|_| Err(StoreError("PostgreSQL did not answer in time".into())));
         match asked {
             Ok(Some(held)) => {
+                // Where standbys forward to (see `hub::forward`).
+                client
+                    .execute(
+                        "UPDATE leases SET address = $3 WHERE name = $1 AND epoch = $2",
+                        &[&held.name, &held.epoch, &address],
+                    )
+                    .await
+                    .map_err(pg_error)?;
                 tracing::info!(
                     epoch = held.epoch,
                     "holding the hub lease: this replica serves"
@@ -112,8 +124,10 @@ pub async fn take_lease(target: &PgTarget, holder: &str) -> Result<Active, Store
             Ok(None) if !told => {
                 told = true;
                 let by = current_holder(&client).await.unwrap_or_default();
-                tracing::info!(serving = %by, "standby: another replica serves; taking over when its lease lapses");
-                println!("agentdeck hub standing by: {by} serves from this database");
+                tracing::info!(serving = %by, "standby: another replica serves; forwarding to it, taking over when its lease lapses");
+                println!(
+                    "agentdeck hub standing by on {address}: forwarding to {by}, which serves this database"
+                );
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "standby: cannot ask for the hub lease; retrying"),
@@ -193,15 +207,15 @@ impl Active {
     /// once (a clean stop).
     pub async fn release(self) {
         self.renewing.abort();
-        match self.target.connect().await {
-            Ok(client) => {
-                if let Err(e) = lease::release(&client, &self.held).await {
-                    tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses")
-            }
+        // Bounded: a hub cut off from the database must still stop.
+        let released = tokio::time::timeout(RENEW_EVERY, async {
+            let client = self.target.connect().await?;
+            lease::release(&client, &self.held).await
+        })
+        .await
+        .unwrap_or_else(|_| Err(StoreError("PostgreSQL did not answer in time".into())));
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses");
         }
     }
 }

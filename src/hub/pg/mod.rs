@@ -166,10 +166,17 @@ impl PgTarget {
     pub async fn connect_raw(&self) -> Result<(Client, Connection), StoreError> {
         let tls = tls::connector(self.ssl_mode, self.ssl_root.as_deref())
             .map_err(|e| StoreError(format!("{}: {}", self.shown, e.0)))?;
-        self.config
-            .connect(tls)
-            .await
-            .map_err(|e| StoreError(format!("{}: {}", self.shown, schema::pg_error(e).0)))
+        // The driver's connect_timeout bounds reaching the server, not the
+        // handshake after it; a server that accepted and then went silent
+        // (a split behind a proxy) must fail the attempt too.
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(tls)).await {
+            Ok(connected) => connected
+                .map_err(|e| StoreError(format!("{}: {}", self.shown, schema::pg_error(e).0))),
+            Err(_) => Err(StoreError(format!(
+                "{}: PostgreSQL did not complete the connection within {CONNECT_TIMEOUT:?}",
+                self.shown
+            ))),
+        }
     }
 
     /// Connects and brings the schema to this binary's version; returns

@@ -20,7 +20,8 @@ const MIGRATION_LOCK: i64 = 0x6167_656e_7464_6b01;
 
 /// Migrations, applied in order; `schema_version.version` records how many
 /// have run.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE journal (id BIGINT PRIMARY KEY, first_id BIGINT, oldest_ts BIGINT NOT NULL, newest_ts BIGINT NOT NULL, events BIGINT NOT NULL, bytes BIGINT NOT NULL, body BYTEA NOT NULL);
 CREATE INDEX journal_newest_ts ON journal (newest_ts);
@@ -46,7 +47,13 @@ CREATE TABLE log (id BIGINT PRIMARY KEY, at_us BIGINT NOT NULL, body TEXT NOT NU
 CREATE TABLE log_head (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), next_id BIGINT NOT NULL);
 INSERT INTO log_head (next_id) VALUES (1);
 CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch BIGINT NOT NULL, expires_us BIGINT NOT NULL);
-"#];
+"#,
+    // Where the holder of a lease is reached: standbys forward to the
+    // serving replica's address.
+    r#"
+ALTER TABLE leases ADD COLUMN address TEXT;
+"#,
+];
 
 /// Brings the database at `client` to [`MIGRATIONS`]' version and returns
 /// the version it was at, or refuses a database newer than this binary.
