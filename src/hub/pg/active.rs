@@ -10,7 +10,7 @@
 //! the lease, and a standby takes over within a second.
 //!
 //! Every write transaction checks the lease first, under a row lock (see
-//! [`fence_check`]): a holder that was cut off from the database, or
+//! `write`): a holder that was cut off from the database, or
 //! paused, past its lease finds its epoch gone, writes nothing, and stops
 //! (exit status 75), so two hubs never write over each other.
 
@@ -217,26 +217,5 @@ impl Active {
         if let Err(e) = released {
             tracing::warn!(error = %e, "the hub lease was not released; a standby takes over when it lapses");
         }
-    }
-}
-
-/// Inside a write transaction: fails unless `held` is still current, and
-/// keeps it so until the transaction ends (the row lock makes a takeover
-/// wait for this commit).
-pub async fn fence_check(tx: &impl GenericClient, held: &Held) -> Result<(), StoreError> {
-    let current = tx
-        .query_opt(
-            "SELECT 1 FROM leases WHERE name = $1 AND epoch = $2
-             AND expires_us > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint FOR SHARE",
-            &[&held.name, &held.epoch],
-        )
-        .await
-        .map_err(pg_error)?;
-    match current {
-        Some(_) => Ok(()),
-        None => Err(StoreError(format!(
-            "this hub no longer holds the PostgreSQL lease {:?} (epoch {}): another replica serves",
-            held.name, held.epoch
-        ))),
     }
 }

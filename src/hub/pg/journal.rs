@@ -8,33 +8,15 @@
 //! window, never the newest, so ids keep growing.
 
 use futures_util::{TryStreamExt, pin_mut};
-use tokio_postgres::Transaction;
 
 use crate::hub::store::shared::{SNAPSHOT_LEVEL, SNAPSHOTS_KEPT, inflate, unpack};
-use crate::hub::store::{Block, SnapshotRow, StoreError};
+use crate::hub::store::{SnapshotRow, StoreError};
 
 use super::store::PgStore;
 
 /// Blocks deleted per retention statement, so a write never waits long
 /// behind one.
 const DROP_CHUNK: i64 = 256;
-
-/// Writes `block` after every block written before.
-pub(super) async fn insert(tx: &Transaction<'_>, block: &Block) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO journal (id, oldest_ts, newest_ts, events, bytes, body)
-         VALUES (nextval('journal_ids'), $1, $2, $3, $4, $5)",
-        &[
-            &block.oldest_ts,
-            &block.newest_ts,
-            &i64::from(block.events),
-            &(block.bytes as i64),
-            &block.body,
-        ],
-    )
-    .await?;
-    Ok(())
-}
 
 impl PgStore {
     /// Calls `f` with every journalled line of the blocks whose newest

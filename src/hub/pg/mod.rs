@@ -16,6 +16,7 @@ mod reads;
 pub mod schema;
 mod store;
 pub mod tls;
+mod write;
 
 pub use store::PgStore;
 

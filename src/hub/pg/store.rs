@@ -16,16 +16,13 @@
 use std::cell::RefCell;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::Client;
 
 use crate::hub::audit::GENESIS_HASH;
-use crate::hub::store::shared::{
-    FailingWrites, approval_columns, control_columns, incident_columns, rfc3339,
-};
+use crate::hub::store::shared::FailingWrites;
 use crate::hub::store::{
     Batch, CallbackRow, IdempotencyRecord, Loaded, NoticeRow, StoreError, WaitingTraceRow,
 };
-use crate::model::role::Role;
 use crate::model::runbook::HandoffNote;
 
 use super::PgTarget;
@@ -47,6 +44,8 @@ pub struct PgStore {
     retain_s: Option<i64>,
     /// The hub lease every write checks first (see `active`).
     fence: Option<super::lease::Held>,
+    /// Statements prepared on the connection (see `write`).
+    statements: super::write::Statements,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -99,6 +98,7 @@ impl PgStore {
             failing: FailingWrites::default(),
             retain_s: None,
             fence: None,
+            statements: Default::default(),
         })
     }
 
@@ -120,6 +120,7 @@ impl PgStore {
             failing: FailingWrites::default(),
             retain_s: None,
             fence: None,
+            statements: Default::default(),
         })
     }
 
@@ -184,6 +185,7 @@ impl PgStore {
         let mut slot = self.client.borrow_mut();
         if slot.as_ref().is_none_or(Client::is_closed) {
             *slot = None;
+            self.statements.clear();
             *slot = Some(wait(rt, self.target.connect())?);
         }
         match slot.as_mut() {
@@ -206,19 +208,9 @@ impl PgStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let fence = self.fence.as_ref();
-        let written = self.run(async |client| {
-            let tx = client.transaction().await?;
-            if let Some(held) = fence {
-                super::active::fence_check(&tx, held).await?;
-            }
-            write_objects(&tx, batch).await?;
-            write_audit(&tx, batch).await?;
-            write_records(&tx, batch).await?;
-            write_notices(&tx, &batch.notices).await?;
-            tx.commit().await?;
-            Ok(())
-        });
+        let (fence, statements) = (self.fence.as_ref(), &self.statements);
+        let written =
+            self.run(async |client| super::write::write(client, statements, fence, batch).await);
         self.failing.note(&written);
         written
     }
@@ -436,200 +428,4 @@ async fn load(c: &Client, decided_since: DateTime<Utc>) -> Result<Loaded, StoreE
             .push((r.get(0), serde_json::from_str(r.get(1))?));
     }
     Ok(loaded)
-}
-
-/// The events, incidents, approvals and controls of a batch.
-async fn write_objects(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
-    if let Some(block) = &batch.journal {
-        super::journal::insert(tx, block).await?;
-    }
-    for i in &batch.incidents {
-        let (closed_us, search) = incident_columns(i);
-        tx.execute(
-            "INSERT INTO incidents (id, state, updated_at, body, closed_us, search, agent) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body,
-             closed_us = excluded.closed_us, search = excluded.search, agent = excluded.agent",
-            &[
-                &i.id,
-                &i.state.as_str(),
-                &rfc3339(i.updated_at),
-                &serde_json::to_string(i)?,
-                &closed_us,
-                &search,
-                &i.agent,
-            ],
-        )
-        .await?;
-    }
-    for a in &batch.approvals {
-        let (closed_us, search) = approval_columns(a);
-        tx.execute(
-            "INSERT INTO approvals (id, agent, request_id, state, body, closed_us, search) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body,
-             closed_us = excluded.closed_us, search = excluded.search",
-            &[
-                &a.id,
-                &a.agent,
-                &a.request_id,
-                &a.state.as_str(),
-                &serde_json::to_string(a)?,
-                &closed_us,
-                &search,
-            ],
-        )
-        .await?;
-    }
-    for c in &batch.controls {
-        let (closed_us, search) = control_columns(c);
-        let state = serde_json::to_value(c.state)?;
-        tx.execute(
-            "INSERT INTO controls (id, agent, state, body, closed_us, search) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, body = excluded.body,
-             closed_us = excluded.closed_us, search = excluded.search",
-            &[
-                &c.id,
-                &c.agent,
-                &state.as_str().unwrap_or_default(),
-                &serde_json::to_string(c)?,
-                &closed_us,
-                &search,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Inserts one audit entry with the agent it concerns, worked out as the
-/// SQLite store does (see `hub::store::audit_reads`): the details' agent,
-/// else the agent of the approval, control or incident it is about, else
-/// the subject of the actions whose subject is an agent.
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit (seq, ts, actor, role, action, subject, details, prev_hash, hash, agent)
- VALUES ($1, $2, $3, $4, $5::text, $6::text, $7::text, $8, $9, COALESCE(
-    CAST($7::text AS jsonb) ->> 'agent',
-    (SELECT agent FROM approvals WHERE id = $6::text),
-    (SELECT agent FROM controls WHERE id = $6::text),
-    (SELECT agent FROM incidents WHERE id = $6::text),
-    CASE WHEN $5::text IN ('agent.registered', 'callback.registered', 'drift.started',
-                           'drift.cleared', 'version.changed') THEN $6::text END))";
-
-/// The audit entries of a batch.
-async fn write_audit(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
-    for e in &batch.audit {
-        tx.execute(
-            INSERT_AUDIT,
-            &[
-                &(e.seq as i64),
-                &rfc3339(e.ts),
-                &e.actor,
-                &e.role.map(Role::as_str),
-                &e.action,
-                &e.subject,
-                &serde_json::to_string(&e.details)?,
-                &e.prev_hash,
-                &e.hash,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// The idempotency record, counters, callbacks, profiles, handoff notes
-/// and waiting traces of a batch.
-async fn write_records(tx: &Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
-    let now = rfc3339(Utc::now());
-    if let Some(r) = &batch.idempotency {
-        tx.execute(
-            "INSERT INTO idempotency (principal, key, fingerprint, status, body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &r.principal,
-                &r.key,
-                &r.fingerprint,
-                &i32::from(r.status),
-                &r.body,
-                &Utc::now().timestamp(),
-            ],
-        )
-        .await?;
-    }
-    for (key, value) in &batch.meta {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[key, value],
-        )
-        .await?;
-    }
-    for c in &batch.callbacks {
-        tx.execute(
-            "INSERT INTO callbacks (agent, url, secret, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (agent) DO UPDATE SET url = excluded.url, secret = excluded.secret, updated_at = excluded.updated_at",
-            &[&c.agent, &c.url, &c.secret, &now],
-        )
-        .await?;
-    }
-    for (agent, profile) in &batch.profiles {
-        tx.execute(
-            "INSERT INTO agent_profiles (agent, body, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (agent) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-            &[agent, &serde_json::to_string(profile)?, &now],
-        )
-        .await?;
-    }
-    for n in &batch.handoff_notes {
-        tx.execute(
-            r#"INSERT INTO handoff_notes (at, "by", text) VALUES ($1, $2, $3)"#,
-            &[&rfc3339(n.at), &n.by, &n.text],
-        )
-        .await?;
-    }
-    for w in &batch.traces_waiting {
-        tx.execute(
-            "INSERT INTO otlp_waiting (sender, trace_id, first_seen_ms, principal, spans) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (sender, trace_id) DO UPDATE SET principal = excluded.principal, spans = excluded.spans",
-            &[&w.sender, &w.trace_id, &w.first_seen_ms, &w.principal, &w.spans],
-        )
-        .await?;
-    }
-    for (sender, trace_id) in &batch.traces_released {
-        tx.execute(
-            "DELETE FROM otlp_waiting WHERE sender = $1 AND trace_id = $2",
-            &[sender, trace_id],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// The batch's notifications, whole (insert or update by id).
-async fn write_notices(tx: &Transaction<'_>, rows: &[NoticeRow]) -> Result<(), StoreError> {
-    for n in rows {
-        tx.execute(
-            "INSERT INTO notices (id, receiver, grp, event, subject, page_key, body, created_ms, due_ms, attempts, next_ms, state, last_error, done_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (id) DO UPDATE SET page_key = excluded.page_key, attempts = excluded.attempts,
-               next_ms = excluded.next_ms, state = excluded.state, last_error = excluded.last_error, done_ms = excluded.done_ms",
-            &[
-                &(n.id as i64),
-                &n.receiver,
-                &n.grp,
-                &n.event,
-                &n.subject,
-                &n.page_key,
-                &n.body,
-                &n.created_ms,
-                &n.due_ms,
-                &i32::try_from(n.attempts).unwrap_or(i32::MAX),
-                &n.next_ms,
-                &n.state.as_str(),
-                &n.last_error,
-                &n.done_ms,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
 }
