@@ -46,14 +46,7 @@ fn tokens(dir: &Path) {
 }
 
 fn replica(dir: &Path, db: &OsString) -> ServeProcess {
-    let tokens = dir.join("tokens.toml");
-    let args = [
-        OsString::from("--otlp-grpc-listen"),
-        "off".into(),
-        "--tokens".into(),
-        tokens.into(),
-    ];
-    ServeProcess::start_on(dir, db, &args, &[])
+    Standby::start_at(dir, "127.0.0.1:0", db).join()
 }
 
 /// A replica started and standing by; killed when dropped unless it was

@@ -36,8 +36,6 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 pub struct Active {
     /// The lease and its epoch, which every write checks.
     pub held: Held,
-    /// Who holds it: `host:pid` and the address served.
-    pub holder: String,
     /// Turns to the reason once the lease is lost.
     lost: watch::Receiver<Option<String>>,
     renewing: tokio::task::JoinHandle<()>,
@@ -115,7 +113,6 @@ pub async fn take_lease(
                 let renewing = tokio::spawn(renew(target.clone(), client, held.clone(), tx));
                 return Ok(Active {
                     held,
-                    holder: holder.to_string(),
                     lost,
                     renewing,
                     target: target.clone(),

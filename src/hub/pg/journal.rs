@@ -129,21 +129,6 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Journal size: (events, blocks, bytes stored, bytes of lines).
-    pub fn journal_size(&self) -> Result<(u64, u64, u64, u64), StoreError> {
-        self.run(async |c| {
-            let r = c
-                .query_one(
-                    "SELECT coalesce(sum(events), 0)::bigint, count(*), coalesce(sum(octet_length(body)), 0)::bigint,
-                            coalesce(sum(bytes), 0)::bigint FROM journal",
-                    &[],
-                )
-                .await?;
-            let n = |i| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-            Ok((n(0), n(1), n(2), n(3)))
-        })
-    }
-
     /// Drops journal blocks whose newest event is before `before_s`, a
     /// chunk at a time, never the newest block (its id bounds the next).
     pub fn drop_events_before(&mut self, before_s: i64) -> Result<u64, StoreError> {

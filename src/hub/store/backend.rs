@@ -59,14 +59,6 @@ impl Backend {
         }
     }
 
-    /// Where the data is, for messages: the file, or `user@host:port/db`.
-    pub fn shown(&self) -> String {
-        match self {
-            Self::Sqlite(s) => s.path().display().to_string(),
-            Self::Postgres(p) => format!("postgres://{}", p.shown()),
-        }
-    }
-
     /// The SQLite store, when that is the one in use (the fault tests cap
     /// or freeze its file).
     pub fn sqlite(&self) -> Option<&Store> {
@@ -174,11 +166,6 @@ impl Backend {
     /// The last journal block written.
     pub fn journal_position(&self) -> Result<i64, StoreError> {
         either!(self, s => s.journal_position())
-    }
-
-    /// Journal size: (events, blocks, bytes stored, bytes of lines).
-    pub fn journal_size(&self) -> Result<(u64, u64, u64, u64), StoreError> {
-        either!(self, s => s.journal_size())
     }
 
     /// Stores an engine snapshot at journal block `journal_id`.
