@@ -18,7 +18,7 @@ use chrono::{Duration as Span, Utc};
 use serde_json::{Value, json};
 use support::postgres::PgServer;
 use support::serve::{ServeProcess, Starting};
-use support::{approval_line, run_line};
+use support::{Next, Sse, StreamClient, approval_line, run_line};
 
 const AGENT: &str = "adk_replica_agent";
 const APPROVER: &str = "adk_replica_approver";
@@ -179,8 +179,31 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
     )
     .await;
     assert_eq!((s, &body["accepted"]), (200, &json!(43)), "{body}");
+    // An operator watches the decision, then leaves; the first publishes
+    // more (a new approval) before it dies.
+    let mut watching = StreamClient::open_url(&first.url, LEAD, None)
+        .await
+        .unwrap();
+    let snapshot = watching.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
     let decided = decide(&http, &first, "APR-1", "d-1").await;
     assert_eq!(decided.0, 200, "{}", decided.1);
+    let seen = watching
+        .until("audit", |e| e["action"] == "approval.decided")
+        .await
+        .id;
+    drop(watching);
+    let later = approval_line("refund-bot", "q-4", now, now + Span::minutes(30));
+    let url = format!("{}/v1/events", first.url);
+    let (s, _) = call(
+        &http,
+        reqwest::Method::POST,
+        url,
+        AGENT,
+        Some((later, None)),
+    )
+    .await;
+    assert_eq!(s, 200);
 
     // A second replica stands by: it does not listen while the first
     // holds the lease.
@@ -233,6 +256,7 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
     );
     let next = decide(&http, &second, "APR-2", "d-2").await;
     assert_eq!(next.0, 200, "{}", next.1);
+    resumes_where_it_left(&second, seen).await;
 
     // A clean stop releases the lease: a standby serves within moments.
     let third = standby(dir.path(), &db);
@@ -250,7 +274,7 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
         .map(|e| e["subject"].as_str().unwrap())
         .collect();
     assert_eq!(decided, ["APR-1", "APR-2"], "{s}");
-    assert_eq!(s["approvals"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_eq!(s["approvals"].as_array().map(Vec::len), Some(2), "{s}");
     drop(third);
 
     // One chain across the three replicas.
@@ -263,6 +287,42 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
     let out = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{out}");
     assert!(out.contains("audit log intact"), "{out}");
+}
+
+/// A stream resumed on `hub` after `seen`, the last id the operator saw
+/// from the replica that died, carries every delta after it in id order,
+/// with no snapshot: the dead one's last (APR-4 requested) from the
+/// shared log, then this one's (APR-2 approved).
+async fn resumes_where_it_left(hub: &ServeProcess, seen: u64) {
+    let mut resumed = StreamClient::open_url(&hub.url, LEAD, Some(seen))
+        .await
+        .unwrap();
+    let (mut last, mut requested) = (seen, false);
+    loop {
+        let e = resumed
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the resumed stream goes on");
+        assert_eq!(
+            (e.id, e.event.as_str() == "snapshot"),
+            (last + 1, false),
+            "after {last}: {} {}",
+            e.id,
+            e.event
+        );
+        last = e.id;
+        if e.event == "approval" {
+            requested |= e.data["id"] == "APR-4" && e.data["state"] == "pending";
+            if e.data["id"] == "APR-2" && e.data["state"] == "approved" {
+                break;
+            }
+        }
+    }
+    assert!(
+        requested,
+        "the dead replica's last deltas came from the log"
+    );
+    eprintln!("resumed after id {seen} on the replica that took over, up to {last}");
 }
 
 /// A hub whose lease was taken over writes nothing: its transaction finds
@@ -389,6 +449,68 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// An operator's stream that follows the hub as the TUI does with
+/// `--hub`: it starts at `urls[start]` and, when the stream ends, resumes
+/// with the last id it saw at the next address that answers, until
+/// `stop`, saying on `attached` when it has the state. Returns the deltas
+/// after the first snapshot, with a `resumed` marker at each resume;
+/// asserts that each delta's id follows the last and that no resume
+/// starts with a snapshot.
+async fn follow(
+    urls: Vec<String>,
+    start: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    attached: tokio::sync::mpsc::Sender<()>,
+) -> Vec<Sse> {
+    let mut seen = Vec::new();
+    let mut last: Option<u64> = None;
+    let mut at = start;
+    let began = Instant::now();
+    while !*stop.borrow_and_update() {
+        let mut stream = match StreamClient::open_url(&urls[at], LEAD, last).await {
+            Ok(stream) => stream,
+            Err(_) => {
+                at = (at + 1) % urls.len();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if last.is_some() {
+            seen.push(Sse {
+                id: last.unwrap_or(0),
+                event: "resumed".into(),
+                data: Value::from(format!("{} at {:.1?}", urls[at], began.elapsed())),
+            });
+        }
+        while !*stop.borrow() {
+            let e = match stream.wait(Duration::from_millis(500)).await {
+                Next::Event(e) => e,
+                Next::Quiet => continue,
+                Next::Ended => break,
+            };
+            match last {
+                None => {
+                    assert_eq!(e.event, "snapshot", "a stream starts with the state");
+                    attached.send(()).await.unwrap();
+                }
+                Some(last) => assert_eq!(
+                    (e.id, e.event.as_str() == "snapshot"),
+                    (last + 1, false),
+                    "{}: after {last}: {} {}",
+                    urls[at],
+                    e.id,
+                    e.event
+                ),
+            }
+            last = Some(e.id);
+            if e.event != "snapshot" {
+                seen.push(e);
+            }
+        }
+    }
+    seen
+}
+
 /// Waits for the first of `standbys` to serve and returns it.
 async fn next_serving(standbys: &mut Vec<Standby>) -> ServeProcess {
     let until = Instant::now() + Duration::from_secs(30);
@@ -406,8 +528,11 @@ async fn next_serving(standbys: &mut Vec<Standby>) -> ServeProcess {
 /// the next serving one too. Meanwhile 200 approvals are raced by two
 /// approvers who reach the replicas in opposite orders, retrying with
 /// their idempotency keys: each is decided exactly once. Approvals with a
-/// short deadline expire once, by the hub serving when they lapse. The
-/// fleet loses no post, and the audit chain verifies across the replicas.
+/// short deadline expire once, by the hub serving when they lapse. An
+/// operator streaming from each replica resumes after each kill with the
+/// next id (no gap, no duplicate, no new snapshot), and an id is the same
+/// delta in every stream. The fleet loses no post, and the audit chain
+/// verifies across the replicas.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_lose_two_and_decide_every_race_once() {
     let Some(pg) = PgServer::start() else { return };
@@ -429,50 +554,25 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
     standbys.push(Standby::start_at(dir.path(), &addrs[1], &db));
     standbys.push(Standby::start_at(dir.path(), &addrs[2], &db));
 
-    // The fleet, posting across the three addresses for the whole test.
-    let fleet = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args(["simulate", "--hub", &urls.join(","), "--scenario", "steady"])
-        .args(["--agents", "10", "--rate", "100", "--duration", "45s"])
-        .env("AGENTDECK_AGENT_TOKEN", AGENT)
-        .env("AGENTDECK_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-
-    // A standby answers too: it forwards to the replica that serves.
-    let (s, state) = any(&http, &urls[2..], "/v1/state", LEAD, None).await;
-    assert_eq!(s, 200, "{state}");
-    assert!(state["approvals"].is_array(), "{state}");
-    // A live stream through a standby: the serving replica's, forwarded.
-    let streamed = {
-        let r = http
-            .get(format!("{}/v1/stream", urls[2]))
-            .bearer_auth(LEAD)
-            .timeout(Duration::from_secs(3600))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            let mut body = r.bytes_stream();
-            let mut seen = String::new();
-            let until = tokio::time::Instant::now() + Duration::from_secs(20);
-            while !seen.contains("\"race-1\"") {
-                match tokio::time::timeout_at(until, body.next()).await {
-                    Ok(Some(Ok(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
-                    _ => break,
-                }
-            }
-            seen
+    // An operator streams from each replica, following the hub across
+    // the kills as the TUI does with `--hub`.
+    let (stop_following, following) = tokio::sync::watch::channel(false);
+    let (attached, mut attaching) = tokio::sync::mpsc::channel(urls.len());
+    let followers: Vec<_> = (0..urls.len())
+        .map(|start| {
+            let (urls, following, attached) = (urls.clone(), following.clone(), attached.clone());
+            tokio::spawn(follow(urls, start, following, attached))
         })
-    };
+        .collect();
+    for _ in 0..urls.len() {
+        attaching.recv().await.expect("every stream opens");
+    }
+    // The approvals to race, asked before the fleet's own (APR-1 to 203).
     let now = Utc::now();
     let mut lines: Vec<String> = (1..=200)
         .map(|i| {
             approval_line(
-                "refund-bot",
+                "race-bot",
                 &format!("race-{i}"),
                 now,
                 now + Span::minutes(30),
@@ -482,7 +582,7 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
     // Three that lapse during the test: their expiry fires once.
     lines.extend((1..=3).map(|i| {
         approval_line(
-            "refund-bot",
+            "race-bot",
             &format!("lapse-{i}"),
             now,
             now + Span::seconds(12),
@@ -498,15 +598,21 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
     .await;
     assert_eq!((s, &body["accepted"]), (200, &json!(203)), "{body}");
 
-    let seen = streamed.await.unwrap();
-    assert!(
-        seen.starts_with("id: ") || seen.contains("event: snapshot"),
-        "{seen:.300}"
-    );
-    assert!(
-        seen.contains("\"race-1\""),
-        "the forwarded stream carried the new approval"
-    );
+    // The fleet, posting across the three addresses for the whole test.
+    let fleet = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["simulate", "--hub", &urls.join(","), "--scenario", "steady"])
+        .args(["--agents", "10", "--rate", "5000", "--duration", "45s"])
+        .env("AGENTDECK_AGENT_TOKEN", AGENT)
+        .env("AGENTDECK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // A standby answers too: it forwards to the replica that serves.
+    let (s, state) = any(&http, &urls[2..], "/v1/state", LEAD, None).await;
+    assert_eq!(s, 200, "{state}");
+    assert!(state["approvals"].is_array(), "{state}");
 
     let mut outcomes = Vec::new();
     for i in 1..=200u32 {
@@ -553,7 +659,7 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
         let (_, page) = any(
             &http,
             &urls,
-            "/v1/audit?limit=1000&kind=approval",
+            "/v1/audit?limit=1000&agent=race-bot",
             LEAD,
             None,
         )
@@ -593,6 +699,40 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
     for i in 201..=203 {
         let key = (format!("APR-{i}"), "approval.expired".to_string());
         assert_eq!(per_approval.get(&key), Some(&1), "APR-{i} expired once");
+    }
+
+    // Every operator's stream resumed with no gap, no duplicate and no
+    // new snapshot, and an id means the same delta on every replica.
+    stop_following.send(true).unwrap();
+    let mut by_id: std::collections::HashMap<u64, (String, Value)> = Default::default();
+    for (start, follower) in followers.into_iter().enumerate() {
+        let followed = follower.await.unwrap();
+        eprintln!(
+            "stream from {}: ids {}..={}, resumed {} times",
+            urls[start],
+            followed.first().map_or(0, |e| e.id),
+            followed.last().map_or(0, |e| e.id),
+            followed.iter().filter(|e| e.event == "resumed").count()
+        );
+        for e in followed.iter().filter(|e| e.event == "resumed") {
+            eprintln!("  resumed after id {} on {}", e.id, e.data);
+        }
+        let deltas: Vec<&Sse> = followed.iter().filter(|e| e.event != "resumed").collect();
+        let resumes = followed.len() - deltas.len();
+        assert!(resumes >= 1, "{}: resumed {resumes} times", urls[start]);
+        assert!(
+            deltas
+                .iter()
+                .any(|e| e.event == "approval" && e.data["request_id"] == "race-1"),
+            "{}: the stream carried the new approvals",
+            urls[start]
+        );
+        for e in deltas {
+            let known = by_id
+                .entry(e.id)
+                .or_insert_with(|| (e.event.clone(), e.data.clone()));
+            assert_eq!(known, &(e.event.clone(), e.data.clone()), "id {}", e.id);
+        }
     }
 
     // The fleet lost no post across the two takeovers.

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use agentdeck::hub::pg::{PgTarget, lease, log};
+use agentdeck::hub::store::LogFrame;
 use support::postgres::{PASSWORD, PgServer};
 
 /// Runs `f` to completion on a runtime of four workers (the log's
@@ -295,8 +296,15 @@ fn postgres_log_ids_are_contiguous_and_in_commit_order() {
                         let bodies: Vec<String> = (0..1 + (w + t) % 4)
                             .map(|i| format!("w{w}-t{t}-{i}"))
                             .collect();
+                        let frames: Vec<LogFrame> = bodies
+                            .iter()
+                            .map(|b| LogFrame {
+                                event: "audit",
+                                data: b.as_str().into(),
+                            })
+                            .collect();
                         let tx = client.transaction().await.unwrap();
-                        let ids = log::append(&tx, 1, &bodies).await.unwrap().unwrap();
+                        let ids = log::append(&tx, 1, &frames).await.unwrap().unwrap();
                         assert_eq!(ids.1 - ids.0 + 1, bodies.len() as i64);
                         if t % 5 == 4 {
                             tx.rollback().await.unwrap();
@@ -322,6 +330,7 @@ fn postgres_log_ids_are_contiguous_and_in_commit_order() {
                     let entries = log::read_after(&client, last, 37).await.unwrap();
                     for e in &entries {
                         assert_eq!(e.id, last + 1, "a reader never skips an id");
+                        assert_eq!(e.event, "audit");
                         last = e.id;
                         seen.push(e.body.clone());
                     }

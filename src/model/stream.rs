@@ -63,13 +63,23 @@ impl Delta {
     /// The SSE event name.
     pub fn event_name(&self) -> &'static str {
         match self {
-            Self::Slo(_) => "slo",
-            Self::Incident(_) => "incident",
-            Self::Approval(_) => "approval",
-            Self::Control(_) => "control",
-            Self::Agent(_) => "agent",
-            Self::Audit(_) => "audit",
-            Self::Presence(_) => "presence",
+            Self::Slo(_) => Self::EVENTS[0],
+            Self::Incident(_) => Self::EVENTS[1],
+            Self::Approval(_) => Self::EVENTS[2],
+            Self::Control(_) => Self::EVENTS[3],
+            Self::Agent(_) => Self::EVENTS[4],
+            Self::Audit(_) => Self::EVENTS[5],
+            Self::Presence(_) => Self::EVENTS[6],
         }
+    }
+
+    /// Every delta's SSE event name (the serde tags).
+    pub const EVENTS: [&'static str; 7] = [
+        "slo", "incident", "approval", "control", "agent", "audit", "presence",
+    ];
+
+    /// The event name `name` as this binary spells it, when it is one.
+    pub fn known_event(name: &str) -> Option<&'static str> {
+        Self::EVENTS.iter().find(|e| **e == name).copied()
     }
 }

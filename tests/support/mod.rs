@@ -277,6 +277,17 @@ pub struct Sse {
     pub data: serde_json::Value,
 }
 
+/// What a stream gave within a wait.
+#[derive(Debug)]
+pub enum Next {
+    /// An event.
+    Event(Sse),
+    /// Nothing yet.
+    Quiet,
+    /// The stream ended.
+    Ended,
+}
+
 /// A live stream connection.
 pub struct StreamClient {
     inner: std::pin::Pin<
@@ -286,21 +297,45 @@ pub struct StreamClient {
 
 impl StreamClient {
     pub async fn open(hub: &TestHub, token: &str, last_event_id: Option<u64>) -> Self {
-        let mut req = hub
-            .http
-            .get(hub.url("/v1/stream"))
-            .bearer_auth(hub.token(token));
+        let r = Self::request(&hub.url(""), hub.token(token), last_event_id)
+            .await
+            .expect("the hub answers");
+        assert_eq!(r.status().as_u16(), 200);
+        Self::reading(r)
+    }
+
+    /// A stream from the hub at `base`, with the token itself; the answer
+    /// when it is not 200 (status 0: no answer).
+    pub async fn open_url(
+        base: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> Result<Self, (u16, String)> {
+        let r = Self::request(base, token, last_event_id)
+            .await
+            .map_err(|e| (0, e.to_string()))?;
+        match r.status().as_u16() {
+            200 => Ok(Self::reading(r)),
+            status => Err((status, r.text().await.unwrap_or_default())),
+        }
+    }
+
+    async fn request(
+        base: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut req = http
+            .get(format!("{}/v1/stream", base.trim_end_matches('/')))
+            .bearer_auth(token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }
-        let r = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .execute(req.build().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
+        req.send().await
+    }
+
+    fn reading(r: reqwest::Response) -> Self {
         use eventsource_stream::Eventsource;
         let inner = r
             .bytes_stream()
@@ -313,11 +348,20 @@ impl StreamClient {
 
     /// The next event, or None on end or after `timeout`.
     pub async fn next(&mut self, timeout: Duration) -> Option<Sse> {
-        let e = tokio::time::timeout(timeout, self.inner.next())
-            .await
-            .ok()??
-            .ok()?;
-        Some(Sse {
+        match self.wait(timeout).await {
+            Next::Event(e) => Some(e),
+            Next::Quiet | Next::Ended => None,
+        }
+    }
+
+    /// The next event, telling a quiet stream from one that ended.
+    pub async fn wait(&mut self, timeout: Duration) -> Next {
+        let e = match tokio::time::timeout(timeout, self.inner.next()).await {
+            Err(_) => return Next::Quiet,
+            Ok(Some(Ok(e))) => e,
+            Ok(Some(Err(_)) | None) => return Next::Ended,
+        };
+        Next::Event(Sse {
             id: e.id.parse().unwrap_or(0),
             event: e.event,
             data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),

@@ -143,9 +143,19 @@ impl Core {
         desk.next_incident = desk.next_incident.max(counter("next_incident"));
         desk.next_approval = desk.next_approval.max(counter("next_approval"));
         desk.next_control = desk.next_control.max(counter("next_control"));
-        // Ids handed out before a restart may have been seen by clients: start
-        // past everything reserved.
-        let publisher = Publisher::new(counter("seq_reserved"), limits);
+        // Ids handed out before a restart may have been seen by clients:
+        // start past everything reserved, or after the shared log's last.
+        let publisher = match store.stream_tail(limits.replay)? {
+            Some(tail) => {
+                let frames = tail.frames.into_iter().map(|(id, f)| Frame {
+                    id,
+                    event: f.event,
+                    data: f.data,
+                });
+                Publisher::logged(tail.head, frames.collect(), limits)
+            }
+            None => Publisher::new(counter("seq_reserved"), limits),
+        };
         let mut core = Self {
             engine,
             desk,
@@ -319,17 +329,11 @@ impl Core {
         }
         let now = change.batch.audit.last().map_or_else(Utc::now, |e| e.ts);
         self.queue_notices(&mut change, now);
-        let deltas = (change.batch.incidents.len()
-            + change.batch.approvals.len()
-            + change.batch.controls.len()
-            + change.batch.audit.len()) as u64;
-        let reserved = self.publisher.reserve(&mut change.batch, deltas);
-        self.store.write(&change.batch)?;
+        let frames = staged_deltas(&change.batch);
+        let reserved = self.publisher.stage_in(&mut change.batch, &frames);
+        let first_logged = self.store.write(&change.batch)?;
         if let Some(block) = &change.batch.journal {
             self.schedule.journalled(u64::from(block.events));
-        }
-        if let Some(r) = reserved {
-            self.publisher.reserved(r);
         }
         self.audit_head = change.head;
         let batch = change.batch;
@@ -339,8 +343,6 @@ impl Core {
             self.callbacks.insert(c.agent.clone(), c.clone());
         }
         for i in batch.incidents {
-            self.publisher
-                .publish(&Delta::Incident(Box::new(i.clone())));
             self.desk.incidents.insert(i.id.clone(), i);
         }
         for a in batch.approvals {
@@ -354,36 +356,36 @@ impl Core {
                 self.metrics
                     .decided_after((at - a.requested_at).num_milliseconds() as f64 / 1000.0);
             }
-            self.publisher
-                .publish(&Delta::Approval(Box::new(a.clone())));
             self.desk.hold_approval(a);
         }
         for c in batch.controls {
-            self.publisher.publish(&Delta::Control(Box::new(c.clone())));
             self.desk.controls.insert(c.id.clone(), c);
         }
         self.desk.handoff_notes.extend(batch.handoff_notes);
         self.profiles.extend(batch.profiles);
         for e in batch.audit {
-            self.publisher.publish(&Delta::Audit(Box::new(e.clone())));
             if self.audit_tail.len() >= AUDIT_TAIL {
                 self.audit_tail.pop_front();
             }
             self.audit_tail.push_back(e);
         }
+        self.publisher.publish(reserved, first_logged, frames);
         self.outbox.extend(change.callbacks);
         Ok(())
     }
 
-    /// Publishes a delta that needs no storage (SLO status, agents,
-    /// presence), reserving ids first if needed.
-    pub fn publish_volatile(&mut self, delta: &Delta) -> Result<(), StoreError> {
-        let mut batch = Batch::default();
-        if let Some(r) = self.publisher.reserve(&mut batch, 1) {
-            self.store.write(&batch)?;
-            self.publisher.reserved(r);
+    /// Publishes deltas that need no storage of their own (SLO status,
+    /// agents, presence): stored only as stream deltas, in the shared log
+    /// or as a reservation of ids, when the publisher needs it.
+    pub fn publish_volatile(&mut self, deltas: &[Delta]) -> Result<(), StoreError> {
+        if deltas.is_empty() {
+            return Ok(());
         }
-        self.publisher.publish(delta);
+        let frames: Vec<_> = deltas.iter().map(publisher::stage).collect();
+        let mut batch = Batch::default();
+        let reserved = self.publisher.stage_in(&mut batch, &frames);
+        let first_logged = self.store.write(&batch)?;
+        self.publisher.publish(reserved, first_logged, frames);
         Ok(())
     }
 
@@ -487,4 +489,31 @@ impl Core {
             tracing::warn!(error = %e, "could not prune finished notifications");
         }
     }
+}
+
+/// The stream deltas a batch's objects make, in the order they are
+/// published: incidents, approvals, controls, then audit entries.
+fn staged_deltas(batch: &Batch) -> Vec<super::store::LogFrame> {
+    let incidents = batch
+        .incidents
+        .iter()
+        .map(|i| Delta::Incident(Box::new(i.clone())));
+    let approvals = batch
+        .approvals
+        .iter()
+        .map(|a| Delta::Approval(Box::new(a.clone())));
+    let controls = batch
+        .controls
+        .iter()
+        .map(|c| Delta::Control(Box::new(c.clone())));
+    let audit = batch
+        .audit
+        .iter()
+        .map(|e| Delta::Audit(Box::new(e.clone())));
+    incidents
+        .chain(approvals)
+        .chain(controls)
+        .chain(audit)
+        .map(|d| publisher::stage(&d))
+        .collect()
 }

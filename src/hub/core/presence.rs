@@ -29,7 +29,7 @@ impl Core {
         ));
         entry.1 += 1;
         let list = self.presence_list();
-        let _ = self.publish_volatile(&Delta::Presence(list));
+        let _ = self.publish_volatile(&[Delta::Presence(list)]);
     }
 
     /// An operator's stream went away.
@@ -41,7 +41,7 @@ impl Core {
             }
         }
         let list = self.presence_list();
-        let _ = self.publish_volatile(&Delta::Presence(list));
+        let _ = self.publish_volatile(&[Delta::Presence(list)]);
     }
 
     /// What a connected operator is looking at. False when not connected.
@@ -54,7 +54,7 @@ impl Core {
         }
         entry.0.viewing = viewing;
         let list = self.presence_list();
-        let _ = self.publish_volatile(&Delta::Presence(list));
+        let _ = self.publish_volatile(&[Delta::Presence(list)]);
         true
     }
 }

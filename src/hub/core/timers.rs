@@ -87,18 +87,29 @@ impl Core {
     }
 
     fn publish_slo(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        for status in self.engine.statuses(now) {
-            if self.sent_slo.get(&status.series) == Some(&status) {
-                continue;
-            }
-            self.publish_volatile(&Delta::Slo(Box::new(status.clone())))?;
+        let statuses: Vec<_> = self
+            .engine
+            .statuses(now)
+            .into_iter()
+            .filter(|s| self.sent_slo.get(&s.series) != Some(s))
+            .collect();
+        let agents: Vec<_> = self
+            .agents(now)
+            .into_iter()
+            .filter(|a| self.sent_agents.get(&a.id) != Some(a))
+            .collect();
+        let deltas: Vec<Delta> = statuses
+            .iter()
+            .map(|s| Delta::Slo(Box::new(s.clone())))
+            .chain(agents.iter().map(|a| Delta::Agent(Box::new(a.clone()))))
+            .collect();
+        // One write for the tick's deltas; refused, they are sent again
+        // on the next tick.
+        self.publish_volatile(&deltas)?;
+        for status in statuses {
             self.sent_slo.insert(status.series.clone(), status);
         }
-        for agent in self.agents(now) {
-            if self.sent_agents.get(&agent.id) == Some(&agent) {
-                continue;
-            }
-            self.publish_volatile(&Delta::Agent(Box::new(agent.clone())))?;
+        for agent in agents {
             self.sent_agents.insert(agent.id.clone(), agent);
         }
         self.desk.retire_decided(now);

@@ -26,7 +26,7 @@ use tokio_postgres::{AsyncMessage, Client, GenericClient, Transaction};
 
 use super::PgTarget;
 use super::schema::pg_error;
-use crate::hub::store::StoreError;
+use crate::hub::store::{LogFrame, StoreError};
 
 /// The channel appends notify, with the new head id as payload.
 pub const CHANNEL: &str = "agentdeck_log";
@@ -38,22 +38,26 @@ pub struct LogEntry {
     pub id: i64,
     /// When it was appended, Unix microseconds.
     pub at_us: i64,
+    /// The SSE event.
+    pub event: String,
     /// The delta as JSON.
     pub body: String,
 }
 
-/// Appends `bodies` in order inside `tx` and returns their ids' range
+/// Appends `frames` in order inside `tx` and returns their ids' range
 /// (first, last); nothing is visible, and no id is used, until `tx`
 /// commits. An empty slice takes no id and no lock.
 pub async fn append(
     tx: &Transaction<'_>,
     at_us: i64,
-    bodies: &[String],
+    frames: &[LogFrame],
 ) -> Result<Option<(i64, i64)>, StoreError> {
-    if bodies.is_empty() {
+    if frames.is_empty() {
         return Ok(None);
     }
-    let count = i64::try_from(bodies.len()).unwrap_or(i64::MAX);
+    let events: Vec<&str> = frames.iter().map(|f| f.event).collect();
+    let bodies: Vec<&str> = frames.iter().map(|f| &*f.data).collect();
+    let count = i64::try_from(frames.len()).unwrap_or(i64::MAX);
     let first: i64 = tx
         .query_one(
             "UPDATE log_head SET next_id = next_id + $1 RETURNING next_id - $1",
@@ -63,9 +67,10 @@ pub async fn append(
         .map_err(pg_error)?
         .get(0);
     tx.execute(
-        "INSERT INTO log (id, at_us, body) \
-         SELECT $1 + t.n - 1, $2, t.body FROM UNNEST($3::text[]) WITH ORDINALITY AS t(body, n)",
-        &[&first, &at_us, &bodies],
+        "INSERT INTO log (id, at_us, event, body) \
+         SELECT $1 + t.n - 1, $2, t.event, t.body \
+         FROM UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS t(event, body, n)",
+        &[&first, &at_us, &events, &bodies],
     )
     .await
     .map_err(pg_error)?;
@@ -85,7 +90,7 @@ pub async fn read_after(
 ) -> Result<Vec<LogEntry>, StoreError> {
     let rows = client
         .query(
-            "SELECT id, at_us, body FROM log WHERE id > $1 ORDER BY id LIMIT $2",
+            "SELECT id, at_us, event, body FROM log WHERE id > $1 ORDER BY id LIMIT $2",
             &[&after, &limit],
         )
         .await
@@ -95,9 +100,25 @@ pub async fn read_after(
         .map(|row| LogEntry {
             id: row.get(0),
             at_us: row.get(1),
-            body: row.get(2),
+            event: row.get(2),
+            body: row.get(3),
         })
         .collect())
+}
+
+/// Up to `limit` of the newest entries, oldest first.
+pub async fn tail(client: &impl GenericClient, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
+    let after = head(client).await?.saturating_sub(limit);
+    read_after(client, after, limit).await
+}
+
+/// Drops every entry but the newest `kept`; returns how many went.
+pub async fn trim(client: &impl GenericClient, kept: i64) -> Result<u64, StoreError> {
+    let below = head(client).await?.saturating_sub(kept);
+    client
+        .execute("DELETE FROM log WHERE id <= $1", &[&below])
+        .await
+        .map_err(pg_error)
 }
 
 /// The last id committed (0 for an empty log).

@@ -53,6 +53,10 @@ CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, epoch BIGINT N
     r#"
 ALTER TABLE leases ADD COLUMN address TEXT;
 "#,
+    // The stream log carries each delta's SSE event beside its data.
+    r#"
+ALTER TABLE log ADD COLUMN event TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// Brings the database at `client` to [`MIGRATIONS`]' version and returns

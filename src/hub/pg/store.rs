@@ -21,9 +21,11 @@ use tokio_postgres::Client;
 use crate::hub::audit::GENESIS_HASH;
 use crate::hub::store::shared::FailingWrites;
 use crate::hub::store::{
-    Batch, CallbackRow, IdempotencyRecord, Loaded, NoticeRow, StoreError, WaitingTraceRow,
+    Batch, CallbackRow, IdempotencyRecord, Loaded, LogFrame, NoticeRow, StoreError, StreamTail,
+    WaitingTraceRow,
 };
 use crate::model::runbook::HandoffNote;
+use crate::model::stream::Delta;
 
 use super::PgTarget;
 
@@ -203,16 +205,48 @@ impl PgStore {
             .is_some_and(|c| !c.is_closed())
     }
 
-    /// Writes a batch in one transaction.
-    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    /// Writes a batch in one transaction; returns the stream id the log
+    /// gave the first of `batch.log`'s deltas, when it has any.
+    pub fn write(&mut self, batch: &Batch) -> Result<Option<u64>, StoreError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let (fence, statements) = (self.fence.as_ref(), &self.statements);
         let written =
             self.run(async |client| super::write::write(client, statements, fence, batch).await);
         self.failing.note(&written);
         written
+    }
+
+    /// The stream log's last id and up to `limit` of its newest deltas,
+    /// oldest first. The tail starts after any delta whose event this
+    /// binary does not know (a resume before that one gets a snapshot).
+    pub fn stream_tail(&self, limit: usize) -> Result<StreamTail, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (head, entries) = self.run(async |c| {
+            let head = super::log::head(c).await?;
+            Ok((head, super::log::tail(c, limit).await?))
+        })?;
+        let mut frames = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Some(event) = Delta::known_event(&entry.event) else {
+                frames.clear();
+                continue;
+            };
+            let id = u64::try_from(entry.id).unwrap_or(0);
+            let data = entry.body.into();
+            frames.push((id, LogFrame { event, data }));
+        }
+        Ok(StreamTail {
+            head: u64::try_from(head).unwrap_or(0),
+            frames,
+        })
+    }
+
+    /// Drops the stream log's deltas but the newest `kept`.
+    pub fn trim_log(&mut self, kept: u64) -> Result<u64, StoreError> {
+        let kept = i64::try_from(kept).unwrap_or(i64::MAX);
+        self.run(async |c| super::log::trim(c, kept).await)
     }
 
     /// Since when writes fail and why, or none while they succeed.

@@ -126,13 +126,15 @@ const NOTICE: &str = "INSERT INTO notices (id, receiver, grp, event, subject, pa
    next_ms = excluded.next_ms, state = excluded.state, last_error = excluded.last_error, done_ms = excluded.done_ms";
 
 /// Writes `batch` in one transaction, first checking `fence` (the hub
-/// lease) when given.
+/// lease) when given, and returns the stream id the log gave the first of
+/// `batch.log`'s deltas (appended last, so the log's row lock is held
+/// only for the commit).
 pub(super) async fn write(
     client: &mut Client,
     statements: &Statements,
     fence: Option<&Held>,
     batch: &Batch,
-) -> Result<(), StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let mut steps = Vec::new();
     if let Some(held) = fence {
         steps.push(step(
@@ -163,8 +165,10 @@ pub(super) async fn write(
             held.name, held.epoch
         )));
     }
+    let at_us = Utc::now().timestamp_micros();
+    let logged = super::log::append(&tx, at_us, &batch.log).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(logged.map(|(first, _)| u64::try_from(first).unwrap_or(0)))
 }
 
 /// Runs `futures`, each polled first in order (so each statement is sent

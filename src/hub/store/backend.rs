@@ -14,8 +14,13 @@ use crate::model::history::{ApprovalRecord, ControlRecord, Cursor, HistoryPage, 
 
 use super::{
     Batch, CallbackTally, IdempotencyRecord, Loaded, NoticeRow, SnapshotRow, Store, StoreError,
-    WaitingTraceRow,
+    StreamTail, WaitingTraceRow,
 };
+
+/// Stream deltas the shared log keeps on PostgreSQL: ten times a hub's
+/// replay buffer, so a hub that takes over fills its buffer from it, and
+/// hours of a busy hub's deltas (a few per second without actions).
+pub const LOG_KEPT: u64 = 100_000;
 
 /// An open store of either kind. A hub holds one (and its archive two),
 /// so the variants' sizes do not matter.
@@ -78,8 +83,23 @@ impl Backend {
     }
 
     /// Writes a batch in one transaction.
-    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        either!(self, s => s.write(batch))
+    /// Returns the stream id the database gave the first of
+    /// `batch.log`'s deltas (PostgreSQL, when there are any).
+    pub fn write(&mut self, batch: &Batch) -> Result<Option<u64>, StoreError> {
+        match self {
+            Self::Sqlite(s) => s.write(batch).map(|()| None),
+            Self::Postgres(p) => p.write(batch),
+        }
+    }
+
+    /// The shared stream log's last id and up to `limit` of its newest
+    /// deltas, oldest first, when the database hands out stream ids
+    /// (PostgreSQL); none when the hub numbers them itself (SQLite).
+    pub fn stream_tail(&self, limit: usize) -> Result<Option<StreamTail>, StoreError> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(p) => p.stream_tail(limit).map(Some),
+        }
     }
 
     /// Since when writes fail and why, or none while they succeed.
@@ -137,14 +157,18 @@ impl Backend {
 
     /// The upkeep the hub's hourly prune does: on PostgreSQL, dropping
     /// journal blocks past the retention window (SQLite's maintenance
-    /// thread does that by itself). Returns the blocks dropped.
+    /// thread does that by itself) and the stream log's deltas older than
+    /// the newest [`LOG_KEPT`]. Returns the blocks dropped.
     pub fn upkeep(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         match self {
             Self::Sqlite(_) => Ok(0),
-            Self::Postgres(p) => match p.retention() {
-                Some(window) => p.drop_events_before(now.timestamp().saturating_sub(window)),
-                None => Ok(0),
-            },
+            Self::Postgres(p) => {
+                p.trim_log(LOG_KEPT)?;
+                match p.retention() {
+                    Some(window) => p.drop_events_before(now.timestamp().saturating_sub(window)),
+                    None => Ok(0),
+                }
+            }
         }
     }
 

@@ -193,6 +193,28 @@ pub struct Batch {
     pub traces_released: Vec<(String, String)>,
     /// Notifications, new or updated.
     pub notices: Vec<NoticeRow>,
+    /// Stream deltas to append to the shared log, in order (PostgreSQL
+    /// only: see `hub::core::publisher`).
+    pub log: Vec<LogFrame>,
+}
+
+/// The newest deltas of the shared stream log (PostgreSQL).
+#[derive(Debug, Clone, Default)]
+pub struct StreamTail {
+    /// The last id handed out (0 for an empty log).
+    pub head: u64,
+    /// Up to the asked number of the newest deltas, with their ids,
+    /// oldest first.
+    pub frames: Vec<(u64, LogFrame)>,
+}
+
+/// A stream delta as the shared log keeps it: the SSE event and data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFrame {
+    /// The SSE `event`.
+    pub event: &'static str,
+    /// The SSE `data`: one line of JSON.
+    pub data: std::sync::Arc<str>,
 }
 
 impl Batch {
@@ -211,6 +233,7 @@ impl Batch {
             && self.traces_waiting.is_empty()
             && self.traces_released.is_empty()
             && self.notices.is_empty()
+            && self.log.is_empty()
     }
 }
 

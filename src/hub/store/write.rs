@@ -16,9 +16,9 @@ pub(crate) struct FailingWrites(Option<(DateTime<Utc>, String)>);
 
 impl FailingWrites {
     /// Records how a write went.
-    pub(crate) fn note(&mut self, written: &Result<(), StoreError>) {
+    pub(crate) fn note<T>(&mut self, written: &Result<T, StoreError>) {
         match written {
-            Ok(()) => {
+            Ok(_) => {
                 if let Some((since, _)) = self.0.take() {
                     tracing::info!(%since, "storage writes work again");
                 }
