@@ -467,9 +467,16 @@ async fn follow(
     let mut at = start;
     let began = Instant::now();
     while !*stop.borrow_and_update() {
-        let mut stream = match StreamClient::open_url(&urls[at], LEAD, last).await {
-            Ok(stream) => stream,
-            Err(_) => {
+        // As the TUI does: an answer must come within seconds, and a stream
+        // silent for 5 s (the hub sends SLO statuses twice a second under
+        // the fleet's load) is treated as dead.
+        let opened = tokio::time::timeout(
+            Duration::from_secs(5),
+            StreamClient::open_url(&urls[at], LEAD, last),
+        );
+        let mut stream = match opened.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(_)) | Err(_) => {
                 at = (at + 1) % urls.len();
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -482,12 +489,18 @@ async fn follow(
                 data: Value::from(format!("{} at {:.1?}", urls[at], began.elapsed())),
             });
         }
+        let mut quiet_since = Instant::now();
         while !*stop.borrow() {
             let e = match stream.wait(Duration::from_millis(500)).await {
                 Next::Event(e) => e,
-                Next::Quiet => continue,
+                Next::Quiet if quiet_since.elapsed() < Duration::from_secs(5) => continue,
+                Next::Quiet => {
+                    eprintln!("{}: silent for 5 s; reconnecting", urls[at]);
+                    break;
+                }
                 Next::Ended => break,
             };
+            quiet_since = Instant::now();
             match last {
                 None => {
                     assert_eq!(e.event, "snapshot", "a stream starts with the state");
@@ -600,7 +613,13 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
 
     // The fleet, posting across the three addresses for the whole test.
     let fleet = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
-        .args(["simulate", "--hub", &urls.join(","), "--scenario", "steady"])
+        .args([
+            "simulate",
+            "--hub",
+            &urls.join(","),
+            "--scenario",
+            "tool-outage",
+        ])
         .args(["--agents", "10", "--rate", "5000", "--duration", "45s"])
         .env("AGENTDECK_AGENT_TOKEN", AGENT)
         .env("AGENTDECK_LOG", "warn")
@@ -735,6 +754,28 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
         }
     }
 
+    // The tool outage burns refund-bot's completion SLO: its incident was
+    // opened once, by whichever hub served, and never again by the hubs
+    // that took over.
+    let (_, page) = any(
+        &http,
+        &urls,
+        "/v1/audit?limit=1000&kind=incident",
+        LEAD,
+        None,
+    )
+    .await;
+    let mut opened: std::collections::HashMap<String, usize> = Default::default();
+    for e in page["entries"].as_array().unwrap() {
+        if e["action"] == "incident.opened" {
+            let series = e["details"]["series"].as_str().unwrap_or_default();
+            *opened.entry(series.to_string()).or_default() += 1;
+        }
+    }
+    eprintln!("incidents opened per series: {opened:?}");
+    assert!(!opened.is_empty(), "the outage opened incidents");
+    assert!(opened.values().all(|n| *n == 1), "{opened:?}");
+
     // The fleet lost no post across the two takeovers.
     let out = tokio::task::spawn_blocking(move || fleet.wait_with_output().unwrap())
         .await
@@ -854,4 +895,123 @@ async fn a_replica_cut_off_from_the_database_yields_to_a_standby() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["approval.requested", "approval.decided"]);
+}
+
+/// PostgreSQL fails over to its standby: synchronous replication, the
+/// primary stopped at once as in a crash, the standby promoted. The hub,
+/// given both servers with `target_session_attrs=read-write`, reconnects
+/// to the new primary within its lease and goes on serving: requests in
+/// between are refused (503) and retried, nothing it acknowledged is
+/// lost, its stream goes on, and the audit chain verifies on the new
+/// primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_failover_keeps_the_hub_serving() {
+    let Some(primary) = PgServer::start() else {
+        return;
+    };
+    primary.create_database("failover");
+    let standby = primary.synchronous_standby();
+    let db = OsString::from(format!(
+        "postgres://agentdeck:{}@127.0.0.1:{},127.0.0.1:{}/failover?target_session_attrs=read-write",
+        support::postgres::PASSWORD,
+        primary.port(),
+        standby.port()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    tokens(dir.path());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let mut hub = replica(dir.path(), &db);
+    let now = Utc::now();
+    let lines: Vec<String> = (1..=3)
+        .map(|i| {
+            approval_line(
+                "refund-bot",
+                &format!("q-{i}"),
+                now,
+                now + Span::minutes(30),
+            )
+        })
+        .collect();
+    let url = format!("{}/v1/events", hub.url);
+    let (s, _) = call(
+        &http,
+        reqwest::Method::POST,
+        url,
+        AGENT,
+        Some((lines.join("\n"), None)),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let decided = decide(&http, &hub, "APR-1", "d-1").await;
+    assert_eq!(decided.0, 200, "{}", decided.1);
+    let mut watching = StreamClient::open_url(&hub.url, LEAD, None).await.unwrap();
+    assert_eq!(
+        watching.next(Duration::from_secs(10)).await.unwrap().event,
+        "snapshot"
+    );
+
+    let failed_over = Instant::now();
+    primary.crash();
+    standby.promote();
+    eprintln!(
+        "primary stopped and standby promoted in {:?}",
+        failed_over.elapsed()
+    );
+    // A decision while the hub finds the new primary: refused with 503
+    // until then, retried with its key, taken once.
+    let mut refused = 0;
+    let next = loop {
+        let answer = decide(&http, &hub, "APR-2", "d-2").await;
+        if answer.0 != 503 {
+            break answer;
+        }
+        refused += 1;
+        assert!(
+            failed_over.elapsed() < Duration::from_secs(30),
+            "still refused: {}",
+            answer.1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!(
+        "decision taken {:?} after the failover, {refused} refused before",
+        failed_over.elapsed()
+    );
+    assert_eq!(next.0, 200, "{}", next.1);
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "the hub kept its lease and serves on"
+    );
+    let repeat = decide(&http, &hub, "APR-1", "d-1").await;
+    assert_eq!(repeat, decided, "the idempotency key was replicated");
+    let s = state(&http, &hub).await;
+    let pending: Vec<&str> = s["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["APR-3"], "{s}");
+    let approved = watching
+        .until("approval", |a| {
+            a["id"] == "APR-2" && a["state"] == "approved"
+        })
+        .await;
+    eprintln!("the stream went on to id {}", approved.id);
+
+    drop(hub);
+    let verify = Command::new(env!("CARGO_BIN_EXE_agentdeck"))
+        .args(["audit", "verify", "--db"])
+        .arg(standby.url_for("failover"))
+        .env("AGENTDECK_LOG", "warn")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && out.contains("audit log intact"),
+        "{out}"
+    );
 }

@@ -131,17 +131,25 @@ impl PgServer {
                 path_str(&key)
             );
         }
+        server.listen(&tls_options);
+        Some(server)
+    }
+
+    /// Starts the server in its data directory on a free loopback port,
+    /// with `extra` server options.
+    fn listen(&mut self, extra: &str) {
+        let data = self.data();
         // A port is free when asked and may be taken by the time the server
         // binds it; a few tries make that race harmless.
         for _ in 0..5 {
-            server.port = free_port();
+            self.port = free_port();
             let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_options}",
-                server.port,
-                path_str(server.dir.path())
+                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{extra}",
+                self.port,
+                path_str(self.dir.path())
             );
-            let log = server.dir.path().join("server.log");
-            let started = server.pg_output(
+            let log = self.dir.path().join("server.log");
+            let started = self.pg_output(
                 "pg_ctl",
                 &[
                     "-D",
@@ -157,7 +165,7 @@ impl PgServer {
                 ],
             );
             if started.status.success() {
-                return Some(server);
+                return;
             }
             let log_text = std::fs::read_to_string(&log).unwrap_or_default();
             if !log_text.contains("Address already in use") {
@@ -268,6 +276,93 @@ fn run(command: &mut Command) {
 }
 
 impl PgServer {
+    /// A hot standby of this server, streaming its WAL (`pg_basebackup
+    /// -R`), made synchronous: from now on a commit here returns once the
+    /// standby has it, so failing over to it loses nothing acknowledged.
+    pub fn synchronous_standby(&self) -> PgServer {
+        let dir = tempfile::Builder::new()
+            .prefix("agentdeck-pg-standby-")
+            .tempdir()
+            .expect("a temporary directory");
+        if let Some(user) = self.run_as {
+            run(Command::new("chmod").arg("755").arg(dir.path()));
+            run(Command::new("chown").arg(user).arg(dir.path()));
+        }
+        let mut standby = PgServer {
+            dir,
+            bin: self.bin.clone(),
+            run_as: self.run_as,
+            port: 0,
+        };
+        let data = standby.data();
+        standby.pg(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "agentdeck",
+                "-D",
+                path_str(&data),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+            ],
+        );
+        standby.listen("");
+        // Commits wait for the standby (the test servers run with
+        // synchronous_commit off; the role's setting wins in its sessions).
+        self.psql("ALTER SYSTEM SET synchronous_standby_names = '*'");
+        self.psql("SELECT pg_reload_conf()");
+        self.psql("ALTER ROLE agentdeck SET synchronous_commit = 'on'");
+        standby
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m
+    /// immediate`).
+    pub fn crash(&self) {
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&self.data()),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        self.pg("pg_ctl", &["-D", path_str(&self.data()), "-w", "promote"]);
+    }
+
+    fn psql(&self, sql: &str) {
+        self.pg(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "agentdeck",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        );
+    }
+
     /// The URL of database `name` over the server's Unix socket (in its
     /// temporary directory; trusted there, as a local socket often is).
     pub fn socket_url(&self, name: &str) -> String {

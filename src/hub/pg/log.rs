@@ -22,7 +22,7 @@
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, GenericClient, Transaction};
+use tokio_postgres::{AsyncMessage, Client, GenericClient, ToStatement, Transaction};
 
 use super::PgTarget;
 use super::schema::pg_error;
@@ -44,11 +44,30 @@ pub struct LogEntry {
     pub body: String,
 }
 
+/// Takes the ids, inserts the entries and notifies the new head
+/// (delivered at commit), in one statement so in one round trip.
+pub const APPEND: &str =
+    "WITH head AS (UPDATE log_head SET next_id = next_id + $1 RETURNING next_id - $1 AS first),
+ added AS (INSERT INTO log (id, at_us, event, body)
+   SELECT head.first + t.n - 1, $2, t.event, t.body
+   FROM head, UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS t(event, body, n))
+ SELECT head.first FROM head, LATERAL pg_notify($5, (head.first + $1 - 1)::text) AS notified";
+
 /// Appends `frames` in order inside `tx` and returns their ids' range
 /// (first, last); nothing is visible, and no id is used, until `tx`
 /// commits. An empty slice takes no id and no lock.
 pub async fn append(
     tx: &Transaction<'_>,
+    at_us: i64,
+    frames: &[LogFrame],
+) -> Result<Option<(i64, i64)>, StoreError> {
+    append_as(tx, APPEND, at_us, frames).await
+}
+
+/// [`append`] with [`APPEND`] as given, prepared or not.
+pub async fn append_as<T: ?Sized + ToStatement + Sync>(
+    tx: &Transaction<'_>,
+    append: &T,
     at_us: i64,
     frames: &[LogFrame],
 ) -> Result<Option<(i64, i64)>, StoreError> {
@@ -59,25 +78,11 @@ pub async fn append(
     let bodies: Vec<&str> = frames.iter().map(|f| &*f.data).collect();
     let count = i64::try_from(frames.len()).unwrap_or(i64::MAX);
     let first: i64 = tx
-        .query_one(
-            "UPDATE log_head SET next_id = next_id + $1 RETURNING next_id - $1",
-            &[&count],
-        )
+        .query_one(append, &[&count, &at_us, &events, &bodies, &CHANNEL])
         .await
         .map_err(pg_error)?
         .get(0);
-    tx.execute(
-        "INSERT INTO log (id, at_us, event, body) \
-         SELECT $1 + t.n - 1, $2, t.event, t.body \
-         FROM UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS t(event, body, n)",
-        &[&first, &at_us, &events, &bodies],
-    )
-    .await
-    .map_err(pg_error)?;
     let last = first + count - 1;
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &last.to_string()])
-        .await
-        .map_err(pg_error)?;
     Ok(Some((first, last)))
 }
 

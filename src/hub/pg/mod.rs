@@ -66,6 +66,25 @@ impl std::fmt::Debug for PgTarget {
     }
 }
 
+/// `host:port` of every server `config` names, comma-separated (one port
+/// given applies to every host, as in libpq).
+fn servers(config: &Config) -> String {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(dir) => format!("{}:{port}", dir.display()),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl PgTarget {
     /// Parses a `postgres://` URL; the error names what is wrong without
     /// repeating the URL (it may hold a password).
@@ -136,15 +155,17 @@ impl PgTarget {
         config.options(options);
         config.application_name("agentdeck");
         config.ssl_mode(ssl_mode.driver_mode());
+        let shown = format!("{user}@{}/{database}", servers(&config));
         Ok(Self {
             config,
             ssl_mode,
             ssl_root,
-            shown: format!("{user}@{host}:{port}/{database}"),
+            shown,
         })
     }
 
-    /// `user@host:port/database`.
+    /// `user@host:port/database` (every `host:port`, comma-separated, when
+    /// the URL names several servers).
     pub fn shown(&self) -> &str {
         &self.shown
     }
@@ -188,5 +209,24 @@ impl PgTarget {
             .await
             .map_err(|e| StoreError(format!("{}: {}", self.shown, e.0)))?;
         Ok((client, was))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_names_its_servers_and_never_the_password() {
+        let one = PgTarget::parse("postgres://ann:secret@db1:5433/deck").unwrap();
+        assert_eq!(one.shown(), "ann@db1:5433/deck");
+        let two = PgTarget::parse(
+            "postgres://ann:secret@db1:5433,db2:5434/deck?target_session_attrs=read-write",
+        )
+        .unwrap();
+        assert_eq!(two.shown(), "ann@db1:5433,db2:5434/deck");
+        let shared_port = PgTarget::parse("postgres://ann:secret@db1,db2:6000/deck").unwrap();
+        assert!(!shared_port.shown().contains("secret"));
+        assert_eq!(shared_port.config.get_hosts().len(), 2);
     }
 }

@@ -165,8 +165,13 @@ pub(super) async fn write(
             held.name, held.epoch
         )));
     }
-    let at_us = Utc::now().timestamp_micros();
-    let logged = super::log::append(&tx, at_us, &batch.log).await?;
+    let logged = if batch.log.is_empty() {
+        None
+    } else {
+        let append = statements.get(&tx, super::log::APPEND).await?;
+        let at_us = Utc::now().timestamp_micros();
+        super::log::append_as(&tx, &append, at_us, &batch.log).await?
+    };
     tx.commit().await?;
     Ok(logged.map(|(first, _)| u64::try_from(first).unwrap_or(0)))
 }
