@@ -524,6 +524,56 @@ async fn follow(
     seen
 }
 
+/// Exports one agent run over OTLP/gRPC to `url`, then the same with a
+/// token that is not one: the first is taken, the second refused with
+/// `Unauthenticated` (a status carried in the trailers).
+async fn grpc_through(url: &str) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    let text = |key: &str, value: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    };
+    let end = u64::try_from(Utc::now().timestamp_nanos_opt().unwrap()).unwrap();
+    let span = Span {
+        trace_id: vec![7; 16],
+        span_id: vec![7; 8],
+        name: "invoke_agent grpc-bot".into(),
+        start_time_unix_nano: end - 1_500_000_000,
+        end_time_unix_nano: end,
+        attributes: vec![
+            text("gen_ai.operation.name", "invoke_agent"),
+            text("gen_ai.agent.name", "grpc-bot"),
+        ],
+        ..Default::default()
+    };
+    let export = |token: &str| {
+        let mut request = tonic::Request::new(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span.clone()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        });
+        let bearer = format!("Bearer {token}").parse().unwrap();
+        request.metadata_mut().insert("authorization", bearer);
+        request
+    };
+    let mut client = TraceServiceClient::connect(url.to_string()).await.unwrap();
+    let taken = client.export(export(AGENT)).await;
+    assert!(taken.is_ok(), "{taken:?}");
+    let refused = client.export(export("adk_not_a_token")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+}
+
 /// Waits for the first of `standbys` to serve and returns it.
 async fn next_serving(standbys: &mut Vec<Standby>) -> ServeProcess {
     let until = Instant::now() + Duration::from_secs(30);
@@ -627,6 +677,19 @@ async fn three_replicas_lose_two_and_decide_every_race_once() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+
+    // OTLP/gRPC through a standby: relayed with its trailers, so the
+    // serving replica's answers (and refusals) come back as they are.
+    grpc_through(&urls[2]).await;
+    let agents = any(&http, &urls, "/v1/state", LEAD, None).await.1;
+    assert!(
+        agents["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "grpc-bot"),
+        "the run exported through the standby reached the serving replica"
+    );
 
     // A standby answers too: it forwards to the replica that serves.
     let (s, state) = any(&http, &urls[2..], "/v1/state", LEAD, None).await;

@@ -12,9 +12,10 @@
 //! back as they are streamed, so a live stream forwarded through a standby
 //! is the serving replica's stream, with its ids. A request that finds no
 //! replica serving (the lease lapsed, a takeover under way) gets `503` and
-//! `Retry-After`, which every client of the hub retries. OTLP/gRPC is not
-//! relayed (it needs HTTP/2 trailers end to end): it is answered
-//! `UNAVAILABLE`, naming the serving replica.
+//! `Retry-After`, which every client of the hub retries. OTLP/gRPC is
+//! relayed over HTTP/2 (prior knowledge on plain TCP, ALPN over TLS), with
+//! its trailers (`grpc-status`), so an exporter may point at any replica;
+//! with none serving it is answered `UNAVAILABLE`, which exporters retry.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -39,6 +40,8 @@ pub struct Front {
     serving: Arc<RwLock<Option<axum::Router>>>,
     leader: Arc<Leader>,
     http: reqwest::Client,
+    /// HTTP/2 only, for gRPC.
+    grpc: reqwest::Client,
     max_body_bytes: usize,
 }
 
@@ -72,6 +75,7 @@ impl Front {
             // No overall timeout: a forwarded stream lasts as long as the
             // operator watches.
             http: crate::client::builder().build()?,
+            grpc: crate::client::builder().http2_prior_knowledge().build()?,
             max_body_bytes,
         })
     }
@@ -108,8 +112,20 @@ async fn dispatch(State(front): State<Front>, request: Request) -> Response {
     }
 }
 
-/// A `503` with `Retry-After`, saying why.
-fn unavailable(why: String) -> Response {
+/// A `503` with `Retry-After`, saying why; to a gRPC call, `UNAVAILABLE`
+/// (status 14), which exporters retry.
+fn unavailable(grpc: bool, why: String) -> Response {
+    if grpc {
+        return (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/grpc".to_string()),
+                (HeaderName::from_static("grpc-status"), "14".to_string()),
+                (HeaderName::from_static("grpc-message"), why),
+            ],
+        )
+            .into_response();
+    }
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "2")],
@@ -119,35 +135,25 @@ fn unavailable(why: String) -> Response {
 }
 
 async fn forward(front: &Front, request: Request) -> Response {
+    let grpc = is_grpc(request.headers());
     let leader = match front.leader.address().await {
         Ok(Some(address)) if address == front.leader.own => {
-            return unavailable("this replica is taking over; retry in a moment".into());
+            return unavailable(
+                grpc,
+                "this replica is taking over; retry in a moment".into(),
+            );
         }
         Ok(Some(address)) => address,
         Ok(None) => {
             return unavailable(
+                grpc,
                 "no replica serves this database right now (a takeover is under way); retry in a few seconds".into(),
             );
         }
-        Err(e) => return unavailable(format!("this replica cannot reach the database: {e}")),
+        Err(e) => {
+            return unavailable(grpc, format!("this replica cannot reach the database: {e}"));
+        }
     };
-    if is_grpc(request.headers()) {
-        // gRPC needs HTTP/2 trailers end to end, which this relay does not
-        // carry; exporters retry UNAVAILABLE, and reach the serving replica
-        // through a balancer's health checks or its own address.
-        return (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, "application/grpc".to_string()),
-                (HeaderName::from_static("grpc-status"), "14".to_string()),
-                (
-                    HeaderName::from_static("grpc-message"),
-                    format!("this replica stands by; send OTLP/gRPC to the one serving, {leader}"),
-                ),
-            ],
-        )
-            .into_response();
-    }
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -166,10 +172,17 @@ async fn forward(front: &Front, request: Request) -> Response {
                 .into_response();
         }
     };
-    let sent = front
-        .http
+    let mut headers = end_to_end(&parts.headers);
+    let client = if grpc {
+        // gRPC asks for trailers (hop-by-hop, so dropped above).
+        headers.insert(header::TE, axum::http::HeaderValue::from_static("trailers"));
+        &front.grpc
+    } else {
+        &front.http
+    };
+    let sent = client
         .request(parts.method, format!("{leader}{path}"))
-        .headers(end_to_end(&parts.headers))
+        .headers(headers)
         .body(body)
         .send()
         .await;
@@ -177,18 +190,17 @@ async fn forward(front: &Front, request: Request) -> Response {
         Ok(r) => r,
         Err(e) => {
             front.leader.forget().await;
-            return unavailable(format!(
-                "the serving replica ({leader}) did not answer: {e}"
-            ));
+            return unavailable(
+                grpc,
+                format!("the serving replica ({leader}) did not answer: {e}"),
+            );
         }
     };
-    let mut response = Response::builder().status(answer.status().as_u16());
-    if let Some(headers) = response.headers_mut() {
-        *headers = end_to_end(answer.headers());
-    }
-    response
-        .body(Body::from_stream(answer.bytes_stream()))
-        .unwrap_or_else(|e| unavailable(format!("could not relay the answer: {e}")))
+    // The body as the serving replica sends it, frame by frame: data as it
+    // streams, and gRPC's trailers.
+    let (mut answer_parts, answer_body) = axum::http::Response::from(answer).into_parts();
+    answer_parts.headers = end_to_end(&answer_parts.headers);
+    Response::from_parts(answer_parts, Body::new(answer_body))
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
