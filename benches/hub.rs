@@ -209,6 +209,16 @@ struct Hub {
     hub: RunningHub,
     _dir: tempfile::TempDir,
     http: reqwest::Client,
+    /// Other replicas' addresses to post to and to stream from, instead
+    /// of this hub's own (approvals asked on one replica, watched on
+    /// another).
+    via: Option<Via>,
+}
+
+/// Where (b) posts and streams when not at the hub itself.
+struct Via {
+    posts: String,
+    streams: String,
 }
 
 impl Hub {
@@ -219,6 +229,12 @@ impl Hub {
     /// A hub on `db` (a `postgres://` URL), or on a SQLite file in a
     /// temporary directory.
     async fn start_on(db: Option<std::path::PathBuf>) -> Self {
+        Self::start_at(db, "127.0.0.1:0").await
+    }
+
+    /// Like [`Hub::start_on`], listening on `listen` (a replica that stands
+    /// by listens there, forwarding, and never returns from this).
+    async fn start_at(db: Option<std::path::PathBuf>, listen: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut tokens = TokenStore::default();
         for (token, name, role) in [
@@ -229,7 +245,7 @@ impl Hub {
             tokens.add_token(token, name, role).expect("token");
         }
         let hub = agentdeck::hub::start(HubConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
+            listen: listen.parse().expect("address"),
             db: db.unwrap_or_else(|| dir.path().join("hub.db")),
             tokens,
             specs: default_specs(),
@@ -254,11 +270,28 @@ impl Hub {
             hub,
             _dir: dir,
             http,
+            via: None,
         }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.hub.url())
+    }
+
+    /// Where (b) posts: this hub, or the replica of [`Hub::via`].
+    fn post_url(&self, path: &str) -> String {
+        match &self.via {
+            Some(via) => format!("{}{path}", via.posts),
+            None => self.url(path),
+        }
+    }
+
+    /// Where (b) streams from: this hub, or the replica of [`Hub::via`].
+    fn stream_url(&self, path: &str) -> String {
+        match &self.via {
+            Some(via) => format!("{}{path}", via.streams),
+            None => self.url(path),
+        }
     }
 
     async fn state(&self) -> serde_json::Value {

@@ -2,7 +2,11 @@
 //! file), PostgreSQL with one replica, and PostgreSQL with three (one
 //! serving, two standing by on the `hub` lease). Each gets the same ingest
 //! run ((a) with 4 clients) and the same approval-delay run ((b) with
-//! 1,000-event bodies of background ingest at 10,000 events/s).
+//! 1,000-event bodies of background ingest at 10,000 events/s). With three
+//! replicas the delay run is repeated across them: approvals and the
+//! background ingest posted to one standby, the stream read from another,
+//! both forwarding to the one serving (an approval asked on one replica and
+//! seen by operators streaming from another).
 //!
 //! PostgreSQL is a throwaway server on loopback (`tests/support/
 //! postgres.rs`, the tests' own), with `fsync` off; SQLite runs with
@@ -22,7 +26,8 @@ mod postgres;
 use std::path::PathBuf;
 
 use super::{
-    DEFAULT_APPROVALS, Delay, Hub, Throughput, approval_delay, env_u64, percentile, throughput_on,
+    DEFAULT_APPROVALS, Delay, Hub, Throughput, Via, approval_delay, env_u64, percentile,
+    throughput_on,
 };
 
 /// Events of each backend's ingest run.
@@ -36,6 +41,10 @@ struct Row {
     backend: &'static str,
     ingest: Throughput,
     delay: Delay,
+    /// With standbys: approvals and background ingest posted to one
+    /// standby, the stream read from another (both forward to the one
+    /// serving).
+    across: Option<Delay>,
 }
 
 /// Runs (e) and prints its table.
@@ -71,17 +80,32 @@ pub fn run() {
             eprintln!("  (e) {backend}: {events} events, {CLIENTS} clients…");
             let hub = Hub::start_on(db.clone()).await;
             // The standbys wait on the lease for the whole run, as they
-            // would beside a serving hub.
-            let waiting: Vec<_> = (0..standbys)
-                .map(|_| {
-                    let db = db.clone();
-                    tokio::spawn(async move { Hub::start_on(db).await })
+            // would beside a serving hub, listening and forwarding.
+            let addresses: Vec<String> = (0..standbys).map(|_| free_address()).collect();
+            let waiting: Vec<_> = addresses
+                .iter()
+                .map(|listen| {
+                    let (db, listen) = (db.clone(), listen.clone());
+                    tokio::spawn(async move { Hub::start_at(db, &listen).await })
                 })
                 .collect();
-            let (ingest, hub) = throughput_on(hub, CLIENTS, events).await;
+            let (ingest, mut hub) = throughput_on(hub, CLIENTS, events).await;
             eprintln!("  (e) {backend}: approval delay at {BACKGROUND_EPS} events/s…");
             let label = format!("{BACKGROUND_EPS} ev/s, 1,000-event bodies");
             let delay = approval_delay(&hub, &label, "e", 1_000, BACKGROUND_EPS, approvals).await;
+            let across = match addresses.as_slice() {
+                [a, b, ..] => {
+                    eprintln!("  (e) {backend}: asked on one standby, watched on another…");
+                    hub.via = Some(Via {
+                        posts: format!("http://{a}"),
+                        streams: format!("http://{b}"),
+                    });
+                    let label = format!("{label}, across replicas");
+                    let tag = "e-across";
+                    Some(approval_delay(&hub, &label, tag, 1_000, BACKGROUND_EPS, approvals).await)
+                }
+                _ => None,
+            };
             hub.hub.stop().await;
             for w in waiting {
                 w.abort();
@@ -90,6 +114,7 @@ pub fn run() {
                 backend,
                 ingest,
                 delay,
+                across,
             });
         }
         rows
@@ -129,6 +154,18 @@ fn report(rows: &[Row]) {
             t.counts.failed_requests,
         );
     }
+    for r in rows {
+        if let Some(d) = &r.across {
+            println!(
+                "  {:<15} approvals asked on one standby and watched on another (both forwarding): p50 {:.2} ms, p99 {:.2} ms, {} lost; POST p99 {:.2} ms",
+                r.backend,
+                percentile(&d.delays_ms, 50.0),
+                percentile(&d.delays_ms, 99.0),
+                d.lost,
+                percentile(&d.post_ms, 99.0),
+            );
+        }
+    }
     println!(
         "  where the ingest run's time went (CPU in % of one core; the lock: share of samples that found the core's lock held):"
     );
@@ -142,6 +179,12 @@ fn report(rows: &[Row]) {
             100.0 * t.lock_busy
         );
     }
+}
+
+/// A loopback address free when asked.
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").to_string()
 }
 
 fn eps(t: &Throughput) -> f64 {

@@ -58,7 +58,7 @@ pub(super) async fn watch(
         .no_proxy()
         .build()
         .expect("stream client")
-        .get(hub.url("/v1/stream"))
+        .get(hub.stream_url("/v1/stream"))
         .bearer_auth(VIEWER_TOKEN)
         .send()
         .await
@@ -180,7 +180,7 @@ pub(super) async fn approval_delay(
     } else {
         bodies(tag, n_bodies * bg_batch as u64, bg_batch, 7).into_iter()
     };
-    let url = hub.url("/v1/events");
+    let url = hub.post_url("/v1/events");
     let (bg_tx, mut bg_rx) = mpsc::unbounded_channel::<Counts>();
     let bg_http = hub.http.clone();
     let bg_url = url.clone();
