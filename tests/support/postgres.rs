@@ -79,16 +79,8 @@ impl PgServer {
             eprintln!("skipped: {why}");
             return None;
         };
-        let dir = tempfile::Builder::new()
-            .prefix("agentdeck-pg-")
-            .tempdir()
-            .expect("a temporary directory");
         let run_as = is_root().then_some("postgres");
-        if let Some(user) = run_as {
-            // The server's user must reach its data directory.
-            run(Command::new("chmod").arg("755").arg(dir.path()));
-            run(Command::new("chown").arg(user).arg(dir.path()));
-        }
+        let dir = server_dir("agentdeck-pg-", run_as);
         let mut server = Self {
             dir,
             bin,
@@ -266,6 +258,20 @@ impl Drop for PgServer {
     }
 }
 
+/// A temporary directory for a server's data, which `run_as` (the
+/// server's user, when not this one) must reach.
+fn server_dir(prefix: &str, run_as: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("a temporary directory");
+    if let Some(user) = run_as {
+        run(Command::new("chmod").arg("755").arg(dir.path()));
+        run(Command::new("chown").arg(user).arg(dir.path()));
+    }
+    dir
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
 }
@@ -280,16 +286,8 @@ impl PgServer {
     /// -R`), made synchronous: from now on a commit here returns once the
     /// standby has it, so failing over to it loses nothing acknowledged.
     pub fn synchronous_standby(&self) -> PgServer {
-        let dir = tempfile::Builder::new()
-            .prefix("agentdeck-pg-standby-")
-            .tempdir()
-            .expect("a temporary directory");
-        if let Some(user) = self.run_as {
-            run(Command::new("chmod").arg("755").arg(dir.path()));
-            run(Command::new("chown").arg(user).arg(dir.path()));
-        }
         let mut standby = PgServer {
-            dir,
+            dir: server_dir("agentdeck-pg-standby-", self.run_as),
             bin: self.bin.clone(),
             run_as: self.run_as,
             port: 0,
