@@ -274,7 +274,8 @@ fn serve_names_an_unreachable_postgres_without_its_password() {
 /// five of their transactions rolled back, while a reader follows the
 /// head. Every read is a contiguous run from the reader's last id (commit
 /// order is id order), ids end contiguous from 1 with nothing rolled back
-/// in them, and a listener hears of the appends.
+/// in them, a listener hears of the appends, and trimming keeps the
+/// newest.
 #[test]
 fn postgres_log_ids_are_contiguous_and_in_commit_order() {
     let Some(server) = PgServer::start() else {
@@ -364,6 +365,17 @@ fn postgres_log_ids_are_contiguous_and_in_commit_order() {
             bodies, kept,
             "every committed delta once, no rolled-back one"
         );
+        // Trimming keeps the newest entries and the head.
+        let total = kept.len() as i64;
+        assert_eq!(log::trim(&client, 10).await.unwrap(), (total - 10) as u64);
+        let tail: Vec<i64> = log::tail(&client, 1_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(tail, (total - 9..=total).collect::<Vec<_>>());
+        assert_eq!(log::head(&client).await.unwrap(), total);
         let heard = heads.recv().await.expect("the listener heard an append");
         assert!(heard >= 1 && heard <= kept.len() as i64);
     });

@@ -39,6 +39,8 @@ pub struct Active {
     /// Turns to the reason once the lease is lost.
     lost: watch::Receiver<Option<String>>,
     renewing: tokio::task::JoinHandle<()>,
+    /// The holder's upkeep of the stream log (see `log::keep_trimmed`).
+    trimming: tokio::task::JoinHandle<()>,
     target: PgTarget,
 }
 
@@ -111,10 +113,12 @@ pub async fn take_lease(
                 );
                 let (tx, lost) = watch::channel(None);
                 let renewing = tokio::spawn(renew(target.clone(), client, held.clone(), tx));
+                let trimming = tokio::spawn(super::log::keep_trimmed(target.clone()));
                 return Ok(Active {
                     held,
                     lost,
                     renewing,
+                    trimming,
                     target: target.clone(),
                 });
             }
@@ -204,6 +208,7 @@ impl Active {
     /// once (a clean stop).
     pub async fn release(self) {
         self.renewing.abort();
+        self.trimming.abort();
         // Bounded: a hub cut off from the database must still stop.
         let released = tokio::time::timeout(RENEW_EVERY, async {
             let client = self.target.connect().await?;

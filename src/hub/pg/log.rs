@@ -20,6 +20,8 @@
 //! transaction (delivered at commit); replicas listen, and poll as a
 //! backstop, then read the ids above the last one they applied.
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, GenericClient, ToStatement, Transaction};
@@ -30,6 +32,16 @@ use crate::hub::store::{LogFrame, StoreError};
 
 /// The channel appends notify, with the new head id as payload.
 pub const CHANNEL: &str = "agentdeck_log";
+
+/// Deltas the log keeps: twice what a hub that takes over reads into its
+/// replay buffer.
+pub const KEPT: i64 = 20_000;
+
+/// How often the serving hub trims the log. Under a busy fleet a tick logs
+/// a delta for every SLO series whose status moved (up to a few hundred,
+/// twice a second), so the log is trimmed often, never under the core's
+/// lock.
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// One delta of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +136,30 @@ pub async fn trim(client: &impl GenericClient, kept: i64) -> Result<u64, StoreEr
         .execute("DELETE FROM log WHERE id <= $1", &[&below])
         .await
         .map_err(pg_error)
+}
+
+/// Trims the log to [`KEPT`] every [`TRIM_EVERY`], on a connection of its
+/// own, until dropped (the serving hub runs it while it holds the lease).
+pub async fn keep_trimmed(target: PgTarget) {
+    let mut client: Option<Client> = None;
+    loop {
+        tokio::time::sleep(TRIM_EVERY).await;
+        if client.as_ref().is_none_or(Client::is_closed) {
+            client = match target.connect().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach PostgreSQL to trim the stream log");
+                    continue;
+                }
+            };
+        }
+        let Some(c) = &client else { continue };
+        match tokio::time::timeout(TRIM_EVERY, trim(c, KEPT)).await {
+            Ok(Ok(dropped)) => tracing::debug!(dropped, "stream log trimmed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not trim the stream log"),
+            Err(_) => tracing::warn!("PostgreSQL did not trim the stream log in time"),
+        }
+    }
 }
 
 /// The last id committed (0 for an empty log).

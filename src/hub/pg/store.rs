@@ -243,12 +243,6 @@ impl PgStore {
         })
     }
 
-    /// Drops the stream log's deltas but the newest `kept`.
-    pub fn trim_log(&mut self, kept: u64) -> Result<u64, StoreError> {
-        let kept = i64::try_from(kept).unwrap_or(i64::MAX);
-        self.run(async |c| super::log::trim(c, kept).await)
-    }
-
     /// Since when writes fail and why, or none while they succeed.
     pub fn write_failure(&self) -> Option<&(DateTime<Utc>, String)> {
         self.failing.since()

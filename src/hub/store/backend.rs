@@ -17,11 +17,6 @@ use super::{
     StreamTail, WaitingTraceRow,
 };
 
-/// Stream deltas the shared log keeps on PostgreSQL: ten times a hub's
-/// replay buffer, so a hub that takes over fills its buffer from it, and
-/// hours of a busy hub's deltas (a few per second without actions).
-pub const LOG_KEPT: u64 = 100_000;
-
 /// An open store of either kind. A hub holds one (and its archive two),
 /// so the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
@@ -157,18 +152,14 @@ impl Backend {
 
     /// The upkeep the hub's hourly prune does: on PostgreSQL, dropping
     /// journal blocks past the retention window (SQLite's maintenance
-    /// thread does that by itself) and the stream log's deltas older than
-    /// the newest [`LOG_KEPT`]. Returns the blocks dropped.
+    /// thread does that by itself). Returns the blocks dropped.
     pub fn upkeep(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         match self {
             Self::Sqlite(_) => Ok(0),
-            Self::Postgres(p) => {
-                p.trim_log(LOG_KEPT)?;
-                match p.retention() {
-                    Some(window) => p.drop_events_before(now.timestamp().saturating_sub(window)),
-                    None => Ok(0),
-                }
-            }
+            Self::Postgres(p) => match p.retention() {
+                Some(window) => p.drop_events_before(now.timestamp().saturating_sub(window)),
+                None => Ok(0),
+            },
         }
     }
 
