@@ -79,8 +79,10 @@ impl Core {
             }
         }
         self.notify_tick(now, &mut change);
-        // SLO statuses are reads: operators keep seeing them move while
-        // storage refuses the tick's writes (retried on the next tick).
+        // SLO statuses are published even when the tick's writes are
+        // refused (retried on the next tick): on SQLite they need no write,
+        // so operators keep seeing them move; on PostgreSQL they go to the
+        // shared log, so they wait for the database with the rest.
         let stored = self.commit(change);
         self.publish_slo(now)?;
         stored
