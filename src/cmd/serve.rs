@@ -220,49 +220,110 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(async move {
+    runtime.block_on(serve_until_stopped(args, config, tls))
+}
+
+/// How long a replica that stopped serving waits before standing by
+/// again when that fails (the database still away).
+const STAND_BY_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Serves until Ctrl-C or `SIGTERM`. On PostgreSQL a replica that loses
+/// the `hub` lease (another replica took it, or the database was away for
+/// the lease's length) stops serving at once, since writing on would be
+/// two hubs at once, and stands by again in the same process on the same
+/// address, taking over when the lease is free: a database failover longer
+/// than the lease, or a healed network split, needs no supervisor to
+/// bring the replica back.
+async fn serve_until_stopped(
+    args: ServeArgs,
+    first: HubConfig,
+    tls: Option<Arc<ServerConfig>>,
+) -> ExitCode {
+    let mut next = Some(first);
+    let mut bound: Option<(SocketAddr, Option<SocketAddr>)> = None;
+    loop {
+        let config = match next.take() {
+            Some(c) => c,
+            // Read again, as a restarted process would.
+            None => match build_config(&args) {
+                Ok(mut c) => {
+                    if let Some((listen, grpc)) = bound {
+                        c.listen = listen;
+                        c.otlp.grpc_listen = grpc.or(c.otlp.grpc_listen);
+                    }
+                    c
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot stand by again; retrying");
+                    if stopped_within(STAND_BY_AGAIN_EVERY).await {
+                        return ExitCode::SUCCESS;
+                    }
+                    continue;
+                }
+            },
+        };
         let db = shown_db(&config.db);
-        let started = match tls {
-            Some(tls) => crate::hub::start_tls(config, tls).await,
-            None => crate::hub::start(config).await,
+        let starting = async {
+            match tls.clone() {
+                Some(tls) => crate::hub::start_tls(config, tls).await,
+                None => crate::hub::start(config).await,
+            }
+        };
+        let started = tokio::select! {
+            started = starting => started,
+            () = crate::shutdown::shutdown_signal() => {
+                eprintln!("agentdeck: stopping");
+                return ExitCode::SUCCESS;
+            }
         };
         let hub = match started {
             Ok(h) => h,
-            Err(e) => return fail(e),
+            Err(e) if bound.is_none() => return fail(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot stand by again; retrying");
+                if stopped_within(STAND_BY_AGAIN_EVERY).await {
+                    return ExitCode::SUCCESS;
+                }
+                continue;
+            }
         };
-        // One line: whoever started the hub may read only the first and
-        // close the pipe, and a second line would then fail to print.
+        bound = Some((hub.addr, hub.grpc_addr));
+        // One line, written without failing: whoever started the hub may
+        // read only the first and close the pipe.
         let grpc = hub
             .grpc_addr
             .map(|a| format!("; OTLP/gRPC also on {a}"))
             .unwrap_or_default();
-        println!(
+        crate::hub::say(&format!(
             "agentdeck hub listening on {} (database {}{grpc})",
             hub.url(),
             db
-        );
+        ));
         hub.reload_on_sighup();
         tokio::select! {
             () = crate::shutdown::shutdown_signal() => {
                 eprintln!("agentdeck: stopping");
                 hub.stop().await;
-                ExitCode::SUCCESS
+                return ExitCode::SUCCESS;
             }
             why = hub.lease_lost() => {
-                // Another replica serves now; writing on would be two hubs
-                // at once. A supervisor restarts this one as a standby.
-                tracing::error!(%why, "lost the hub lease; stopping");
-                eprintln!("agentdeck: stopping: {why}");
+                tracing::error!(%why, "lost the hub lease: this replica stops serving and stands by again");
+                crate::hub::say(&format!(
+                    "agentdeck hub stopped serving: {why}; standing by again"
+                ));
                 hub.stop().await;
-                ExitCode::from(LEASE_LOST)
             }
         }
-    })
+    }
 }
 
-/// Exit status of a hub that lost its PostgreSQL lease (`EX_TEMPFAIL`:
-/// start it again, it stands by).
-const LEASE_LOST: u8 = 75;
+/// Waits `pause`; true when Ctrl-C or `SIGTERM` came first.
+async fn stopped_within(pause: std::time::Duration) -> bool {
+    tokio::select! {
+        () = crate::shutdown::shutdown_signal() => true,
+        () = tokio::time::sleep(pause) => false,
+    }
+}
 
 /// The database as a log line may show it: a PostgreSQL URL without its
 /// password.

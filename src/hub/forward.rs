@@ -33,6 +33,9 @@ use super::pg::active::HUB_LEASE;
 /// again from the lease.
 const ADDRESS_FRESH_FOR: Duration = Duration::from_secs(1);
 
+/// How long a lookup of the serving replica's address may take.
+const LOOKUP_WITHIN: Duration = Duration::from_secs(2);
+
 /// What the front door does with a request.
 #[derive(Clone)]
 pub struct Front {
@@ -242,6 +245,27 @@ impl Leader {
         {
             return Ok(known.address.clone());
         }
+        // Bounded: requests queue behind this lookup, and a database cut
+        // off without a reset would otherwise hold them for the keepalives.
+        let looked_up = tokio::time::timeout(LOOKUP_WITHIN, self.look_up(&mut known)).await;
+        match looked_up {
+            Ok(Ok(address)) => {
+                known.address = address;
+                known.read_at = Some(Instant::now());
+                Ok(known.address.clone())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                known.client = None;
+                Err(format!(
+                    "PostgreSQL did not answer within {LOOKUP_WITHIN:?}"
+                ))
+            }
+        }
+    }
+
+    /// Reads the lease row, connecting first when needed.
+    async fn look_up(&self, known: &mut Known) -> Result<Option<String>, String> {
         if known.client.as_ref().is_none_or(|c| c.is_closed()) {
             known.client = Some(self.target.connect().await.map_err(|e| e.0)?);
         }
@@ -256,9 +280,7 @@ impl Leader {
             )
             .await
             .map_err(|e| super::pg::schema::pg_error(e).0)?;
-        known.address = row.and_then(|r| r.get::<_, Option<String>>(0));
-        known.read_at = Some(Instant::now());
-        Ok(known.address.clone())
+        Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
     /// Reads the address again on the next request (the one known did not

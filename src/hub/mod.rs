@@ -163,9 +163,24 @@ impl RunningHub {
                         return;
                     }
                 };
-                while hup.recv().await.is_some() {
-                    // Success and failure are logged and audited by reload.
-                    let _ = reload::reload(&state, "SIGHUP").await;
+                // Ends with this hub: a replica that stands by again
+                // starts a new one, and this must not keep the old alive.
+                let mut stopping = state.stopping.clone();
+                let stopped = async move {
+                    let _ = stopping.wait_for(|stopping| *stopping).await;
+                };
+                tokio::pin!(stopped);
+                loop {
+                    tokio::select! {
+                        hup = hup.recv() => {
+                            if hup.is_none() {
+                                return;
+                            }
+                            // Success and failure are logged and audited by reload.
+                            let _ = reload::reload(&state, "SIGHUP").await;
+                        }
+                        () = &mut stopped => return,
+                    }
                 }
             });
         }
@@ -191,6 +206,15 @@ impl RunningHub {
             None => std::future::pending().await,
         }
     }
+}
+
+/// Prints one line on standard output for whoever started the hub (its
+/// address, that it stands by), ignoring a closed pipe: a starter may read
+/// the first line only.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// The platform's default database path.

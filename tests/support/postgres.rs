@@ -135,11 +135,7 @@ impl PgServer {
         // binds it; a few tries make that race harmless.
         for _ in 0..5 {
             self.port = free_port();
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{extra}",
-                self.port,
-                path_str(self.dir.path())
-            );
+            let options = self.options(self.port, extra);
             let log = self.dir.path().join("server.log");
             let started = self.pg_output(
                 "pg_ctl",
@@ -168,6 +164,16 @@ impl PgServer {
             }
         }
         panic!("pg_ctl start: no free port after five tries");
+    }
+
+    /// The server's options: loopback on `port`, its socket in its
+    /// directory, durability traded for speed (a test's data is thrown
+    /// away), then `extra`.
+    fn options(&self, port: u16, extra: &str) -> String {
+        format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{extra}",
+            path_str(self.dir.path())
+        )
     }
 
     /// `postgres://agentdeck:PASSWORD@127.0.0.1:PORT/postgres`.
@@ -332,6 +338,29 @@ impl PgServer {
                 "immediate",
                 "-w",
                 "stop",
+            ],
+        );
+    }
+
+    /// Starts a server stopped by [`PgServer::crash`] again, on the same
+    /// port, and waits until it accepts connections (it replays its WAL).
+    pub fn start_again(&self) {
+        let options = self.options(self.port, "");
+        let log = self.dir.path().join("server.log");
+        let data = self.data();
+        self.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data),
+                "-l",
+                path_str(&log),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
             ],
         );
     }

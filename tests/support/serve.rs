@@ -3,7 +3,7 @@
 //! read from the first line it prints, and it is killed when dropped.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -13,6 +13,8 @@ pub struct ServeProcess {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The lines it printed after its address.
+    later: std::sync::mpsc::Receiver<String>,
 }
 
 impl ServeProcess {
@@ -60,6 +62,20 @@ impl ServeProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Waits up to `within` for a line it prints containing `needle`
+    /// (lines before it are passed over); `None` when none came.
+    pub fn printed(&self, needle: &str, within: std::time::Duration) -> Option<String> {
+        let until = std::time::Instant::now() + within;
+        loop {
+            let left = until.checked_duration_since(std::time::Instant::now())?;
+            match self.later.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Sends it `SIGHUP`.
@@ -136,11 +152,15 @@ impl Starting {
             }
         };
         // Keep reading so the hub never blocks on a full pipe.
+        let (lines, later) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                // Read on even when no one listens any more.
+                let _ = lines.send(line);
+            }
         });
-        Some(ServeProcess { child, url })
+        Some(ServeProcess { child, url, later })
     }
 }
 

@@ -11,8 +11,10 @@
 //!
 //! Every write transaction checks the lease first, under a row lock (see
 //! `write`): a holder that was cut off from the database, or
-//! paused, past its lease finds its epoch gone, writes nothing, and stops
-//! (exit status 75), so two hubs never write over each other.
+//! paused, past its lease finds its epoch gone and writes nothing, so two
+//! hubs never write over each other. A holder that loses the lease, taken
+//! or not renewed for [`TTL`], stops serving and stands by again
+//! (`cmd::serve`).
 
 use std::time::{Duration, Instant};
 
@@ -126,9 +128,9 @@ pub async fn take_lease(
                 told = true;
                 let by = current_holder(&client).await.unwrap_or_default();
                 tracing::info!(serving = %by, "standby: another replica serves; forwarding to it, taking over when its lease lapses");
-                println!(
+                crate::hub::say(&format!(
                     "agentdeck hub standing by on {address}: forwarding to {by}, which serves this database"
-                );
+                ));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "standby: cannot ask for the hub lease; retrying"),
