@@ -138,13 +138,30 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    whole_lines(bytes).eventsource().map(|item| match item {
+    sse_events(bytes).map(|item| match item {
         Ok(e) => match parse_event(&e.event, &e.id, &e.data) {
             Ok(msg) => StreamItem::Msg(msg),
             Err(why) => StreamItem::Skipped(why),
         },
-        Err(EventStreamError::Transport(why)) => StreamItem::Broken(why),
-        Err(e) => StreamItem::Broken(e.to_string()),
+        Err(why) => StreamItem::Broken(why),
+    })
+}
+
+/// The SSE events of a response body as they came (event, id, data),
+/// framed as [`decode_stream`] frames them; an error ends the stream. A
+/// standby relaying the serving replica's snapshot reads it with this.
+pub fn sse_events<S, B, E>(
+    bytes: S,
+) -> impl Stream<Item = Result<eventsource_stream::Event, String>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    whole_lines(bytes).eventsource().map(|item| match item {
+        Ok(e) => Ok(e),
+        Err(EventStreamError::Transport(why)) => Err(why),
+        Err(e) => Err(e.to_string()),
     })
 }
 

@@ -288,16 +288,14 @@ async fn start_serving(
     let (door, lease) = match db.to_str().filter(|_| pg::is_url(&db)) {
         Some(url) => {
             let advertise = config.advertise.as_deref();
-            let (door, lease) = stand_by(
-                url,
-                advertise,
-                config.max_body_bytes,
+            let opened = Opened {
                 listener,
-                tls.clone(),
+                tls: tls.clone(),
                 stop,
+                stopping: stopping_rx.clone(),
                 scheme,
-            )
-            .await?;
+            };
+            let (door, lease) = stand_by(url, advertise, config.max_body_bytes, opened).await?;
             (door, Some(lease))
         }
         None => (Door::Direct(listener, stop), None),
@@ -404,21 +402,35 @@ enum Door {
     Front(forward::Front, tokio::task::JoinHandle<std::io::Result<()>>),
 }
 
+/// The hub's listener, bound, with what ends its server.
+struct Opened {
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    stop: Stop,
+    /// Turns true as the hub stops, ending its streams.
+    stopping: tokio::sync::watch::Receiver<bool>,
+    scheme: &'static str,
+}
+
 /// On PostgreSQL: serves the listener with a front door that forwards to
 /// the replica serving, and waits for the `hub` lease (see `pg::active`).
 async fn stand_by(
     url: &str,
     advertise: Option<&str>,
     max_body_bytes: usize,
-    listener: tokio::net::TcpListener,
-    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
-    stop: Stop,
-    scheme: &str,
+    opened: Opened,
 ) -> anyhow::Result<(Door, pg::active::Active)> {
+    let Opened {
+        listener,
+        tls,
+        stop,
+        stopping,
+        scheme,
+    } = opened;
     let target = pg::PgTarget::parse(url)?;
     let addr = listener.local_addr()?;
     let advertise = advertise.map_or_else(|| format!("{scheme}://{addr}"), str::to_string);
-    let front = forward::Front::new(target.clone(), advertise.clone(), max_body_bytes)?;
+    let front = forward::Front::new(target.clone(), advertise.clone(), max_body_bytes, stopping)?;
     let server = tokio::spawn(serve(listener, tls, front.clone().router(), stop));
     let holder = pg::active::holder_name(addr);
     let lease = pg::active::take_lease(&target, &holder, &advertise).await?;

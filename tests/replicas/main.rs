@@ -11,6 +11,7 @@ mod support;
 
 mod database;
 mod races;
+mod streams;
 mod takeover;
 
 use std::ffi::OsString;
@@ -168,4 +169,12 @@ fn chain_verifies(db: &std::ffi::OsStr) {
         verify.status.success() && out.contains("audit log intact"),
         "{out}"
     );
+}
+
+/// A loopback port free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

@@ -42,13 +42,6 @@ async fn any(
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// An operator's stream that follows the hub as the TUI does with
 /// `--hub`: it starts at `urls[start]` and, when the stream ends, resumes
 /// with the last id it saw at the next address that answers, until

@@ -311,7 +311,25 @@ impl StreamClient {
         token: &str,
         last_event_id: Option<u64>,
     ) -> Result<Self, (u16, String)> {
-        let r = Self::request(base, token, last_event_id)
+        Self::open_path(base, "/v1/stream", token, last_event_id).await
+    }
+
+    async fn request(
+        base: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> reqwest::Result<reqwest::Response> {
+        Self::request_at(base, "/v1/stream", token, last_event_id).await
+    }
+
+    /// Like [`StreamClient::open_url`] at `path` (with a query).
+    pub async fn open_path(
+        base: &str,
+        path: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> Result<Self, (u16, String)> {
+        let r = Self::request_at(base, path, token, last_event_id)
             .await
             .map_err(|e| (0, e.to_string()))?;
         match r.status().as_u16() {
@@ -320,14 +338,15 @@ impl StreamClient {
         }
     }
 
-    async fn request(
+    async fn request_at(
         base: &str,
+        path: &str,
         token: &str,
         last_event_id: Option<u64>,
     ) -> reqwest::Result<reqwest::Response> {
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let mut req = http
-            .get(format!("{}/v1/stream", base.trim_end_matches('/')))
+            .get(format!("{}{path}", base.trim_end_matches('/')))
             .bearer_auth(token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());

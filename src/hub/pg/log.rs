@@ -172,6 +172,21 @@ pub async fn head(client: &impl GenericClient) -> Result<i64, StoreError> {
     Ok(next - 1)
 }
 
+/// The oldest id the log still holds and the last committed, as
+/// `(oldest, head)`; an empty log gives `(head + 1, head)`.
+pub async fn bounds(client: &impl GenericClient) -> Result<(i64, i64), StoreError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT min(id) FROM log), next_id - 1 FROM log_head",
+            &[],
+        )
+        .await
+        .map_err(pg_error)?;
+    let head: i64 = row.get(1);
+    let oldest: Option<i64> = row.get(0);
+    Ok((oldest.unwrap_or(head + 1), head))
+}
+
 /// Opens a connection that listens on [`CHANNEL`] and returns it with the
 /// heads it hears of. The receiver ends when the connection does; a
 /// listener that falls behind loses only wake-ups (the channel holds 64),

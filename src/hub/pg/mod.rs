@@ -8,6 +8,7 @@
 //! build-time database, which `sqlx` would.
 
 pub mod active;
+pub mod follow;
 mod journal;
 pub mod lease;
 pub mod log;

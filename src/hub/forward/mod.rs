@@ -28,6 +28,9 @@ use tower::ServiceExt;
 
 use super::pg::PgTarget;
 use super::pg::active::HUB_LEASE;
+use super::pg::follow::Follower;
+
+mod stream;
 
 /// How long the serving replica's address is trusted before it is read
 /// again from the lease.
@@ -45,7 +48,16 @@ pub struct Front {
     http: reqwest::Client,
     /// HTTP/2 only, for gRPC.
     grpc: reqwest::Client,
+    /// For the streams held at the serving replica for operators (see
+    /// `stream`): a read waits at most a few heartbeats, so a serving
+    /// replica gone silent (a split, no reset) is noticed.
+    held: reqwest::Client,
     max_body_bytes: usize,
+    /// The shared log as it grows, for the streams this replica serves
+    /// itself; `None`: streams are forwarded like any request.
+    follower: Option<Arc<Follower>>,
+    /// Turns true when this replica stops: its streams end.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Where the serving replica is, read from the lease row.
@@ -67,8 +79,15 @@ struct Known {
 impl Front {
     /// A front door forwarding to whichever replica holds the lease on
     /// `target`, until [`Front::serve`] hands it this replica's router.
-    pub fn new(target: PgTarget, own: String, max_body_bytes: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        target: PgTarget,
+        own: String,
+        max_body_bytes: usize,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
+            follower: Some(Follower::start(target.clone())),
+            stopping,
             serving: Arc::new(RwLock::new(None)),
             leader: Arc::new(Leader {
                 target,
@@ -79,6 +98,9 @@ impl Front {
             // operator watches.
             http: crate::client::builder().build()?,
             grpc: crate::client::builder().http2_prior_knowledge().build()?,
+            held: crate::client::builder()
+                .read_timeout(5 * crate::hub::http::stream::HEARTBEAT)
+                .build()?,
             max_body_bytes,
         })
     }
@@ -106,12 +128,18 @@ impl Front {
 }
 
 async fn dispatch(State(front): State<Front>, request: Request) -> Response {
-    match front.own_router() {
-        Some(app) => match app.oneshot(request).await {
+    match (front.own_router(), &front.follower) {
+        (Some(app), _) => match app.oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
         },
-        None => forward(&front, request).await,
+        // A live stream opened on a standby is served here from the
+        // shared log and stays here whoever serves (see `stream`).
+        (None, Some(follower)) if stream::is_live(&request) => {
+            let follower = follower.clone();
+            stream::serve(&front, &follower, request).await
+        }
+        (None, _) => forward(&front, request).await,
     }
 }
 
@@ -137,25 +165,31 @@ fn unavailable(grpc: bool, why: String) -> Response {
         .into_response()
 }
 
+/// The serving replica's address, or the answer saying why there is none
+/// to forward to.
+async fn serving_address(front: &Front, grpc: bool) -> Result<String, Response> {
+    match front.leader.address().await {
+        Ok(Some(address)) if address == front.leader.own => Err(unavailable(
+            grpc,
+            "this replica is taking over; retry in a moment".into(),
+        )),
+        Ok(Some(address)) => Ok(address),
+        Ok(None) => Err(unavailable(
+            grpc,
+            "no replica serves this database right now (a takeover is under way); retry in a few seconds".into(),
+        )),
+        Err(e) => Err(unavailable(
+            grpc,
+            format!("this replica cannot reach the database: {e}"),
+        )),
+    }
+}
+
 async fn forward(front: &Front, request: Request) -> Response {
     let grpc = is_grpc(request.headers());
-    let leader = match front.leader.address().await {
-        Ok(Some(address)) if address == front.leader.own => {
-            return unavailable(
-                grpc,
-                "this replica is taking over; retry in a moment".into(),
-            );
-        }
-        Ok(Some(address)) => address,
-        Ok(None) => {
-            return unavailable(
-                grpc,
-                "no replica serves this database right now (a takeover is under way); retry in a few seconds".into(),
-            );
-        }
-        Err(e) => {
-            return unavailable(grpc, format!("this replica cannot reach the database: {e}"));
-        }
+    let leader = match serving_address(front, grpc).await {
+        Ok(address) => address,
+        Err(answer) => return answer,
     };
     let (parts, body) = request.into_parts();
     let path = parts
@@ -189,21 +223,28 @@ async fn forward(front: &Front, request: Request) -> Response {
         .body(body)
         .send()
         .await;
-    let answer = match sent {
-        Ok(r) => r,
-        Err(e) => {
-            front.leader.forget().await;
-            return unavailable(
-                grpc,
-                format!("the serving replica ({leader}) did not answer: {e}"),
-            );
-        }
-    };
-    // The body as the serving replica sends it, frame by frame: data as it
-    // streams, and gRPC's trailers.
-    let (mut answer_parts, answer_body) = axum::http::Response::from(answer).into_parts();
-    answer_parts.headers = end_to_end(&answer_parts.headers);
-    Response::from_parts(answer_parts, Body::new(answer_body))
+    match sent {
+        Ok(answer) => relay(answer),
+        Err(e) => no_answer(front, grpc, &leader, &e).await,
+    }
+}
+
+/// The serving replica's answer as it sends it, frame by frame: data as
+/// it streams, and gRPC's trailers.
+fn relay(answer: reqwest::Response) -> Response {
+    let (mut parts, body) = axum::http::Response::from(answer).into_parts();
+    parts.headers = end_to_end(&parts.headers);
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// The serving replica at `leader` did not answer: its address is read
+/// again next time, and this request gets a 503 saying so.
+async fn no_answer(front: &Front, grpc: bool, leader: &str, e: &reqwest::Error) -> Response {
+    front.leader.forget().await;
+    unavailable(
+        grpc,
+        format!("the serving replica ({leader}) did not answer: {e}"),
+    )
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
