@@ -4,9 +4,10 @@
 //! run ((a) with 4 clients) and the same approval-delay run ((b) with
 //! 1,000-event bodies of background ingest at 10,000 events/s). With three
 //! replicas the delay run is repeated across them: approvals and the
-//! background ingest posted to one standby, the stream read from another,
-//! both forwarding to the one serving (an approval asked on one replica and
-//! seen by operators streaming from another).
+//! background ingest posted to one standby, which forwards them to the one
+//! serving, and the stream read from another standby, which serves it from
+//! the shared log (an approval asked on one replica and seen by operators
+//! streaming from another).
 //!
 //! PostgreSQL is a throwaway server on loopback (`tests/support/
 //! postgres.rs`, the tests' own), with `fsync` off; SQLite runs with
@@ -157,7 +158,7 @@ fn report(rows: &[Row]) {
     for r in rows {
         if let Some(d) = &r.across {
             println!(
-                "  {:<15} approvals asked on one standby and watched on another (both forwarding): p50 {:.2} ms, p99 {:.2} ms, {} lost; POST p99 {:.2} ms",
+                "  {:<15} approvals asked on one standby (forwarded) and watched on another (from the log): p50 {:.2} ms, p99 {:.2} ms, {} lost; POST p99 {:.2} ms",
                 r.backend,
                 percentile(&d.delays_ms, 50.0),
                 percentile(&d.delays_ms, 99.0),

@@ -498,6 +498,7 @@ async fn tick_loop(state: AppState) {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_prune = Utc::now();
+    let mut refused = Refusals::default();
     loop {
         interval.tick().await;
         let prune = (Utc::now() - last_prune).num_seconds() >= 3600;
@@ -515,10 +516,50 @@ async fn tick_loop(state: AppState) {
             })
             .await;
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "tick could not be stored; retrying"),
+            Ok(Ok(())) => refused.ended(),
+            Ok(Err(e)) => refused.note(&e),
             Err(e) => tracing::error!(error = ?e, "tick failed"),
         }
+    }
+}
+
+/// Ticks the store refused in a row. The first is logged at once, then
+/// one line every [`Refusals::EVERY`] with the count: a database away for
+/// minutes must not bury the rest of the log under two lines a second.
+#[derive(Default)]
+struct Refusals {
+    since: Option<std::time::Instant>,
+    count: u64,
+    told: Option<std::time::Instant>,
+}
+
+impl Refusals {
+    const EVERY: Duration = Duration::from_secs(30);
+
+    fn note(&mut self, e: &store::StoreError) {
+        let now = std::time::Instant::now();
+        self.count += 1;
+        let since = *self.since.get_or_insert(now);
+        if self.told.is_none_or(|t| now - t >= Self::EVERY) {
+            self.told = Some(now);
+            tracing::warn!(
+                error = %e,
+                refused = self.count,
+                for_s = (now - since).as_secs(),
+                "tick could not be stored; retrying every tick"
+            );
+        }
+    }
+
+    fn ended(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                refused = self.count,
+                for_s = since.elapsed().as_secs(),
+                "ticks are stored again"
+            );
+        }
+        *self = Self::default();
     }
 }
 
