@@ -251,6 +251,27 @@ async fn a_stream_without_deltas_holds_presence_only() {
         Next::Quiet
     ));
 
+    // Counted among the streams attached, as a standby's held one is.
+    let metrics = h
+        .http
+        .get(h.url("/metrics"))
+        .bearer_auth(h.token("lead"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "agentdeck_stream_clients 3"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("stream_clients"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
     drop(holding);
     watcher
         .until("presence", |d| {

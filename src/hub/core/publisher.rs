@@ -96,11 +96,6 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Streams attached now.
-    pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
-    }
-
     /// A publisher numbering deltas itself, whose next id follows
     /// `reserved`, everything reserved before a restart (those ids may
     /// have been seen by clients).

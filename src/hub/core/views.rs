@@ -28,9 +28,10 @@ impl Core {
             .count()
     }
 
-    /// Live streams attached.
+    /// Operators' live streams open here, those standbys serve included:
+    /// a standby holds one here for each (see `hub::forward::stream`).
     pub fn stream_clients(&self) -> usize {
-        self.publisher.subscribers()
+        self.presence.values().map(|(_, streams)| streams).sum()
     }
 
     /// The whole shared state as one snapshot.
