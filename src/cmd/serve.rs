@@ -224,7 +224,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
 }
 
 /// How long a replica that stopped serving waits before standing by
-/// again when that fails (the database still away).
+/// again when that fails (its configuration files unreadable, its address
+/// taken); a database still away is waited for while standing by.
 const STAND_BY_AGAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves until Ctrl-C or `SIGTERM`. On PostgreSQL a replica that loses
@@ -264,9 +265,10 @@ async fn serve_until_stopped(
         };
         let db = shown_db(&config.db);
         let starting = async {
-            match tls.clone() {
-                Some(tls) => crate::hub::start_tls(config, tls).await,
-                None => crate::hub::start(config).await,
+            match (bound, tls.clone()) {
+                (Some(_), tls) => crate::hub::stand_by_again(config, tls).await,
+                (None, Some(tls)) => crate::hub::start_tls(config, tls).await,
+                (None, None) => crate::hub::start(config).await,
             }
         };
         let started = tokio::select! {

@@ -40,6 +40,7 @@ use crate::model::slo::SloSpec;
 use self::auth::TokenStore;
 use self::core::{Core, StreamLimits};
 use self::http::AppState;
+use self::pg::active::DatabaseAway;
 use self::policy::Policy;
 use self::store::Store;
 
@@ -250,7 +251,7 @@ fn open_store(
 /// Opens the store, replays the journal, binds and starts serving plain
 /// HTTP.
 pub async fn start(config: HubConfig) -> anyhow::Result<RunningHub> {
-    start_serving(config, None).await
+    start_serving(config, None, DatabaseAway::Fail).await
 }
 
 /// Like [`start`], but serves HTTPS with `tls` (see [`tls::load`]).
@@ -258,12 +259,24 @@ pub async fn start_tls(
     config: HubConfig,
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
 ) -> anyhow::Result<RunningHub> {
-    start_serving(config, Some(tls)).await
+    start_serving(config, Some(tls), DatabaseAway::Fail).await
+}
+
+/// Like [`start`] or [`start_tls`], for a replica that served and stopped
+/// (its lease lost): on PostgreSQL it waits for the database instead of
+/// failing when that is away, its address answering `503` meanwhile, so
+/// clients and balancers hear why rather than find no listener.
+pub async fn stand_by_again(
+    config: HubConfig,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+) -> anyhow::Result<RunningHub> {
+    start_serving(config, tls, DatabaseAway::Wait).await
 }
 
 async fn start_serving(
     config: HubConfig,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    away: DatabaseAway,
 ) -> anyhow::Result<RunningHub> {
     let db = config.db.clone();
     let specs = config.specs.clone();
@@ -295,7 +308,8 @@ async fn start_serving(
                 stopping: stopping_rx.clone(),
                 scheme,
             };
-            let (door, lease) = stand_by(url, advertise, config.max_body_bytes, opened).await?;
+            let (door, lease) =
+                stand_by(url, advertise, config.max_body_bytes, opened, away).await?;
             (door, Some(lease))
         }
         None => (Door::Direct(listener, stop), None),
@@ -419,6 +433,7 @@ async fn stand_by(
     advertise: Option<&str>,
     max_body_bytes: usize,
     opened: Opened,
+    away: DatabaseAway,
 ) -> anyhow::Result<(Door, pg::active::Active)> {
     let Opened {
         listener,
@@ -433,7 +448,7 @@ async fn stand_by(
     let front = forward::Front::new(target.clone(), advertise.clone(), max_body_bytes, stopping)?;
     let server = tokio::spawn(serve(listener, tls, front.clone().router(), stop));
     let holder = pg::active::holder_name(addr);
-    let lease = pg::active::take_lease(&target, &holder, &advertise).await?;
+    let lease = pg::active::take_lease(&target, &holder, &advertise, away).await?;
     Ok((Door::Front(front, server), lease))
 }
 

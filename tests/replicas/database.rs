@@ -276,7 +276,25 @@ async fn the_database_away_longer_than_the_lease_needs_no_supervisor() {
         stopped >= Duration::from_millis(5_500),
         "not before the lease ran out: {stopped:?}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Standing by again while the database is away, its address answers
+    // why (a balancer marks it down, a client moves on), never "connection
+    // refused" between attempts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        let answer = quick
+            .get(format!("{}/healthz", hub.url))
+            .send()
+            .await
+            .expect("the address answers while the database is away");
+        assert_eq!(answer.status(), 503);
+        let why = answer.text().await.unwrap();
+        assert!(why.contains("cannot reach the database"), "{why}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     pg.start_again();
     let back = away.elapsed();
     hub.printed("listening on", Duration::from_secs(40))

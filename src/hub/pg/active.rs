@@ -34,6 +34,52 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 /// How often a standby asks for it.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
+/// What standing by does when the database cannot be reached at first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseAway {
+    /// Fail: a replica starting says at once that its URL, password or
+    /// server is wrong.
+    Fail,
+    /// Wait for it, its address answering `503` meanwhile: a replica
+    /// standing by again after an outage, which served before.
+    Wait,
+}
+
+/// How often a replica waiting for the database says so again.
+const WAITING_TOLD_EVERY: Duration = Duration::from_secs(30);
+
+/// Connects and brings the schema to this binary's version, waiting for
+/// the database when `away` says so.
+async fn open(target: &PgTarget, away: DatabaseAway) -> Result<tokio_postgres::Client, StoreError> {
+    let since = Instant::now();
+    let mut told: Option<Instant> = None;
+    loop {
+        match target.open().await {
+            Ok((client, _)) => {
+                if told.is_some() {
+                    tracing::info!(
+                        waited_s = since.elapsed().as_secs(),
+                        "standby: PostgreSQL answers again"
+                    );
+                }
+                return Ok(client);
+            }
+            Err(e) if away == DatabaseAway::Fail => return Err(e),
+            Err(e) => {
+                if told.is_none_or(|t| t.elapsed() >= WAITING_TOLD_EVERY) {
+                    told = Some(Instant::now());
+                    tracing::warn!(
+                        error = %e,
+                        waited_s = since.elapsed().as_secs(),
+                        "standby: cannot reach PostgreSQL; waiting for it, answering 503 meanwhile"
+                    );
+                }
+                tokio::time::sleep(POLL_EVERY).await;
+            }
+        }
+    }
+}
+
 /// The lease this hub serves under, kept renewed by a task.
 pub struct Active {
     /// The lease and its epoch, which every write checks.
@@ -79,8 +125,9 @@ pub async fn take_lease(
     target: &PgTarget,
     holder: &str,
     address: &str,
+    away: DatabaseAway,
 ) -> Result<Active, StoreError> {
-    let (mut client, _) = target.open().await?;
+    let mut client = open(target, away).await?;
     let mut told = false;
     loop {
         if client.is_closed() {
