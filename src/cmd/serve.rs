@@ -240,6 +240,7 @@ async fn serve_until_stopped(
     first: HubConfig,
     tls: Option<Arc<ServerConfig>>,
 ) -> ExitCode {
+    let mut hangups = Hangups::listen();
     let mut next = Some(first);
     let mut bound: Option<(SocketAddr, Option<SocketAddr>)> = None;
     loop {
@@ -264,19 +265,11 @@ async fn serve_until_stopped(
             },
         };
         let db = shown_db(&config.db);
-        let starting = async {
-            match (bound, tls.clone()) {
-                (Some(_), tls) => crate::hub::stand_by_again(config, tls).await,
-                (None, Some(tls)) => crate::hub::start_tls(config, tls).await,
-                (None, None) => crate::hub::start(config).await,
-            }
-        };
-        let started = tokio::select! {
-            started = starting => started,
-            () = crate::shutdown::shutdown_signal() => {
-                eprintln!("agentdeck: stopping");
-                return ExitCode::SUCCESS;
-            }
+        let served_before = bound.is_some();
+        let Some(started) = start_hub(config, tls.clone(), served_before, &mut hangups).await
+        else {
+            eprintln!("agentdeck: stopping");
+            return ExitCode::SUCCESS;
         };
         let hub = match started {
             Ok(h) => h,
@@ -302,6 +295,10 @@ async fn serve_until_stopped(
             db
         ));
         hub.reload_on_sighup();
+        if std::mem::take(&mut hangups.before_serving) {
+            // Success and failure are logged and audited by reload.
+            let _ = hub.reload("SIGHUP").await;
+        }
         tokio::select! {
             () = crate::shutdown::shutdown_signal() => {
                 eprintln!("agentdeck: stopping");
@@ -314,6 +311,78 @@ async fn serve_until_stopped(
                     "agentdeck hub stopped serving: {why}; standing by again"
                 ));
                 hub.stop().await;
+            }
+        }
+    }
+}
+
+/// `SIGHUP`s, listened for from the start: until a hub serves there is
+/// nothing to reload, and the signal's default action would end the
+/// process (`systemctl reload` sent to every replica would stop the
+/// standbys). A serving hub reloads on them itself
+/// (`RunningHub::reload_on_sighup`).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+    /// One came before the hub served: it reloads once it does.
+    before_serving: bool,
+}
+
+impl Hangups {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signal = signal(SignalKind::hangup())
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP"))
+                .ok();
+            Self {
+                signal,
+                before_serving: false,
+            }
+        }
+        #[cfg(not(unix))]
+        Self {
+            before_serving: false,
+        }
+    }
+
+    /// The next one; never, where there are none.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut()
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Starts the hub (stands by again when it `served_before`), listening
+/// for signals meanwhile: `None` when Ctrl-C or `SIGTERM` came first.
+async fn start_hub(
+    config: HubConfig,
+    tls: Option<Arc<ServerConfig>>,
+    served_before: bool,
+    hangups: &mut Hangups,
+) -> Option<anyhow::Result<crate::hub::RunningHub>> {
+    let starting = async move {
+        match (served_before, tls) {
+            (true, tls) => crate::hub::stand_by_again(config, tls).await,
+            (false, Some(tls)) => crate::hub::start_tls(config, tls).await,
+            (false, None) => crate::hub::start(config).await,
+        }
+    };
+    let mut starting = std::pin::pin!(starting);
+    let mut stopping = std::pin::pin!(crate::shutdown::shutdown_signal());
+    loop {
+        tokio::select! {
+            started = &mut starting => return Some(started),
+            () = &mut stopping => return None,
+            () = hangups.next() => {
+                tracing::info!("SIGHUP before serving: the configuration files are read again once this hub serves");
+                hangups.before_serving = true;
             }
         }
     }

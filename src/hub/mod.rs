@@ -278,13 +278,6 @@ async fn start_serving(
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     away: DatabaseAway,
 ) -> anyhow::Result<RunningHub> {
-    let db = config.db.clone();
-    let specs = config.specs.clone();
-    let policy = config.policy.clone();
-    let limits = config.stream;
-    let runbooks = crate::runbook::Library::new(config.runbooks);
-    let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
-    let retain = config.retain_events;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -298,7 +291,7 @@ async fn start_serving(
         // shutdown waits for every operator to disconnect.
         let _ = stopping_tx.send(true);
     });
-    let (door, lease) = match db.to_str().filter(|_| pg::is_url(&db)) {
+    let (door, lease) = match config.db.to_str().filter(|_| pg::is_url(&config.db)) {
         Some(url) => {
             let advertise = config.advertise.as_deref();
             let opened = Opened {
@@ -314,6 +307,18 @@ async fn start_serving(
         }
         None => (Door::Direct(listener, stop), None),
     };
+    let (config, files_refused) = match lease {
+        // Standing by may have lasted hours.
+        Some(_) => reload::read_again(config).await,
+        None => (config, None),
+    };
+    let db = config.db.clone();
+    let specs = config.specs.clone();
+    let policy = config.policy.clone();
+    let limits = config.stream;
+    let runbooks = crate::runbook::Library::new(config.runbooks);
+    let (trace_limits, prices) = (config.otlp.trace_limits, config.otlp.prices.clone());
+    let retain = config.retain_events;
     let held = lease.as_ref().map(|l| l.held.clone());
     let (core, archive) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         warn_short_retention(&specs, retain);
@@ -321,6 +326,9 @@ async fn start_serving(
         let mut core = Core::open(store, Engine::new(specs), policy, limits, Utc::now())?;
         core.set_runbooks(runbooks);
         core.set_otlp(trace_limits, prices);
+        if let Some(error) = files_refused {
+            core.config_refused(Utc::now(), "takeover", &error)?;
+        }
         Ok((core, Arc::new(archive)))
     })
     .await??;

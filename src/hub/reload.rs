@@ -216,3 +216,31 @@ pub async fn reload(state: &AppState, actor: &str) -> Result<Value, String> {
     tracing::info!(%answer, "configuration reloaded");
     Ok(answer)
 }
+
+/// The files read again by a replica taking over after standing by, as a
+/// restarted process would read them: a token revoked while it stood by
+/// (and reloaded on the replica serving then) must not come back with it.
+/// A file with an error keeps what the process read at start, as a reload
+/// would, and the error is returned to be recorded once the hub is up.
+pub async fn read_again(mut config: super::HubConfig) -> (super::HubConfig, Option<String>) {
+    let Some(sources) = config.sources.clone() else {
+        return (config, None);
+    };
+    let loaded = tokio::task::spawn_blocking(move || sources.load())
+        .await
+        .unwrap_or_else(|e| Err(format!("the files could not be read: {e}")));
+    match loaded {
+        Ok(files) => {
+            config.tokens = files.tokens;
+            config.policy = files.policy;
+            config.specs = files.specs;
+            config.runbooks = files.runbooks;
+            config.notify = files.notify;
+            (config, None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "taking over with the configuration read at start: the files now have an error");
+            (config, Some(e))
+        }
+    }
+}

@@ -335,3 +335,74 @@ async fn a_hub_that_stopped_serving_lets_go_of_its_state() {
     }
     drop(watching);
 }
+
+/// A standby takes over with the configuration files as they are then,
+/// not as they were when it started: a token revoked while it stood by
+/// (`agentdeck reload`, which reaches the serving replica only) does not
+/// come back with the takeover. And `SIGHUP` sent to every replica
+/// (`systemctl reload`) leaves a standby standing by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_with_the_files_as_they_are_then() {
+    const NEWCOMER: &str = "adk_replica_newcomer";
+    let Some(pg) = PgServer::start() else { return };
+    let db = OsString::from(pg.create_database("files_again"));
+    let dir = tempfile::tempdir().unwrap();
+    tokens(dir.path());
+    let http = reqwest::Client::new();
+    let me = |url: &str, token: &'static str| {
+        let (http, url) = (http.clone(), format!("{url}/v1/me"));
+        async move { call(&http, reqwest::Method::GET, url, token, None).await.0 }
+    };
+    let mut first = replica(dir.path(), &db);
+    let second = standby(dir.path(), &db);
+    assert!(waits(&second, Duration::from_secs(2)));
+
+    // Bo leaves the rota, Cy joins; the serving replica is told.
+    let text = std::fs::read_to_string(dir.path().join("tokens.toml")).unwrap();
+    let kept: Vec<&str> = text
+        .split("\n\n")
+        .filter(|block| !block.contains("name = \"bo\""))
+        .collect();
+    let newcomer = format!(
+        "[[token]]\nname = \"cy\"\nrole = \"approver\"\nsha256 = \"{}\"\n",
+        agentdeck::hub::auth::hash_token(NEWCOMER)
+    );
+    std::fs::write(
+        dir.path().join("tokens.toml"),
+        format!("{}\n\n{newcomer}", kept.join("\n\n")),
+    )
+    .unwrap();
+    let url = format!("{}/v1/reload", first.url);
+    let (s, body) = call(&http, reqwest::Method::POST, url, LEAD, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(me(&first.url, APPROVER2).await, 401);
+    assert_eq!(me(&first.url, NEWCOMER).await, 200);
+
+    first.kill();
+    let second = second.join();
+    assert_eq!(
+        me(&second.url, APPROVER2).await,
+        401,
+        "the token revoked while it stood by stays revoked"
+    );
+    assert_eq!(me(&second.url, NEWCOMER).await, 200);
+    assert_eq!(me(&second.url, APPROVER).await, 200);
+
+    let third = standby(dir.path(), &db);
+    assert!(waits(&third, Duration::from_secs(2)));
+    let hup = Command::new("kill")
+        .args(["-HUP", &third.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(
+        waits(&third, Duration::from_secs(1)),
+        "SIGHUP leaves the standby standing by"
+    );
+    let alive = Command::new("kill")
+        .args(["-0", &third.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(alive.success(), "the standby lived through SIGHUP");
+    drop(second);
+}
