@@ -168,6 +168,8 @@ async fn metrics_carry_the_hubs_figures_and_pass_promtool() {
         Some(1.0)
     );
     assert_eq!(value(&text, "agentdeck_store_writable"), Some(1.0));
+    assert_eq!(value(&text, "agentdeck_hub_serving"), Some(1.0));
+    assert!(value(&text, "agentdeck_stream_last_id").unwrap() > 0.0);
     assert!(value(&text, "agentdeck_store_database_bytes").unwrap() > 0.0);
     // Sloth's labels and a window per burn-rate window.
     let burn = text

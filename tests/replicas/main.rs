@@ -10,6 +10,7 @@
 mod support;
 
 mod database;
+mod metrics;
 mod races;
 mod streams;
 mod takeover;

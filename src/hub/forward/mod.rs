@@ -16,6 +16,9 @@
 //! relayed over HTTP/2 (prior knowledge on plain TCP, ALPN over TLS), with
 //! its trailers (`grpc-status`), so an exporter may point at any replica;
 //! with none serving it is answered `UNAVAILABLE`, which exporters retry.
+//!
+//! Two requests a standby answers itself: live streams, from the shared
+//! log (`stream`), and scrapes, with its own figures (`metrics`).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -30,6 +33,7 @@ use super::pg::PgTarget;
 use super::pg::active::HUB_LEASE;
 use super::pg::follow::Follower;
 
+mod metrics;
 mod stream;
 
 /// How long the serving replica's address is trusted before it is read
@@ -138,6 +142,10 @@ async fn dispatch(State(front): State<Front>, request: Request) -> Response {
         (None, Some(follower)) if stream::is_live(&request) => {
             let follower = follower.clone();
             stream::serve(&front, &follower, request).await
+        }
+        (None, Some(follower)) if metrics::is_scrape(&request) => {
+            let follower = follower.clone();
+            metrics::serve(&front, &follower, request).await
         }
         (None, _) => forward(&front, request).await,
     }

@@ -63,6 +63,43 @@ fn level(a: AlertLevel) -> i64 {
     }
 }
 
+/// What every hub process says of itself, serving or standing by, so
+/// that each replica scraped as its own target says which one serves and
+/// how far it has read, and only the serving one carries the hub's
+/// figures (summing over replicas counts them once).
+fn register_replica(r: &mut Registry, serving: bool, stream_last_id: u64) {
+    let up = Gauge::<i64>::default();
+    up.set(i64::from(serving));
+    r.register(
+        "hub_serving",
+        "1 while this process serves, 0 while it stands by (PostgreSQL replicas)",
+        up,
+    );
+    let last = Gauge::<i64>::default();
+    last.set(i64::try_from(stream_last_id).unwrap_or(i64::MAX));
+    r.register(
+        "stream_last_id",
+        "Newest live-stream id this process has: published, or read from the shared log",
+        last,
+    );
+}
+
+fn encode(r: &Registry) -> String {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, r) {
+        tracing::warn!(error = %e, "could not encode the metrics");
+    }
+    out
+}
+
+/// A standby's exposition: only what it says of itself (see
+/// [`register_replica`]), the newest id it has read from the log.
+pub fn standby_text(stream_last_id: u64) -> String {
+    let mut r = Registry::with_prefix("agentdeck");
+    register_replica(&mut r, false, stream_last_id);
+    encode(&r)
+}
+
 impl Core {
     /// The whole exposition at `now`.
     pub fn prometheus_text(&self, now: DateTime<Utc>) -> String {
@@ -70,11 +107,8 @@ impl Core {
         self.metrics.register(&mut r);
         self.register_slos(&mut r);
         self.register_desk(&mut r, now);
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &r) {
-            tracing::warn!(error = %e, "could not encode the metrics");
-        }
-        out
+        register_replica(&mut r, true, self.seq());
+        encode(&r)
     }
 
     fn register_slos(&self, r: &mut Registry) {

@@ -118,6 +118,11 @@ impl Follower {
         follower
     }
 
+    /// The last id read from the log.
+    pub fn head(&self) -> u64 {
+        *self.head.borrow()
+    }
+
     /// The last id read from the log, and changes to it.
     pub fn heads(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
