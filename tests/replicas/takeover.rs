@@ -340,7 +340,8 @@ async fn a_hub_that_stopped_serving_lets_go_of_its_state() {
 /// not as they were when it started: a token revoked while it stood by
 /// (`agentdeck reload`, which reaches the serving replica only) does not
 /// come back with the takeover. And `SIGHUP` sent to every replica
-/// (`systemctl reload`) leaves a standby standing by.
+/// (`systemctl reload`) leaves a standby standing by, and reloads once
+/// it serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_with_the_files_as_they_are_then() {
     const NEWCOMER: &str = "adk_replica_newcomer";
@@ -404,5 +405,21 @@ async fn a_standby_takes_over_with_the_files_as_they_are_then() {
         .status()
         .unwrap();
     assert!(alive.success(), "the standby lived through SIGHUP");
-    drop(second);
+
+    // The SIGHUP it noted is a reload once it serves.
+    let mut second = second;
+    second.kill();
+    let third = third.join();
+    let url = format!("{}/v1/audit?order=newest&limit=50", third.url);
+    let (s, page) = call(&http, reqwest::Method::GET, url, LEAD, None).await;
+    assert_eq!(s, 200, "{page}");
+    let reloaded = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "config.reloaded" && e["actor"] == "SIGHUP");
+    assert!(
+        reloaded,
+        "the SIGHUP noted while standing by reloads: {page}"
+    );
 }
