@@ -283,6 +283,13 @@ async fn serve_until_stopped(
             }
         };
         bound = Some((hub.addr, hub.grpc_addr));
+        hub.reload_on_sighup();
+        if std::mem::take(&mut hangups.before_serving) {
+            // Before the line saying it serves, which supervisors and
+            // tests wait for. Success and failure are logged and audited
+            // by reload.
+            let _ = hub.reload("SIGHUP").await;
+        }
         // One line, written without failing: whoever started the hub may
         // read only the first and close the pipe.
         let grpc = hub
@@ -294,11 +301,6 @@ async fn serve_until_stopped(
             hub.url(),
             db
         ));
-        hub.reload_on_sighup();
-        if std::mem::take(&mut hangups.before_serving) {
-            // Success and failure are logged and audited by reload.
-            let _ = hub.reload("SIGHUP").await;
-        }
         tokio::select! {
             () = crate::shutdown::shutdown_signal() => {
                 eprintln!("agentdeck: stopping");

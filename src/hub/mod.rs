@@ -308,7 +308,8 @@ async fn start_serving(
         None => (Door::Direct(listener, stop), None),
     };
     let (config, files_refused) = match lease {
-        // Standing by may have lasted hours.
+        // As they are when the lease is taken: standing by may have lasted
+        // hours since they were read.
         Some(_) => reload::read_again(config).await,
         None => (config, None),
     };

@@ -35,18 +35,8 @@ async fn a_replica_cut_off_from_the_database_yields_to_a_standby() {
     let mut first = cut_off.join();
     let other = Standby::start_at(dir.path(), "127.0.0.1:0", &OsString::from(&direct));
     let now = Utc::now();
-    let (s, body) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{}/v1/events", first.url),
-        AGENT,
-        Some((
-            approval_line("refund-bot", "q-1", now, now + Span::minutes(30)),
-            None,
-        )),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
+    let approval = approval_line("refund-bot", "q-1", now, now + Span::minutes(30));
+    post_events(&http, &first.url, approval).await;
 
     proxy.blackhole();
     let split = Instant::now();
@@ -142,16 +132,7 @@ async fn a_database_failover_keeps_the_hub_serving() {
             )
         })
         .collect();
-    let url = format!("{}/v1/events", hub.url);
-    let (s, _) = call(
-        &http,
-        reqwest::Method::POST,
-        url,
-        AGENT,
-        Some((lines.join("\n"), None)),
-    )
-    .await;
-    assert_eq!(s, 200);
+    post_events(&http, &hub.url, lines.join("\n")).await;
     let decided = decide(&http, &hub, "APR-1", "d-1").await;
     assert_eq!(decided.0, 200, "{}", decided.1);
     let mut watching = StreamClient::open_url(&hub.url, LEAD, None).await.unwrap();
@@ -241,15 +222,7 @@ async fn the_database_away_longer_than_the_lease_needs_no_supervisor() {
             )
         })
         .collect();
-    let (s, _) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{}/v1/events", hub.url),
-        AGENT,
-        Some((lines.join("\n"), None)),
-    )
-    .await;
-    assert_eq!(s, 200);
+    post_events(&http, &hub.url, lines.join("\n")).await;
     let mut watching = StreamClient::open_url(&hub.url, LEAD, None).await.unwrap();
     let snapshot = watching.next(Duration::from_secs(10)).await.unwrap();
     assert_eq!(snapshot.event, "snapshot");
@@ -279,7 +252,8 @@ async fn the_database_away_longer_than_the_lease_needs_no_supervisor() {
     // Standing by again while the database is away, its address answers
     // why (a balancer marks it down, a client moves on), never "connection
     // refused" between attempts.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    hub.printed("waiting for the database", Duration::from_secs(10))
+        .expect("the hub stands by again and waits for the database");
     let quick = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()

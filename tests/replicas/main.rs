@@ -128,6 +128,22 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts `ndjson` from the fleet to the replica at `url`: the answer's
+/// body, once it is `200`.
+async fn post_events(http: &reqwest::Client, url: &str, ndjson: String) -> Value {
+    let url = format!("{url}/v1/events");
+    let (s, body) = call(
+        http,
+        reqwest::Method::POST,
+        url,
+        AGENT,
+        Some((ndjson, None)),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    body
+}
+
 async fn decide(http: &reqwest::Client, hub: &ServeProcess, id: &str, key: &str) -> (u16, Value) {
     let body = json!({"decision": "approve", "reason": "checked"}).to_string();
     call(

@@ -42,16 +42,7 @@ async fn each_replica_exposes_its_own_figures() {
             now + Span::minutes(30),
         )])
         .collect();
-    let url = format!("{}/v1/events", first.url);
-    let (s, _) = call(
-        &http,
-        reqwest::Method::POST,
-        url,
-        AGENT,
-        Some((lines.join("\n"), None)),
-    )
-    .await;
-    assert_eq!(s, 200);
+    post_events(&http, &first.url, lines.join("\n")).await;
 
     let (s, serving) = scrape(&http, &first.url, Some(LEAD)).await;
     assert_eq!(s, 200, "{serving}");

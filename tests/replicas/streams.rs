@@ -53,21 +53,7 @@ async fn a_standby_serves_streams_from_the_log() {
     let other = Standby::start_at(dir.path(), other_url.trim_start_matches("http://"), &db);
     let now = Utc::now();
     let events = |q: &str| approval_line("refund-bot", q, now, now + Span::minutes(30));
-    let post = |url: String, body: String| {
-        let http = http.clone();
-        async move {
-            let (s, b) = call(
-                &http,
-                reqwest::Method::POST,
-                format!("{url}/v1/events"),
-                AGENT,
-                Some((body, None)),
-            )
-            .await;
-            assert_eq!(s, 200, "{b}");
-        }
-    };
-    post(first.url.clone(), events("q-1")).await;
+    post_events(&http, &first.url, events("q-1")).await;
 
     let mut on_serving = StreamClient::open_url(&first.url, LEAD, None)
         .await
@@ -121,7 +107,7 @@ async fn a_standby_serves_streams_from_the_log() {
     // Requested on the serving replica: the same delta, the same id, on
     // both streams.
     let asked = Instant::now();
-    post(first.url.clone(), events("q-2")).await;
+    post_events(&http, &first.url, events("q-2")).await;
     let there = on_serving.until("approval", |a| a["id"] == "APR-2").await;
     let here = read_on(&mut on_standby, &mut last, |e| {
         is_approval(e, "APR-2", "pending")

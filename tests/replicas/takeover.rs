@@ -25,15 +25,8 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
             now + Span::minutes(30),
         )
     }));
-    let (s, body) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{}/v1/events", first.url),
-        AGENT,
-        Some((lines.join("\n"), None)),
-    )
-    .await;
-    assert_eq!((s, &body["accepted"]), (200, &json!(43)), "{body}");
+    let body = post_events(&http, &first.url, lines.join("\n")).await;
+    assert_eq!(body["accepted"], json!(43), "{body}");
     // An operator watches the decision, then leaves; the first publishes
     // more (a new approval) before it dies.
     let mut watching = StreamClient::open_url(&first.url, LEAD, None)
@@ -49,16 +42,7 @@ async fn a_standby_takes_over_with_everything_acknowledged() {
         .id;
     drop(watching);
     let later = approval_line("refund-bot", "q-4", now, now + Span::minutes(30));
-    let url = format!("{}/v1/events", first.url);
-    let (s, _) = call(
-        &http,
-        reqwest::Method::POST,
-        url,
-        AGENT,
-        Some((later, None)),
-    )
-    .await;
-    assert_eq!(s, 200);
+    post_events(&http, &first.url, later).await;
 
     // A second replica stands by: it does not listen while the first
     // holds the lease.
@@ -234,18 +218,8 @@ async fn a_hub_whose_lease_is_taken_stands_by_again() {
         .build()
         .unwrap();
     let now = Utc::now();
-    let (s, body) = call(
-        &http,
-        reqwest::Method::POST,
-        format!("{}/v1/events", hub.url),
-        AGENT,
-        Some((
-            approval_line("refund-bot", "q-1", now, now + Span::minutes(30)),
-            None,
-        )),
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
+    let approval = approval_line("refund-bot", "q-1", now, now + Span::minutes(30));
+    post_events(&http, &hub.url, approval).await;
     let target = PgTarget::parse(&url).unwrap();
     let client = target.connect().await.unwrap();
     client

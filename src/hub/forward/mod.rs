@@ -140,12 +140,10 @@ async fn dispatch(State(front): State<Front>, request: Request) -> Response {
         // A live stream opened on a standby is served here from the
         // shared log and stays here whoever serves (see `stream`).
         (None, Some(follower)) if stream::is_live(&request) => {
-            let follower = follower.clone();
-            stream::serve(&front, &follower, request).await
+            stream::serve(&front, follower, request).await
         }
         (None, Some(follower)) if metrics::is_scrape(&request) => {
-            let follower = follower.clone();
-            metrics::serve(&front, &follower, request).await
+            metrics::serve(&front, follower, request).await
         }
         (None, _) => forward(&front, request).await,
     }

@@ -49,8 +49,14 @@ pub enum DatabaseAway {
 const WAITING_TOLD_EVERY: Duration = Duration::from_secs(30);
 
 /// Connects and brings the schema to this binary's version, waiting for
-/// the database when `away` says so.
-async fn open(target: &PgTarget, away: DatabaseAway) -> Result<tokio_postgres::Client, StoreError> {
+/// the database when `away` says so; the replica at `address` says it is
+/// waiting, once on standard output (where it says it serves or stands
+/// by) and in the log every [`WAITING_TOLD_EVERY`].
+async fn open(
+    target: &PgTarget,
+    away: DatabaseAway,
+    address: &str,
+) -> Result<tokio_postgres::Client, StoreError> {
     let since = Instant::now();
     let mut told: Option<Instant> = None;
     loop {
@@ -66,6 +72,11 @@ async fn open(target: &PgTarget, away: DatabaseAway) -> Result<tokio_postgres::C
             }
             Err(e) if away == DatabaseAway::Fail => return Err(e),
             Err(e) => {
+                if told.is_none() {
+                    crate::hub::say(&format!(
+                        "agentdeck hub standing by on {address}: waiting for the database ({e})"
+                    ));
+                }
                 if told.is_none_or(|t| t.elapsed() >= WAITING_TOLD_EVERY) {
                     told = Some(Instant::now());
                     tracing::warn!(
@@ -127,7 +138,7 @@ pub async fn take_lease(
     address: &str,
     away: DatabaseAway,
 ) -> Result<Active, StoreError> {
-    let mut client = open(target, away).await?;
+    let mut client = open(target, away, address).await?;
     let mut told = false;
     loop {
         if client.is_closed() {
